@@ -146,6 +146,7 @@ func Check(params map[string]string, opts Options) Result {
 		c.warnf(-1, "", "parameters.region", `set parameters.region (or AWS_REGION where this runs)`, "no region set: the region of the environment running the fetch will be used")
 	}
 	checkNames(c, s)
+	warnJMESPath(c, s)
 
 	r := Result{Errors: c.errs, Warnings: c.warns}
 	if len(c.errs) == 0 {
