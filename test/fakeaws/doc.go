@@ -1,0 +1,128 @@
+// Package fakeaws is a fake of the AWS endpoints aws-secrets-injector talks to, served over HTTP on
+// loopback so the real AWS SDK for Go v2 (its serializers, deserializers, signer, retryer and
+// credential providers) runs against it unchanged.
+//
+// # What it fakes
+//
+// One listener serves all of these, told apart by request shape:
+//
+//   - Secrets Manager (awsJson1.1, X-Amz-Target secretsmanager.*): GetSecretValue,
+//     BatchGetSecretValue (SecretIdList of at most 20, per-id Errors; or the "name" filter),
+//     DescribeSecret, PutSecretValue (new version; AWSCURRENT moves to it, AWSPREVIOUS to the old
+//     one), CreateSecret. Secrets by name, full ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX)
+//     or partial ARN; VersionId and VersionStage selectors; SecretString and SecretBinary.
+//   - SSM (awsJson1.1, AmazonSSM.*): GetParameter, GetParameters (at most 10 names; "name:3" version
+//     and "name:label" selectors; InvalidParameters for missing ones; WithDecryption; String,
+//     StringList and SecureString, whose value without decryption is an opaque stand-in).
+//   - STS (query protocol, XML): AssumeRoleWithWebIdentity (unsigned; the JWT is verified: RS256/384/512
+//     or ES256/384/512 signature against a trusted issuer's keys, iss, aud, exp, nbf; the role's
+//     trust may restrict issuers and sub globs), AssumeRole (trust may restrict caller ARNs),
+//     GetCallerIdentity. Issued credentials are ASIA... key ids with a session token.
+//   - SigV4 on every signed call: the signature is recomputed from the received request and checked
+//     against static users or the sessions the fake issued (with their session token and expiry).
+//     The region of a call is the region of its credential scope.
+//   - The EKS Pod Identity agent endpoint (GET /v1/credentials, Authorization = service-account
+//     token with audience pods.eks.amazonaws.com; role from podIdentityAssociations).
+//   - IMDSv2 (PUT /latest/api/token, then /latest/meta-data/iam/security-credentials/[ROLE],
+//     placement/region, instance-id, iam/info, /latest/dynamic/instance-identity/document) for the
+//     node role.
+//
+// Errors have AWS's shapes, so the SDK yields its typed errors: awsJson `{"__type","message"}` plus
+// the X-Amzn-ErrorType header (e.g. *smtypes.ResourceNotFoundException, *ssmtypes.ParameterNotFound,
+// AccessDeniedException as *smithy.GenericAPIError, InvalidSignatureException,
+// UnrecognizedClientException, ExpiredTokenException), query `<ErrorResponse><Error><Type/><Code/>
+// <Message/></Error>` (e.g. *ststypes.InvalidIdentityTokenException, *ststypes.ExpiredTokenException,
+// AccessDenied, SignatureDoesNotMatch, InvalidClientTokenId), and {"code","message"} for the
+// credential endpoints.
+//
+// # What it does not fake
+//
+// No IAM policy language (only allow globs per principal, no deny, no conditions, no resource
+// policies), no KMS (SecureString values are stored in the clear), no rotation Lambdas, no
+// replication, no pagination of GetParameters, no presigned (query-string) SigV4, no SigV4a, no
+// event streams, no other services or operations (they get UnknownOperationException/InvalidAction).
+// IMDS requires IMDSv2 tokens. Version history keeps the staged versions and ten unstaged ones.
+//
+// # Authorization
+//
+// Users (static keys) and roles carry allow globs, matched against the secret name or parameter
+// name, or against the ARN when the glob starts with "arn:". In a glob '*' matches any run of
+// characters, '/' included, and '?' one character (IAM's rules): "my-app/*" allows
+// "my-app/db" and "my-app/a/b" but not "other/my-app/x". One list covers both services. A read
+// outside the globs is AccessDeniedException naming the caller's ARN and the resource ARN (never a
+// value), whether the secret exists or not. Sessions use their role's current globs, so AddRole or
+// SetRoleAllow changes what existing credentials may read.
+//
+// # State file
+//
+//	region: us-east-1              # default region (IMDS, unsigned STS, admin calls)
+//	accountId: "111122223333"
+//	credentialTTL: 1h              # Pod Identity / IMDS credentials
+//	users:
+//	  - accessKeyId: AKIDEXAMPLE
+//	    secretAccessKey: example-secret
+//	    allow: ["my-app/*", "/my-app/*"]
+//	roles:
+//	  - arn: arn:aws:iam::111122223333:role/my-app
+//	    allow: ["my-app/*"]
+//	    trust: {subjects: ["system:serviceaccount:default:my-app"]}   # optional
+//	    maxSessionDuration: 1h
+//	secrets:
+//	  - name: my-app/db-credentials
+//	    value: '{"username":"admin","password":"supersecretpassword"}'
+//	    regions: [us-east-1]        # optional; default every region
+//	    versions:                   # optional older/labelled versions
+//	      - {id: v1, value: old, stages: [AWSPREVIOUS]}
+//	  - name: my-app/cert
+//	    binary: AAECAw==            # SecretBinary, base64
+//	parameters:
+//	  - name: /my-app/db-port
+//	    value: "5432"
+//	    type: String                # or StringList, SecureString
+//	    labels: [prod]
+//	    history: [{value: "5431"}]  # versions 1..N-1
+//	issuers:
+//	  - issuer: https://kubernetes.default.svc
+//	    audiences: [sts.amazonaws.com]
+//	    jwks: '{"keys":[...]}'      # and/or jwksFile, publicKeyFiles (PEM), jwksURL, discovery
+//	    caFile: /path/ca.crt        # for fetching over https
+//	    bearerTokenFile: /path/tok  # sent when fetching
+//	podIdentityAssociations:
+//	  - {namespace: default, serviceAccount: my-app, roleArn: arn:aws:iam::111122223333:role/my-app}
+//	nodeRole:
+//	  arn: arn:aws:iam::111122223333:role/node
+//
+// # Go API
+//
+//	srv, err := fakeaws.New(state)            // or fakeaws.Load("state.yaml")
+//	err = srv.Start("127.0.0.1:0")            // ":0" picks a port; StartTLS for https
+//	defer srv.Close()
+//	cfg, _ := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
+//		config.WithBaseEndpoint(srv.URL()),
+//		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "example-secret", "")))
+//
+// Control: Calls / ResetCalls, SetFault / RemoveFault / ClearFaults / Faults, PutSecret /
+// PutSecretBinary / PutSecretVersion, PutParameter, AddUser, AddRole, SetRoleAllow,
+// AddPodIdentityAssociation, SetNodeRole, TrustIssuer / TrustIssuerJWKS / TrustIssuerURL,
+// ExpireSessions, SecretARN. TokenIssuer mints JWTs for tests (RS256 or ES256, with a JWKS).
+// For the SDK's credential chain: AWS_ENDPOINT_URL=URL(); AWS_CONTAINER_CREDENTIALS_FULL_URI=PodIdentityURL()
+// (the SDK allows plain http only to loopback); AWS_EC2_METADATA_SERVICE_ENDPOINT=URL().
+//
+// # Admin HTTP API (JSON), for other processes
+//
+//	GET    /_fake/healthz                      "ok"
+//	GET    /_fake/calls                        CallStats
+//	POST   /_fake/reset-calls                  zero the counters
+//	GET    /_fake/faults                       active faults
+//	POST   /_fake/faults                       Fault -> {"id"}
+//	DELETE /_fake/faults[?id=ID]               clear all (or one)
+//	PUT    /_fake/secrets                      SecretUpdate {name, value|binary, region?, versionId?, stages?}
+//	PUT    /_fake/parameters                   {name, value} -> new version
+//	PUT    /_fake/roles                        Role (add or replace, e.g. to fix a policy)
+//	PUT    /_fake/users                        User
+//	PUT    /_fake/issuers                      Issuer (as in the state file)
+//	PUT    /_fake/pod-identity-associations    PodIdentityAssociation
+//	POST   /_fake/expire-sessions              expire all issued credentials
+//
+// Secret values are never logged; the logger (WithLogger) sees API, principal, region and result.
+package fakeaws
