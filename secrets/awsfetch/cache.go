@@ -1,0 +1,98 @@
+package awsfetch
+
+import (
+	"sync"
+	"time"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
+)
+
+// cacheKey scopes a value to an identity and a region: an identity never sees
+// another identity's entries, even for the same secret.
+type cacheKey struct {
+	id, region string
+	ref        spc.Ref
+}
+
+type cacheEntry struct {
+	val     secrets.Fetched
+	expires time.Time
+}
+
+// flight is a read in progress; waiters block on done, then read out.
+type flight struct {
+	done chan struct{}
+	out  outcome
+}
+
+// cache holds successful reads for a TTL and shares concurrent identical reads.
+// Failures are shared with the reads waiting at that moment, never stored.
+type cache struct {
+	ttl time.Duration
+	max int
+	now func() time.Time
+
+	mu       sync.Mutex
+	entries  map[cacheKey]cacheEntry
+	inflight map[cacheKey]*flight
+}
+
+func newCache(ttl time.Duration, max int, now func() time.Time) *cache {
+	return &cache{ttl: ttl, max: max, now: now, entries: map[cacheKey]cacheEntry{}, inflight: map[cacheKey]*flight{}}
+}
+
+// claim sorts refs into fresh hits, reads in flight to wait for, and reads the
+// caller now owns (it must finish each of them).
+func (c *cache) claim(id, region string, refs []spc.Ref) (hits map[spc.Ref]secrets.Fetched, waits, own map[spc.Ref]*flight) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	hits, waits, own = map[spc.Ref]secrets.Fetched{}, map[spc.Ref]*flight{}, map[spc.Ref]*flight{}
+	for _, ref := range refs {
+		k := cacheKey{id: id, region: region, ref: ref}
+		if e, ok := c.entries[k]; ok {
+			if now.Before(e.expires) {
+				hits[ref] = e.val
+				continue
+			}
+			delete(c.entries, k)
+		}
+		if fl, ok := c.inflight[k]; ok {
+			waits[ref] = fl
+			continue
+		}
+		fl := &flight{done: make(chan struct{})}
+		c.inflight[k] = fl
+		own[ref] = fl
+	}
+	return hits, waits, own
+}
+
+// finish publishes the outcome of an owned read and stores it when it succeeded.
+func (c *cache) finish(k cacheKey, fl *flight, oc outcome) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fl.out = oc
+	close(fl.done)
+	delete(c.inflight, k)
+	if oc.err != nil {
+		return
+	}
+	now := c.now()
+	if len(c.entries) >= c.max {
+		for ek, e := range c.entries {
+			if !now.Before(e.expires) {
+				delete(c.entries, ek)
+			}
+		}
+		// Still full: drop arbitrary entries (map order) to make room.
+		for ek := range c.entries {
+			if len(c.entries) < c.max {
+				break
+			}
+			delete(c.entries, ek)
+		}
+	}
+	c.entries[k] = cacheEntry{val: oc.val, expires: now.Add(c.ttl)}
+}

@@ -1,0 +1,412 @@
+package awsfetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
+)
+
+// Limits of the AWS APIs and defaults of Options.
+const (
+	// MaxBatchSecrets is the most ids one BatchGetSecretValue call takes.
+	MaxBatchSecrets = 20
+	// MaxSSMNames is the most names one GetParameters call takes.
+	MaxSSMNames = 10
+	// DefaultConcurrency bounds the AWS calls one Fetch runs at a time.
+	DefaultConcurrency = 4
+	// DefaultMaxAttempts is the SDK retryer's attempts per call (the first included).
+	DefaultMaxAttempts = 5
+	// DefaultMaxBackoff caps one retry delay.
+	DefaultMaxBackoff = 5 * time.Second
+	// DefaultCacheMaxEntries bounds the cache.
+	DefaultCacheMaxEntries = 10000
+	// batchRefusedTTL is how long an identity refused BatchGetSecretValue skips the batch API.
+	batchRefusedTTL = 15 * time.Minute
+)
+
+// Identity is who reads: its credentials and the key that scopes the cache.
+type Identity struct {
+	// Key scopes cache entries: two identities with different keys never share
+	// an entry. Use something that names the principal and the pod's
+	// credentials source, e.g. "irsa:<role ARN>:<namespace>/<serviceaccount>",
+	// or "node". An empty Key disables the cache for this identity.
+	Key string
+	// Credentials signs the requests; nil uses the base config's credentials.
+	Credentials aws.CredentialsProvider
+}
+
+// Options tune a Fetcher. The zero value is usable.
+type Options struct {
+	// Clients builds AWS clients; nil uses the SDK with the base config.
+	Clients Clients
+	// Observer receives call and cache events; nil discards them.
+	Observer Observer
+	// CacheTTL enables the cache when positive: values live this long.
+	CacheTTL time.Duration
+	// CacheMaxEntries bounds the cache (default DefaultCacheMaxEntries).
+	CacheMaxEntries int
+	// Concurrency bounds the AWS calls one Fetch runs at a time (default 4).
+	Concurrency int
+	// MaxAttempts is the SDK retryer's attempts per call (default 5).
+	MaxAttempts int
+	// MaxBackoff caps one retry delay (default 5s). The caller's context bounds the total.
+	MaxBackoff time.Duration
+	// Now replaces time.Now for cache expiry (tests).
+	Now func() time.Time
+}
+
+// Fetcher reads secrets and parameters. It is safe for concurrent use; share
+// one per process so the cache and the batch-permission memory are shared.
+type Fetcher struct {
+	baseRegion  string
+	clients     Clients
+	obs         Observer
+	concurrency int
+	now         func() time.Time
+	cache       *cache
+
+	mu           sync.Mutex
+	batchRefused map[string]time.Time // identity key → until when the batch API is skipped
+}
+
+// New returns a Fetcher using base for the SDK clients (its region is the
+// default when the class names none).
+func New(base aws.Config, opts Options) *Fetcher {
+	f := &Fetcher{
+		baseRegion:   base.Region,
+		clients:      opts.Clients,
+		obs:          opts.Observer,
+		concurrency:  opts.Concurrency,
+		now:          opts.Now,
+		batchRefused: map[string]time.Time{},
+	}
+	if f.obs == nil {
+		f.obs = nopObserver{}
+	}
+	if f.concurrency <= 0 {
+		f.concurrency = DefaultConcurrency
+	}
+	if f.now == nil {
+		f.now = time.Now
+	}
+	if f.clients == nil {
+		r := NewRetryer(opts.MaxAttempts, opts.MaxBackoff)
+		f.clients = &sdkClients{base: base, retryer: func() aws.Retryer { return r }}
+	}
+	if opts.CacheTTL > 0 {
+		max := opts.CacheMaxEntries
+		if max <= 0 {
+			max = DefaultCacheMaxEntries
+		}
+		f.cache = newCache(opts.CacheTTL, max, f.now)
+	}
+	return f
+}
+
+// NewRetryer returns the SDK standard retryer this package uses: jittered
+// exponential backoff on throttling, 5xx and connection errors, maxAttempts
+// attempts (default 5) with delays capped at maxBackoff (default 5s). The
+// client-side retry quota is off: attempts are bounded and so is the caller's context.
+func NewRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
+	if maxAttempts <= 0 {
+		maxAttempts = DefaultMaxAttempts
+	}
+	if maxBackoff <= 0 {
+		maxBackoff = DefaultMaxBackoff
+	}
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = maxAttempts
+		o.MaxBackoff = maxBackoff
+		o.RateLimiter = ratelimit.None
+	})
+}
+
+// outcome is the result of reading one ref.
+type outcome struct {
+	val secrets.Fetched
+	err *apiErr
+}
+
+// Fetch reads every object of spec with identity id and returns one Fetched
+// per spec.Objects[i], in order. Each distinct Ref is read once. On any failure
+// it returns no values and a *FetchError naming every failed object.
+//
+//  1. Resolve the region: spec.Region, else the base config's, else ErrNoRegion.
+//  2. Read the distinct primary refs (cache, then batched AWS calls).
+//  3. For objects whose primary read failed with ErrUnavailable (5xx or network)
+//     and a failover region is set, read their FailoverRef there.
+//  4. Map the outcomes back to the objects.
+func (f *Fetcher) Fetch(ctx context.Context, spec *spc.Spec, id Identity) ([]secrets.Fetched, error) {
+	if spec == nil {
+		return nil, errors.New("fetch: nil spec")
+	}
+	region := spec.Region
+	if region == "" {
+		region = f.baseRegion
+	}
+	if region == "" {
+		return nil, ErrNoRegion
+	}
+
+	refs := make([]spc.Ref, 0, len(spec.Objects))
+	seen := map[spc.Ref]bool{}
+	for i := range spec.Objects {
+		if r := spec.Objects[i].Ref(); !seen[r] {
+			seen[r] = true
+			refs = append(refs, r)
+		}
+	}
+	got := f.resolve(ctx, id, region, refs)
+
+	var failover map[spc.Ref]outcome
+	if spec.FailoverRegion != "" && ctx.Err() == nil {
+		var frefs []spc.Ref
+		fseen := map[spc.Ref]bool{}
+		for i := range spec.Objects {
+			o := &spec.Objects[i]
+			if oc := got[o.Ref()]; oc.err != nil && oc.err.kind == ErrUnavailable && !fseen[o.FailoverRef()] {
+				fseen[o.FailoverRef()] = true
+				frefs = append(frefs, o.FailoverRef())
+			}
+		}
+		if len(frefs) > 0 {
+			failover = f.resolve(ctx, id, spec.FailoverRegion, frefs)
+		}
+	}
+
+	out := make([]secrets.Fetched, len(spec.Objects))
+	var errs []*ObjectError
+	for i := range spec.Objects {
+		o := &spec.Objects[i]
+		oc := got[o.Ref()]
+		if oc.err == nil {
+			out[i] = oc.val
+			continue
+		}
+		oe := &ObjectError{Index: o.Index, Name: o.Name, Type: o.Type, Region: region, Kind: oc.err.kind, Err: oc.err.err}
+		if foc, ok := failover[o.FailoverRef()]; ok {
+			if foc.err == nil {
+				out[i] = foc.val
+				continue
+			}
+			oe.Region, oe.Kind = spec.FailoverRegion, foc.err.kind
+			oe.Err = fmt.Errorf("%w (after primary region %s failed: %w)", foc.err.err, region, oc.err.err)
+		}
+		errs = append(errs, oe)
+	}
+	if len(errs) > 0 {
+		return nil, &FetchError{Errs: errs}
+	}
+	return out, nil
+}
+
+// resolve reads refs in region, through the cache when it is enabled.
+func (f *Fetcher) resolve(ctx context.Context, id Identity, region string, refs []spc.Ref) map[spc.Ref]outcome {
+	if f.cache == nil || id.Key == "" {
+		return f.fetchRefs(ctx, id, region, refs)
+	}
+	out := make(map[spc.Ref]outcome, len(refs))
+	hits, waits, own := f.cache.claim(id.Key, region, refs)
+	for ref, v := range hits {
+		out[ref] = outcome{val: v}
+		f.obs.Cache(true)
+	}
+	if len(own) > 0 {
+		ownRefs := make([]spc.Ref, 0, len(own))
+		for ref := range own {
+			ownRefs = append(ownRefs, ref)
+		}
+		var res map[spc.Ref]outcome
+		func() {
+			// Always release the flights, so waiters never hang.
+			defer func() {
+				for ref, fl := range own {
+					oc, ok := res[ref]
+					if !ok {
+						oc = outcome{err: kindError(ErrUnavailable, "fetch did not complete")}
+					}
+					f.cache.finish(cacheKey{id: id.Key, region: region, ref: ref}, fl, oc)
+				}
+			}()
+			res = f.fetchRefs(ctx, id, region, ownRefs)
+		}()
+		for _, ref := range ownRefs {
+			out[ref] = res[ref]
+			f.obs.Cache(false)
+		}
+	}
+	var again []spc.Ref
+	for ref, fl := range waits {
+		select {
+		case <-fl.done:
+			if fl.out.err != nil && fl.out.err.kind == ErrUnavailable && ctx.Err() == nil {
+				// The owner may have given up (its context ended): read it ourselves.
+				again = append(again, ref)
+				continue
+			}
+			out[ref] = fl.out
+			f.obs.Cache(true)
+		case <-ctx.Done():
+			out[ref] = outcome{err: classified(ctx.Err())}
+		}
+	}
+	if len(again) > 0 {
+		for ref, oc := range f.fetchRefs(ctx, id, region, again) {
+			out[ref] = oc
+		}
+	}
+	return out
+}
+
+func (f *Fetcher) batchAllowed(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	until, ok := f.batchRefused[key]
+	if !ok {
+		return true
+	}
+	if f.now().After(until) {
+		delete(f.batchRefused, key)
+		return true
+	}
+	return false
+}
+
+func (f *Fetcher) refuseBatch(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.batchRefused) > 10000 {
+		clear(f.batchRefused)
+	}
+	f.batchRefused[key] = f.now().Add(batchRefusedTTL)
+}
+
+// results collects outcomes from concurrent calls.
+type results struct {
+	mu sync.Mutex
+	m  map[spc.Ref]outcome
+}
+
+func (r *results) set(ref spc.Ref, oc outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[ref] = oc
+}
+
+// runBounded runs jobs with at most n at a time and waits for all.
+func runBounded(n int, jobs []func()) {
+	if len(jobs) == 1 {
+		jobs[0]()
+		return
+	}
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for _, job := range jobs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			job()
+		}()
+	}
+	wg.Wait()
+}
+
+// fetchRefs reads refs from AWS in region: the plan of calls, run in two phases
+// (phase two reads what phase one left: batch fallbacks and unmatched SSM names).
+func (f *Fetcher) fetchRefs(ctx context.Context, id Identity, region string, refs []spc.Ref) map[spc.Ref]outcome {
+	res := &results{m: make(map[spc.Ref]outcome, len(refs))}
+	var plain, pinned, params []spc.Ref
+	for _, r := range refs {
+		switch {
+		case r.Type == spc.SSMParameter:
+			params = append(params, r)
+		case r.Version == "" && (r.VersionLabel == "" || r.VersionLabel == "AWSCURRENT"):
+			plain = append(plain, r)
+		default:
+			pinned = append(pinned, r)
+		}
+	}
+	var smc SecretsManagerAPI
+	if len(plain)+len(pinned) > 0 {
+		smc = f.clients.SecretsManager(region, id.Credentials)
+	}
+	var ssmc SSMAPI
+	if len(params) > 0 {
+		ssmc = f.clients.SSM(region, id.Credentials)
+	}
+
+	var (
+		mu        sync.Mutex
+		fallback  []spc.Ref // Secrets Manager refs to read with GetSecretValue
+		unmatched []spc.Ref // SSM refs to read one by one
+		jobs      []func()
+	)
+	if len(plain) >= 2 && f.batchAllowed(id.Key) {
+		for _, chunk := range chunks(plain, MaxBatchSecrets) {
+			jobs = append(jobs, func() {
+				fb := f.batchSM(ctx, smc, id.Key, region, chunk, res)
+				mu.Lock()
+				fallback = append(fallback, fb...)
+				mu.Unlock()
+			})
+		}
+	} else {
+		pinned = append(pinned, plain...)
+	}
+	for _, r := range pinned {
+		jobs = append(jobs, func() { res.set(r, f.getSM(ctx, smc, region, r)) })
+	}
+	for _, chunk := range chunks(params, MaxSSMNames) {
+		jobs = append(jobs, func() {
+			um := f.getSSM(ctx, ssmc, region, chunk, false, res)
+			mu.Lock()
+			unmatched = append(unmatched, um...)
+			mu.Unlock()
+		})
+	}
+	if len(jobs) > 0 {
+		runBounded(f.concurrency, jobs)
+	}
+
+	jobs = jobs[:0]
+	for _, r := range fallback {
+		jobs = append(jobs, func() { res.set(r, f.getSM(ctx, smc, region, r)) })
+	}
+	for _, r := range unmatched {
+		jobs = append(jobs, func() { f.getSSM(ctx, ssmc, region, []spc.Ref{r}, true, res) })
+	}
+	if len(jobs) > 0 {
+		runBounded(f.concurrency, jobs)
+	}
+	return res.m
+}
+
+func chunks(refs []spc.Ref, n int) [][]spc.Ref {
+	var out [][]spc.Ref
+	for len(refs) > n {
+		out = append(out, refs[:n:n])
+		refs = refs[n:]
+	}
+	if len(refs) > 0 {
+		out = append(out, refs)
+	}
+	return out
+}
+
+func reasonOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	return kindReason(classify(err))
+}

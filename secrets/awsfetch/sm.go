@@ -1,0 +1,121 @@
+package awsfetch
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
+)
+
+// maxBatchPages bounds the NextToken loop of one BatchGetSecretValue chunk.
+const maxBatchPages = 20
+
+// getSM reads one ref with GetSecretValue.
+func (f *Fetcher) getSM(ctx context.Context, c SecretsManagerAPI, region string, ref spc.Ref) outcome {
+	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(ref.Name)}
+	if ref.Version != "" {
+		in.VersionId = aws.String(ref.Version)
+	}
+	if ref.VersionLabel != "" {
+		in.VersionStage = aws.String(ref.VersionLabel)
+	}
+	start := time.Now()
+	out, err := c.GetSecretValue(ctx, in)
+	f.obs.AWSCall(APIGetSecretValue, region, reasonOf(err), time.Since(start))
+	if err != nil {
+		return outcome{err: classified(err)}
+	}
+	return outcome{val: smValue(out.SecretString, out.SecretBinary, out.VersionId, region)}
+}
+
+func smValue(s *string, b []byte, version *string, region string) secrets.Fetched {
+	v := secrets.Fetched{VersionID: aws.ToString(version), Region: region}
+	if s == nil && b != nil {
+		v.Value, v.Binary = secrets.NewValue(b), true
+	} else {
+		v.Value = secrets.NewStringValue(aws.ToString(s))
+	}
+	return v
+}
+
+// batchSM reads up to 20 plain refs with BatchGetSecretValue and returns the
+// refs to read again with GetSecretValue:
+//   - all of them when the batch call is refused (AccessDenied: the identity
+//     lacks secretsmanager:BatchGetSecretValue, remembered for this identity),
+//     throttled after retries, or rejected for another 4xx;
+//   - the ids the batch reports with an error other than not-found or
+//     decryption failure (those are definitive), or does not return at all.
+//
+// A 5xx or network failure of the batch fails all its refs (ErrUnavailable), so
+// failover can take over without a second round of doomed calls.
+func (f *Fetcher) batchSM(ctx context.Context, c SecretsManagerAPI, idKey, region string, refs []spc.Ref, res *results) []spc.Ref {
+	pending := make(map[string]spc.Ref, len(refs))
+	ids := make([]string, 0, len(refs))
+	for _, r := range refs {
+		pending[r.Name] = r
+		ids = append(ids, r.Name)
+	}
+	var token *string
+	for page := 0; page < maxBatchPages && len(pending) > 0; page++ {
+		start := time.Now()
+		out, err := c.BatchGetSecretValue(ctx, &secretsmanager.BatchGetSecretValueInput{SecretIdList: ids, NextToken: token})
+		f.obs.AWSCall(APIBatchGetSecretValue, region, reasonOf(err), time.Since(start))
+		if err != nil {
+			ae := classified(err)
+			if ae.kind == ErrUnavailable {
+				for _, r := range pending {
+					res.set(r, outcome{err: ae})
+				}
+				return nil
+			}
+			var apiErr smithy.APIError
+			if errors.As(err, &apiErr) && (apiErr.ErrorCode() == "AccessDeniedException" || apiErr.ErrorCode() == "AccessDenied") {
+				f.refuseBatch(idKey)
+			}
+			break
+		}
+		for i := range out.SecretValues {
+			e := &out.SecretValues[i]
+			for _, key := range []string{aws.ToString(e.Name), aws.ToString(e.ARN)} {
+				if r, ok := pending[key]; ok && key != "" {
+					res.set(r, outcome{val: smValue(e.SecretString, e.SecretBinary, e.VersionId, region)})
+					delete(pending, key)
+					break
+				}
+			}
+		}
+		for _, e := range out.Errors {
+			r, ok := pending[aws.ToString(e.SecretId)]
+			if !ok {
+				continue
+			}
+			switch code := aws.ToString(e.ErrorCode); {
+			case notFoundCodes[code]:
+				res.set(r, outcome{err: kindError(ErrNotFound, "%s: %s: %s", APIBatchGetSecretValue, code, aws.ToString(e.Message))})
+				delete(pending, r.Name)
+			case decryptionCodes[code]:
+				res.set(r, outcome{err: kindError(ErrDecryption, "%s: %s: %s", APIBatchGetSecretValue, code, aws.ToString(e.Message))})
+				delete(pending, r.Name)
+			}
+			// Other per-id errors (access denied, internal, unknown) stay pending:
+			// GetSecretValue gives the definitive answer.
+		}
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		token = out.NextToken
+	}
+	fb := make([]spc.Ref, 0, len(pending))
+	for _, r := range refs {
+		if _, ok := pending[r.Name]; ok {
+			fb = append(fb, r)
+		}
+	}
+	return fb
+}

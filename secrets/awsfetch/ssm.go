@@ -1,0 +1,98 @@
+package awsfetch
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
+)
+
+// ssmName is the GetParameters name of a ref: name, name:version or name:label.
+func ssmName(r spc.Ref) string {
+	switch {
+	case r.Version != "":
+		return r.Name + ":" + r.Version
+	case r.VersionLabel != "":
+		return r.Name + ":" + r.VersionLabel
+	}
+	return r.Name
+}
+
+// getSSM reads up to 10 refs with one decrypted GetParameters call. Names AWS
+// lists as InvalidParameters are not found. It returns the refs it could not
+// match to a returned parameter; with single (one ref) a lone returned
+// parameter is the answer and no parameter means not found.
+func (f *Fetcher) getSSM(ctx context.Context, c SSMAPI, region string, refs []spc.Ref, single bool, res *results) []spc.Ref {
+	byName := make(map[string]spc.Ref, len(refs))
+	names := make([]string, 0, len(refs))
+	for _, r := range refs {
+		n := ssmName(r)
+		byName[n] = r
+		names = append(names, n)
+	}
+	start := time.Now()
+	out, err := c.GetParameters(ctx, &ssm.GetParametersInput{Names: names, WithDecryption: aws.Bool(true)})
+	f.obs.AWSCall(APIGetParameters, region, reasonOf(err), time.Since(start))
+	if err != nil {
+		ae := classified(err)
+		for _, r := range refs {
+			res.set(r, outcome{err: ae})
+		}
+		return nil
+	}
+	for _, inv := range out.InvalidParameters {
+		if r, ok := byName[inv]; ok {
+			res.set(r, outcome{err: kindError(ErrNotFound, "%s: parameter, version or label does not exist (InvalidParameters)", APIGetParameters)})
+			delete(byName, inv)
+		}
+	}
+	for i := range out.Parameters {
+		p := &out.Parameters[i]
+		sel := aws.ToString(p.Selector)
+		if sel != "" && !strings.HasPrefix(sel, ":") {
+			sel = ":" + sel
+		}
+		for _, key := range []string{aws.ToString(p.Name) + sel, aws.ToString(p.ARN) + sel} {
+			if r, ok := byName[key]; ok {
+				res.set(r, outcome{val: ssmValue(p, region)})
+				delete(byName, key)
+				break
+			}
+		}
+	}
+	if len(byName) == 0 {
+		return nil
+	}
+	if single {
+		for _, r := range byName {
+			if len(out.Parameters) == 1 && len(out.InvalidParameters) == 0 {
+				res.set(r, outcome{val: ssmValue(&out.Parameters[0], region)})
+			} else {
+				res.set(r, outcome{err: kindError(ErrNotFound, "%s: parameter not returned", APIGetParameters)})
+			}
+		}
+		return nil
+	}
+	left := make([]spc.Ref, 0, len(byName))
+	for _, r := range refs {
+		if _, ok := byName[ssmName(r)]; ok {
+			left = append(left, r)
+		}
+	}
+	return left
+}
+
+func ssmValue(p *types.Parameter, region string) secrets.Fetched {
+	return secrets.Fetched{
+		Value:     secrets.NewStringValue(aws.ToString(p.Value)),
+		VersionID: strconv.FormatInt(p.Version, 10),
+		Region:    region,
+	}
+}
