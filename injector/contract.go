@@ -1,0 +1,244 @@
+package injector
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+)
+
+// Environment variables of the contract between the webhook (which renders the
+// init container) and `aws-secrets-injector inject` (which reads them). See the
+// package doc for the rules.
+const (
+	// EnvSPC holds the SecretProviderClass spec.parameters, resolved at admission,
+	// as a compact JSON object of strings (EncodeSpec). Required.
+	EnvSPC = "AWS_SECRETS_INJECTOR_SPC"
+	// EnvSPCName is "namespace/name" of that SecretProviderClass, used only in
+	// messages. Optional.
+	EnvSPCName = "AWS_SECRETS_INJECTOR_SPC_NAME"
+	// EnvMountPath is the absolute path, inside the injector container, of the
+	// memory emptyDir to fill. Required (or the --mount-path flag).
+	EnvMountPath = "AWS_SECRETS_INJECTOR_MOUNT_PATH"
+	// EnvRefreshInterval is a Go duration ("2m"); unset, empty or "0" means
+	// one-shot (init container), more keeps refreshing (native sidecar). Optional.
+	EnvRefreshInterval = "AWS_SECRETS_INJECTOR_REFRESH_INTERVAL"
+	// EnvDeadline is a Go duration: the total time allowed to write the first
+	// complete file set, transient AWS errors retried within it. Optional,
+	// default DefaultDeadline.
+	EnvDeadline = "AWS_SECRETS_INJECTOR_DEADLINE"
+)
+
+// Defaults of the contract's optional values.
+const (
+	// DefaultDeadline bounds the first fill when EnvDeadline is unset.
+	DefaultDeadline = 2 * time.Minute
+	// DefaultJitter is the default --jitter: each refresh wait is the interval
+	// ±10 %.
+	DefaultJitter = 0.1
+	// MinRefreshInterval is the shortest refresh interval accepted.
+	MinRefreshInterval = time.Second
+)
+
+// EnvError is a contract variable with a bad value. Its message names the
+// variable and says the fix (which is usually in the webhook or the pod spec).
+type EnvError struct {
+	// Var is the environment variable, e.g. EnvDeadline.
+	Var string
+	// Problem says what is wrong (never a secret value).
+	Problem string
+	// Fix says what to do.
+	Fix string
+}
+
+// Error renders "VAR: problem; fix: ...".
+func (e *EnvError) Error() string {
+	msg := e.Var + ": " + e.Problem
+	if e.Fix != "" {
+		msg += "; fix: " + e.Fix
+	}
+	return msg
+}
+
+// EncodeSpec encodes SecretProviderClass parameters for EnvSPC: compact JSON,
+// keys sorted, so the same class always renders the same value (the webhook's
+// reinvocation stays idempotent). Parameters the kubelet adds at mount time
+// (keys starting with "csi.storage.k8s.io/") are dropped: they mean nothing here.
+func EncodeSpec(params map[string]string) (string, error) {
+	clean := make(map[string]string, len(params))
+	for k, v := range params {
+		if strings.HasPrefix(k, "csi.storage.k8s.io/") {
+			continue
+		}
+		clean[k] = v
+	}
+	b, err := json.Marshal(clean)
+	if err != nil {
+		return "", fmt.Errorf("encode SecretProviderClass parameters: %w", err)
+	}
+	return string(b), nil
+}
+
+// DecodeSpec decodes a value of EnvSPC. It checks the encoding only (a JSON
+// object of strings with an "objects" key); spc.Parse validates the content.
+func DecodeSpec(s string) (map[string]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, &EnvError{Var: EnvSPC, Problem: "not set or empty",
+			Fix: "run inject only in a pod mutated by the aws-secrets-injector webhook (mode: init), or set it to the SecretProviderClass parameters as a JSON object"}
+	}
+	var params map[string]string
+	if err := json.Unmarshal([]byte(s), &params); err != nil {
+		return nil, &EnvError{Var: EnvSPC, Problem: "not a JSON object of strings: " + jsonProblem(err),
+			Fix: `set it to the SecretProviderClass parameters as JSON, e.g. {"objects":"- objectName: my-app/db\n  objectType: secretsmanager\n"}`}
+	}
+	if params == nil {
+		return nil, &EnvError{Var: EnvSPC, Problem: "null instead of a JSON object", Fix: "set it to the SecretProviderClass parameters as a JSON object"}
+	}
+	if _, ok := params["objects"]; !ok {
+		return nil, &EnvError{Var: EnvSPC, Problem: `no "objects" key`,
+			Fix: "set it to the whole spec.parameters of the SecretProviderClass, including objects"}
+	}
+	return params, nil
+}
+
+// jsonProblem shortens a JSON error to its message; encoding/json never quotes
+// the input's string values, so no secret can leak through it (nor would one be
+// here: the parameters name secrets, they do not hold them).
+func jsonProblem(err error) string {
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// Env is the decoded contract.
+type Env struct {
+	// Params are the SecretProviderClass parameters (EnvSPC).
+	Params map[string]string
+	// ClassName is "namespace/name" of the class (EnvSPCName), for messages.
+	ClassName string
+	// MountPath is the directory to fill (EnvMountPath).
+	MountPath string
+	// RefreshInterval is 0 for one-shot (EnvRefreshInterval).
+	RefreshInterval time.Duration
+	// Deadline bounds the first fill (EnvDeadline); 0 means DefaultDeadline.
+	Deadline time.Duration
+}
+
+// Var is one environment variable to render.
+type Var struct {
+	Name  string
+	Value string
+}
+
+// Vars renders e as environment variables in a fixed order, omitting optional
+// values that are unset (ClassName "", RefreshInterval 0, Deadline 0), so the
+// webhook can append them to the container's env as they are.
+func (e Env) Vars() ([]Var, error) {
+	spec, err := EncodeSpec(e.Params)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMountPath(EnvMountPath, e.MountPath); err != nil {
+		return nil, err
+	}
+	vars := []Var{{Name: EnvSPC, Value: spec}}
+	if e.ClassName != "" {
+		vars = append(vars, Var{Name: EnvSPCName, Value: e.ClassName})
+	}
+	vars = append(vars, Var{Name: EnvMountPath, Value: e.MountPath})
+	if e.RefreshInterval > 0 {
+		vars = append(vars, Var{Name: EnvRefreshInterval, Value: e.RefreshInterval.String()})
+	}
+	if e.Deadline > 0 {
+		vars = append(vars, Var{Name: EnvDeadline, Value: e.Deadline.String()})
+	}
+	return vars, nil
+}
+
+// DecodeEnv reads every contract variable through getenv (os.Getenv in
+// production). Errors name the variable.
+func DecodeEnv(getenv func(string) string) (Env, error) {
+	var e Env
+	var err error
+	if e.Params, err = DecodeSpec(getenv(EnvSPC)); err != nil {
+		return Env{}, err
+	}
+	e.ClassName = getenv(EnvSPCName)
+	if e.MountPath, err = mountPathFromEnv(getenv); err != nil {
+		return Env{}, err
+	}
+	if e.RefreshInterval, err = refreshFromEnv(getenv); err != nil {
+		return Env{}, err
+	}
+	if e.Deadline, err = deadlineFromEnv(getenv); err != nil {
+		return Env{}, err
+	}
+	return e, nil
+}
+
+func mountPathFromEnv(getenv func(string) string) (string, error) {
+	p := getenv(EnvMountPath)
+	if p == "" {
+		return "", &EnvError{Var: EnvMountPath, Problem: "not set",
+			Fix: "set it (or --mount-path) to the mount path of the memory emptyDir in this container"}
+	}
+	return p, checkMountPath(EnvMountPath, p)
+}
+
+// checkMountPath accepts a clean absolute path other than "/".
+func checkMountPath(name, p string) error {
+	fix := "use the absolute path where the memory emptyDir is mounted, e.g. /mnt/secrets-store"
+	switch {
+	case p == "":
+		return &EnvError{Var: name, Problem: "empty", Fix: fix}
+	case !path.IsAbs(p):
+		return &EnvError{Var: name, Problem: fmt.Sprintf("%q is not an absolute path", p), Fix: fix}
+	case path.Clean(p) != p && path.Clean(p)+"/" != p:
+		return &EnvError{Var: name, Problem: fmt.Sprintf("%q is not a clean path", p), Fix: fix}
+	case path.Clean(p) == "/":
+		return &EnvError{Var: name, Problem: "the root directory cannot be the mount path", Fix: fix}
+	}
+	for _, el := range strings.Split(strings.Trim(p, "/"), "/") {
+		if strings.HasPrefix(el, "..") || el == "." {
+			return &EnvError{Var: name, Problem: fmt.Sprintf("%q has an element starting with \"..\"", p), Fix: fix}
+		}
+	}
+	return nil
+}
+
+func refreshFromEnv(getenv func(string) string) (time.Duration, error) {
+	return parseRefresh(EnvRefreshInterval, getenv(EnvRefreshInterval))
+}
+
+func parseRefresh(name, v string) (time.Duration, error) {
+	if v == "" || v == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return 0, &EnvError{Var: name, Problem: fmt.Sprintf("%q is not a duration", v), Fix: `use a Go duration such as "2m", or "0" for one-shot`}
+	case d < 0:
+		return 0, &EnvError{Var: name, Problem: fmt.Sprintf("%s is negative", d), Fix: `use a positive duration, or "0" for one-shot`}
+	case d > 0 && d < MinRefreshInterval:
+		return 0, &EnvError{Var: name, Problem: fmt.Sprintf("%s is too short", d), Fix: fmt.Sprintf("use %s or more", MinRefreshInterval)}
+	}
+	return d, nil
+}
+
+func deadlineFromEnv(getenv func(string) string) (time.Duration, error) {
+	return parseDeadline(EnvDeadline, getenv(EnvDeadline))
+}
+
+func parseDeadline(name, v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return 0, &EnvError{Var: name, Problem: fmt.Sprintf("%q is not a duration", v), Fix: `use a Go duration such as "2m"`}
+	case d <= 0:
+		return 0, &EnvError{Var: name, Problem: fmt.Sprintf("%s is not positive", d), Fix: `use a positive duration such as "2m"`}
+	}
+	return d, nil
+}
