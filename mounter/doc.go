@@ -1,0 +1,22 @@
+// Package mounter is the CSI node plugin behind `aws-secrets-injector mounter`:
+// it serves inline ephemeral CSI volumes whose files are a pod's AWS secrets.
+//
+// On NodePublishVolume it reads the pod's SecretProviderClass and
+// ServiceAccount from the API server, picks the pod's AWS identity from the
+// tokens the kubelet sends (package identity), fetches through the shared core
+// (node cache keyed by identity), mounts a size-limited tmpfs in a private
+// staging directory under the plugin directory, writes the file set with the
+// atomic writer and bind-mounts the staging tmpfs read-only at the kubelet's
+// target path. The pod sees a read-only tmpfs; rotation writes into the
+// staging mount, so the swap shows up in the pod atomically. Secret bytes
+// never touch disk: the per-volume state file holds pod and class names only.
+//
+// The kubelet calls NodePublishVolume again periodically (requiresRepublish):
+// the mounter re-fetches when the volume's refresh interval has passed, writes
+// only when the content changed, and keeps the old files when AWS fails.
+//
+// Files: driver.go (state and dependencies), node.go and identityserver.go (the
+// CSI services), publish.go (the publish/refresh/unpublish steps), volume.go
+// (paths and state files), mount.go (the mount interface), server.go (gRPC with
+// redacting logs), kube.go (API server access and events), metrics.go, run.go.
+package mounter

@@ -1,0 +1,84 @@
+package mounter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
+)
+
+// Cluster is what the mounter reads from the API server: the only two reads it
+// needs (RBAC: get secretproviderclasses and serviceaccounts; never Secrets).
+type Cluster interface {
+	// SecretProviderClass returns the class namespace/name; a missing class is an
+	// error for which apierrors.IsNotFound holds.
+	SecretProviderClass(ctx context.Context, namespace, name string) (*spc.Class, error)
+	// ServiceAccountAnnotations returns the annotations of a ServiceAccount.
+	ServiceAccountAnnotations(ctx context.Context, namespace, name string) (map[string]string, error)
+}
+
+// SecretProviderClassGVR is the resource the mounter reads classes from.
+var SecretProviderClassGVR = schema.GroupVersionResource{Group: spc.Group, Version: "v1", Resource: "secretproviderclasses"}
+
+// KubeCluster implements Cluster with client-go.
+type KubeCluster struct {
+	Dynamic   dynamic.Interface
+	Clientset kubernetes.Interface
+}
+
+// NewKubeCluster returns a KubeCluster for cfg.
+func NewKubeCluster(cfg *rest.Config) (*KubeCluster, error) {
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dynamic client: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("clientset: %w", err)
+	}
+	return &KubeCluster{Dynamic: dyn, Clientset: cs}, nil
+}
+
+// SecretProviderClass implements Cluster: it decodes the object with the shared
+// core's DecodeClass (kind, provider and string-typed parameters checked).
+func (k *KubeCluster) SecretProviderClass(ctx context.Context, namespace, name string) (*spc.Class, error) {
+	u, err := k.Dynamic.Resource(SecretProviderClassGVR).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(u.Object)
+	if err != nil {
+		return nil, fmt.Errorf("encode SecretProviderClass: %w", err)
+	}
+	return spc.DecodeClass(b)
+}
+
+// ServiceAccountAnnotations implements Cluster.
+func (k *KubeCluster) ServiceAccountAnnotations(ctx context.Context, namespace, name string) (map[string]string, error) {
+	sa, err := k.Clientset.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return sa.Annotations, nil
+}
+
+// NewEventRecorder returns a recorder that posts Events (RBAC: create and
+// patch events) as component "aws-secrets-injector-mounter" on node; stop
+// shuts the broadcaster down.
+func NewEventRecorder(cs kubernetes.Interface, node string) (rec record.EventRecorder, stop func()) {
+	b := record.NewBroadcaster()
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
+	rec = b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "aws-secrets-injector-mounter", Host: node})
+	return rec, b.Shutdown
+}

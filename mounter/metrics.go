@@ -1,0 +1,91 @@
+package mounter
+
+import (
+	"context"
+	"time"
+
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the mounter's Prometheus metrics (namespace aws_secrets_injector_mounter).
+// Labels are from fixed small sets; no secret name or value is ever a label.
+type Metrics struct {
+	// Registry holds every metric below (and the Go/process collectors).
+	Registry *prometheus.Registry
+
+	publishes       *prometheus.CounterVec
+	failures        *prometheus.CounterVec
+	refreshFailures *prometheus.CounterVec
+	fetchSeconds    prometheus.Histogram
+	awsCalls        *prometheus.CounterVec
+	awsFailures     *prometheus.CounterVec
+	cacheHits       prometheus.Counter
+	rotations       prometheus.Counter
+	volumes         prometheus.Gauge
+	bytesMounted    prometheus.Gauge
+}
+
+// NewMetrics registers the metrics in reg (a new registry with the Go and
+// process collectors when nil).
+func NewMetrics(reg *prometheus.Registry) *Metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	const ns, sub = "aws_secrets_injector", "mounter"
+	m := &Metrics{
+		Registry: reg,
+		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "publishes_total",
+			Help: "NodePublishVolume calls that succeeded, by outcome: mounted (first publish), refreshed (re-fetched on republish), fresh (republish within the interval)."},
+			[]string{"outcome"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "publish_failures_total",
+			Help: "NodePublishVolume calls that failed, by reason."}, []string{"reason"}),
+		refreshFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "refresh_failures_total",
+			Help: "Refreshes that failed (the old files were kept), by reason."}, []string{"reason"}),
+		fetchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "fetch_duration_seconds",
+			Help: "Time to fetch and extract one volume's file set (cache hits included).", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)}),
+		awsCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "aws_calls_total",
+			Help: "AWS API operations started, by service and operation."}, []string{"service", "operation"}),
+		awsFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "aws_call_failures_total",
+			Help: "Secrets Manager and SSM operations that failed after retries, by API and reason."}, []string{"api", "reason"}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "cache_hits_total",
+			Help: "Secret values served from the node cache instead of AWS."}),
+		rotations: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rotations_total",
+			Help: "Refreshes that changed the files of a volume."}),
+		volumes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "volumes",
+			Help: "Volumes served."}),
+		bytesMounted: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "mounted_bytes",
+			Help: "Bytes of secret files served over all volumes."}),
+	}
+	reg.MustRegister(m.publishes, m.failures, m.refreshFailures, m.fetchSeconds, m.awsCalls, m.awsFailures, m.cacheHits, m.rotations, m.volumes, m.bytesMounted)
+	return m
+}
+
+// Cache implements awsfetch.Observer: it counts node-cache hits.
+func (m *Metrics) Cache(hit bool) {
+	if hit {
+		m.cacheHits.Inc()
+	}
+}
+
+// AWSCall implements awsfetch.Observer. AWS calls are counted by the SDK
+// middleware AWSCallCounter (which also sees STS), so this only records
+// failures by reason.
+func (m *Metrics) AWSCall(api, _, reason string, _ time.Duration) {
+	if reason != "" {
+		m.awsFailures.WithLabelValues(api, reason).Inc()
+	}
+}
+
+// AWSCallCounter is an SDK middleware (for aws.Config.APIOptions) counting
+// every operation by service and operation name.
+func (m *Metrics) AWSCallCounter(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("AWSSecretsInjectorCallCounter",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			m.awsCalls.WithLabelValues(awsmiddleware.GetServiceID(ctx), awsmiddleware.GetOperationName(ctx)).Inc()
+			return next.HandleInitialize(ctx, in)
+		}), middleware.After)
+}

@@ -1,0 +1,270 @@
+package mounter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter/identity"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
+)
+
+// loaded is the outcome of reading a pod's class and fetching its files.
+type loaded struct {
+	spec  *spc.Spec
+	id    identity.Identity
+	files []secrets.File
+}
+
+// load reads the pod's SecretProviderClass and ServiceAccount, picks the
+// identity and fetches the file set. It touches no mount.
+func (d *Driver) load(ctx context.Context, p podInfo) (*loaded, error) {
+	class, err := d.cfg.Cluster.SecretProviderClass(ctx, p.Namespace, p.Class)
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, classify(ReasonInvalidClass, fmt.Errorf("SecretProviderClass %q not found in namespace %q: create it, or fix the %s volume attribute",
+				p.Class, p.Namespace, AttrSecretProviderClass))
+		}
+		var inv *spc.InvalidError
+		if errors.As(err, &inv) {
+			return nil, classify(ReasonInvalidClass, fmt.Errorf("SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
+		}
+		return nil, classify(ReasonKubernetesAPI, fmt.Errorf("get SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
+	}
+	spec, err := spc.Parse(class.Parameters, spc.Options{DefaultRegion: d.cfg.DefaultRegion})
+	if err != nil {
+		return nil, classify(ReasonInvalidClass, fmt.Errorf("SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
+	}
+	var ann map[string]string
+	if !spec.UsePodIdentity {
+		ann, err = d.cfg.Cluster.ServiceAccountAnnotations(ctx, p.Namespace, p.ServiceAccount)
+		if err != nil {
+			return nil, classify(ReasonKubernetesAPI, fmt.Errorf("get ServiceAccount %s/%s: %w", p.Namespace, p.ServiceAccount, err))
+		}
+	}
+	id, err := d.cfg.Resolver.Resolve(ctx, identity.Request{
+		Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, Annotations: ann,
+		Tokens: p.Tokens, UsePodIdentity: spec.UsePodIdentity, Region: spec.Region,
+	})
+	if err != nil {
+		return nil, classify(ReasonNoIdentity, err)
+	}
+	fctx, cancel := context.WithTimeout(ctx, d.cfg.FetchTimeout)
+	defer cancel()
+	start := d.cfg.Now()
+	files, err := d.cfg.Source.Files(fctx, spec, id)
+	d.cfg.Metrics.fetchSeconds.Observe(d.cfg.Now().Sub(start).Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("fetch secrets of SecretProviderClass %s/%s as %s: %w", p.Namespace, p.Class, id.Key, err)
+	}
+	return &loaded{spec: spec, id: id, files: files}, nil
+}
+
+// publishNew serves a volume that is not served yet: load first (so an AWS
+// failure leaves nothing behind), then mount, write, bind read-only and save
+// the state. Any failure undoes every step.
+func (d *Driver) publishNew(ctx context.Context, volumeID, target, group string, p podInfo) (err error) {
+	l, err := d.load(ctx, p)
+	if err != nil {
+		return err
+	}
+	dir := d.volumeDir(volumeID)
+	v := &volume{
+		VolumeID: volumeID, TargetPath: target, StagingPath: stagingPath(dir),
+		PodNamespace: p.Namespace, PodName: p.Name, PodUID: p.UID, SA: p.ServiceAccount, Class: p.Class,
+		MountGroup: group, Interval: d.interval(l.spec), IdentityKey: l.id.Key, Bytes: size(l.files),
+	}
+	defer func() {
+		if err != nil {
+			if cerr := d.teardown(v); cerr != nil {
+				d.cfg.Log.Error(cerr, "clean up after failed publish", "volume", volumeID)
+			}
+		}
+	}()
+	if err := d.mountStaging(v); err != nil {
+		return err
+	}
+	if _, err := d.cfg.Write(v.StagingPath, l.files, v.gid()); err != nil {
+		return classify(ReasonMount, fmt.Errorf("write files: %w", err))
+	}
+	if err := os.MkdirAll(target, 0o750); err != nil {
+		return classify(ReasonMount, fmt.Errorf("create target %s: %w", target, err))
+	}
+	if err := d.cfg.Mounter.Mount(v.StagingPath, target, "", []string{"bind", "ro", "nosuid", "nodev", "noexec"}); err != nil {
+		return classify(ReasonMount, fmt.Errorf("bind %s read-only: %w", target, err))
+	}
+	now := d.cfg.Now()
+	v.LastFetch, v.LastAttempt = now, now
+	if err := d.saveState(v); err != nil {
+		return classify(ReasonMount, err)
+	}
+	d.store(v)
+	return nil
+}
+
+// mountStaging mounts a fresh tmpfs at the volume's staging path.
+func (d *Driver) mountStaging(v *volume) error {
+	if err := os.MkdirAll(v.StagingPath, 0o700); err != nil {
+		return classify(ReasonMount, fmt.Errorf("create staging dir: %w", err))
+	}
+	opts := []string{"nosuid", "nodev", "noexec", "size=" + strconv.FormatInt(d.cfg.TmpfsSize, 10), "mode=0755"}
+	if v.MountGroup != "" {
+		// fsGroup: the root is root:<group> 0750 and the writer gives every file the group.
+		opts = append(opts[:4], "mode=0750", "gid="+v.MountGroup)
+	}
+	if err := d.cfg.Mounter.Mount("tmpfs", v.StagingPath, "tmpfs", opts); err != nil {
+		return classify(ReasonMount, fmt.Errorf("mount tmpfs: %w", err))
+	}
+	return nil
+}
+
+// refresh re-fetches a served volume when its interval has passed and writes
+// when the content changed. A failure keeps the old files and is reported with
+// an Event and a metric, not to the kubelet.
+func (d *Driver) refresh(ctx context.Context, cur *volume, p podInfo) {
+	now := d.cfg.Now()
+	v := new(volume)
+	*v = *cur // copied: readers of d.volumes see whole updates only
+	if now.Sub(cur.LastFetch) < cur.Interval || now.Sub(cur.LastAttempt) < cur.Interval/4 {
+		d.cfg.Metrics.publishes.WithLabelValues("fresh").Inc()
+		return
+	}
+	v.LastAttempt = now
+	l, err := d.load(ctx, p)
+	if err == nil {
+		var changed bool
+		changed, err = d.cfg.Write(v.StagingPath, l.files, v.gid())
+		if err == nil {
+			v.LastFetch = d.cfg.Now()
+			v.Interval = d.interval(l.spec)
+			v.IdentityKey = l.id.Key
+			v.Bytes = size(l.files)
+			d.cfg.Metrics.publishes.WithLabelValues("refreshed").Inc()
+			if changed {
+				d.cfg.Metrics.rotations.Inc()
+				d.cfg.Log.Info("rotated secrets", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "files", len(l.files))
+			}
+		} else {
+			err = classify(ReasonMount, fmt.Errorf("write files: %w", err))
+		}
+	}
+	if err != nil {
+		reason := d.reasonOf(err)
+		d.cfg.Metrics.refreshFailures.WithLabelValues(reason).Inc()
+		d.cfg.Log.Error(err, "refresh failed, keeping the files served", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "reason", reason)
+		d.event(v.PodNamespace, v.PodName, v.PodUID, EventSecretRefreshFailed, "refresh failed, keeping the previous files: "+err.Error())
+	}
+	if serr := d.saveState(v); serr != nil {
+		d.cfg.Log.Error(serr, "save volume state", "volume", v.VolumeID)
+	}
+	d.store(v)
+}
+
+// teardown unmounts the target and staging mounts of v and removes its
+// directories. Safe to repeat; it never removes files through a mount.
+func (d *Driver) teardown(v *volume) error {
+	if err := d.unmountTarget(v.TargetPath); err != nil {
+		return err
+	}
+	dir := d.volumeDir(v.VolumeID)
+	staging := stagingPath(dir)
+	mounted, err := isMounted(d.cfg.Mounter, staging)
+	if err != nil {
+		return classify(ReasonMount, fmt.Errorf("check staging mount: %w", err))
+	}
+	if mounted {
+		if err := d.cfg.Mounter.Unmount(staging); err != nil {
+			return classify(ReasonMount, err)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return classify(ReasonMount, fmt.Errorf("remove %s: %w", dir, err))
+	}
+	return nil
+}
+
+// unmountTarget unmounts target (every mount stacked on it) and removes the directory.
+func (d *Driver) unmountTarget(target string) error {
+	for range 4 {
+		mounted, err := isMounted(d.cfg.Mounter, target)
+		if err != nil {
+			return classify(ReasonMount, fmt.Errorf("check target mount: %w", err))
+		}
+		if !mounted {
+			break
+		}
+		if err := d.cfg.Mounter.Unmount(target); err != nil {
+			return classify(ReasonMount, err)
+		}
+	}
+	if err := os.Remove(target); err != nil && !isNotExist(err) {
+		return classify(ReasonMount, fmt.Errorf("remove target %s: %w", target, err))
+	}
+	return nil
+}
+
+// Restore finds the volumes served before a restart (their state files) and
+// serves them again: mounts that survived are kept and refreshed on the next
+// republish; volumes whose mounts are gone are cleaned up (the kubelet
+// publishes them anew).
+func (d *Driver) Restore() error {
+	entries, err := os.ReadDir(d.volumesDir())
+	if isNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", d.volumesDir(), err)
+	}
+	for _, e := range entries {
+		dir := filepath.Join(d.volumesDir(), e.Name())
+		v, err := loadState(dir)
+		if err != nil {
+			d.cfg.Log.Error(err, "skip unreadable volume state", "dir", dir)
+			continue
+		}
+		tm, err1 := isMounted(d.cfg.Mounter, v.TargetPath)
+		sm, err2 := isMounted(d.cfg.Mounter, v.StagingPath)
+		if err1 == nil && err2 == nil && tm && sm {
+			d.store(v)
+			d.cfg.Log.Info("restored volume", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName)
+			continue
+		}
+		if err := d.teardown(v); err != nil {
+			d.cfg.Log.Error(err, "clean up stale volume", "volume", v.VolumeID)
+		}
+	}
+	return nil
+}
+
+func (d *Driver) interval(s *spc.Spec) time.Duration {
+	if s != nil && s.RefreshInterval > 0 {
+		return s.RefreshInterval
+	}
+	return d.cfg.RefreshInterval
+}
+
+// event records a Warning Event on the pod.
+func (d *Driver) event(ns, name, uid, reason, msg string) {
+	if d.cfg.Events == nil || name == "" {
+		return
+	}
+	ref := &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: ns, Name: name, UID: types.UID(uid)}
+	d.cfg.Events.Event(ref, corev1.EventTypeWarning, reason, msg)
+}
+
+func size(files []secrets.File) int64 {
+	var n int64
+	for _, f := range files {
+		n += int64(f.Content.Len())
+	}
+	return n
+}
