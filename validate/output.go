@@ -1,0 +1,116 @@
+package validate
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// writeJSON writes the records as one indented JSON array.
+func writeJSON(w io.Writer, recs []Record) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(recs)
+}
+
+// writeText writes, per class, a header line with the verdict, then the file list
+// (valid) or the errors (invalid), then the warnings; and a summary line.
+func writeText(w io.Writer, rep *Report) error {
+	ew := &errWriter{w: w}
+	for i := range rep.Records {
+		writeRecord(ew, &rep.Records[i])
+	}
+	if len(rep.Records) > 0 {
+		ew.printf("\n")
+	}
+	ew.printf("%s\n", summary(rep))
+	return ew.err
+}
+
+func writeRecord(ew *errWriter, r *Record) {
+	where := fmt.Sprintf("%s#%d", r.File, r.Document)
+	if r.Item != nil {
+		where += fmt.Sprintf(" items[%d]", *r.Item)
+	}
+	verdict := "valid"
+	if !r.Valid {
+		verdict = "invalid (" + plural(len(r.Errors), "error") + ")"
+	}
+	if len(r.Warnings) > 0 {
+		verdict += ", " + plural(len(r.Warnings), "warning")
+	}
+	ew.printf("%s SecretProviderClass %s: %s\n", where, qualified(r.Namespace, r.Name), verdict)
+
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	for _, f := range r.Files {
+		source := fmt.Sprintf("objects[%d] %s", f.Object, f.ObjectName)
+		switch {
+		case f.AllKeys:
+			source += "\tallKeys"
+		case f.JMESPath != "":
+			source += fmt.Sprintf("\tjmesPath %q", f.JMESPath)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.Name, f.Mode, source) //nolint:errcheck // errWriter keeps the error
+	}
+	tw.Flush() //nolint:errcheck,gosec // errWriter keeps the error
+	for _, is := range r.Errors {
+		ew.printf("  error: %s\n", indentLines(is.Message))
+	}
+	for _, is := range r.Warnings {
+		ew.printf("  warning: %s\n", indentLines(is.Message))
+	}
+}
+
+func summary(rep *Report) string {
+	var s string
+	if n := len(rep.Records); n == 0 {
+		s = fmt.Sprintf("no SecretProviderClass for provider aws found in %s", plural(rep.Files, "file"))
+	} else {
+		s = fmt.Sprintf("%s in %s: %d valid, %d invalid, %s",
+			plural(n, "SecretProviderClass"), plural(rep.Files, "file"), n-rep.Invalid(), rep.Invalid(), plural(rep.Warnings(), "warning"))
+	}
+	if rep.Skipped > 0 {
+		s += fmt.Sprintf("; %s skipped", plural(rep.Skipped, "other object"))
+	}
+	if len(rep.InputErrors) > 0 {
+		s += fmt.Sprintf("; %s unreadable", plural(len(rep.InputErrors), "input"))
+	}
+	return s
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	if strings.HasSuffix(word, "s") {
+		return fmt.Sprintf("%d %ses", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// indentLines keeps multi-line fixes under their issue.
+func indentLines(s string) string {
+	return strings.ReplaceAll(s, "\n", "\n      ")
+}
+
+// errWriter remembers the first write error so the renderers stay linear.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	fmt.Fprintf(e, format, args...) //nolint:errcheck // kept in e.err
+}
