@@ -158,13 +158,13 @@ func TestRecords(t *testing.T) {
 		t.Errorf("broken = %+v", broken)
 	}
 	want := map[string]bool{
-		"spec.parameters.usePodIdentity":        false,
-		"objects[0].jmesPath[1].objectAlias":    false,
-		"objects[0].jmesPath[2].path":           false,
-		"objects[0].jmesPath[2].objectAlias":    false,
-		"objects[1].objectType":                 false,
-		"objects[1].filePermission":             false,
-		"objects[2].objectTemplate":             false,
+		"spec.parameters.usePodIdentity":     false,
+		"objects[0].jmesPath[1].objectAlias": false,
+		"objects[0].jmesPath[2].path":        false,
+		"objects[0].jmesPath[2].objectAlias": false,
+		"objects[1].objectType":              false,
+		"objects[1].filePermission":          false,
+		"objects[2].objectTemplate":          false,
 	}
 	for _, is := range broken.Errors {
 		if _, ok := want[is.Field]; ok {

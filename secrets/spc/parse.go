@@ -253,7 +253,6 @@ func parseObject(c *collector, s *Spec, i int, m map[string]any) (Object, bool) 
 	return o, len(c.errs) == nerr
 }
 
-
 func aliasOr(alias, a, b string) string {
 	if alias != "" {
 		return a

@@ -49,8 +49,8 @@ var functionKinds = map[string]resultKind{
 	"starts_with": kindBool, "ends_with": kindBool, "contains": kindBool,
 	"keys": kindArray, "values": kindArray, "sort": kindArray, "sort_by": kindArray, "map": kindArray,
 	"to_array": kindArray,
-	"merge":     kindObject,
-	"join":      kindString, "to_string": kindString, "type": kindString,
+	"merge":    kindObject,
+	"join":     kindString, "to_string": kindString, "type": kindString,
 }
 
 // warnJMESPath adds a warning for every jmesPath entry whose expression can never
