@@ -1,0 +1,163 @@
+package mounter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter/identity"
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter/registration"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
+)
+
+// Run serves the mounter until ctx is done: the CSI socket, the kubelet
+// registration socket and the health/metrics endpoint.
+func Run(ctx context.Context, o *Options) error {
+	log := logr.FromContextOrDiscard(ctx).WithName("mounter")
+	metrics := NewMetrics(nil)
+
+	base, err := LoadAWSConfig(ctx, o.Region, o.AWSEndpoint, metrics)
+	if err != nil {
+		return err
+	}
+	restCfg, err := kubeConfig(o.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	cluster, err := NewKubeCluster(restCfg)
+	if err != nil {
+		return err
+	}
+	events, stopEvents := NewEventRecorder(cluster.Clientset, o.NodeName)
+	defer stopEvents()
+
+	policy, _ := identity.ParsePolicy(o.NodeIdentity)
+	fetcher := awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics})
+	d, err := NewDriver(Config{
+		DriverName: o.DriverName, NodeID: o.NodeName, PluginDir: o.PluginDir,
+		TmpfsSize: o.tmpfsBytes, RefreshInterval: o.RefreshInterval, DefaultRegion: base.Region, FetchTimeout: o.FetchTimeout,
+		Cluster:  cluster,
+		Resolver: identity.NewResolver(base, identity.Options{NodeIdentity: policy, PodIdentityEndpoint: o.PodIdentityEndpoint}),
+		Source:   NewCoreSource(fetcher),
+		Mounter:  NewSyscallMounter(),
+		Events:   events,
+		Metrics:  metrics,
+		Log:      log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := d.Restore(); err != nil {
+		return err
+	}
+	log.Info("starting", "driver", o.DriverName, "node", o.NodeName, "endpoint", o.Endpoint, "pluginDir", o.PluginDir,
+		"nodeIdentity", o.NodeIdentity, "region", base.Region, "restoredVolumes", d.Volumes())
+
+	sock, _ := ParseEndpoint(o.Endpoint)
+	lis, err := ListenUnix(sock)
+	if err != nil {
+		return err
+	}
+	gs := d.NewGRPCServer()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := gs.Serve(lis); err != nil {
+			return fmt.Errorf("serve CSI: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		gs.GracefulStop()
+		return nil
+	})
+	if o.Register {
+		reg := registration.NewServer(registration.Options{
+			DriverName: o.DriverName, Endpoint: o.RegistrationEndpoint,
+			RegistryDir: o.KubeletDir + "/plugins_registry",
+		}, log)
+		g.Go(func() error { return reg.Serve(ctx) })
+	}
+	if o.HTTPAddress != "" {
+		srv := &http.Server{Addr: o.HTTPAddress, Handler: HTTPHandler(sock, metrics), ReadHeaderTimeout: 5 * time.Second,
+			BaseContext: func(net.Listener) context.Context { return ctx }}
+		g.Go(func() error {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve http: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+	err = g.Wait()
+	log.Info("stopped", "volumes", d.Volumes())
+	return err
+}
+
+// HTTPHandler serves /healthz (a CSI Probe over the socket) and /metrics.
+func HTTPHandler(sock string, m *Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := ProbeSocket(ctx, sock); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// LoadAWSConfig loads the SDK's default configuration (region and node
+// credentials from the environment/IMDS), applies the region and endpoint
+// overrides and counts every AWS call in m.
+func LoadAWSConfig(ctx context.Context, region, endpoint string, m *Metrics) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	if endpoint != "" {
+		opts = append(opts, config.WithBaseEndpoint(endpoint))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if m != nil {
+		cfg.APIOptions = append(cfg.APIOptions, m.AWSCallCounter)
+	}
+	return cfg, nil
+}
+
+func kubeConfig(path string) (*rest.Config, error) {
+	if path == "" {
+		c, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("in-cluster kubernetes config (or set --kubeconfig): %w", err)
+		}
+		return c, nil
+	}
+	c, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
+	}
+	return c, nil
+}
