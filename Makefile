@@ -11,6 +11,8 @@ LDFLAGS := -s -w -X github.com/seed-ddac166a/aws-secrets-injector/internal/versi
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /test/e2e)
 
 export PATH := $(BIN):$(PATH)
+# envtest (test/envtest) finds kube-apiserver and etcd here; `make tools-apiserver` builds them.
+export KUBEBUILDER_ASSETS ?= $(BIN)
 
 ##@ General
 .PHONY: help
@@ -43,6 +45,31 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 20s)
 .PHONY: bench
 bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+##@ Tools (pinned, built from the Go module proxy into bin/; reruns are no-ops)
+.PHONY: tools
+tools: ## Build every test tool: apiserver, node, helm, golangci-lint, csi-sanity
+	hack/build-tools.sh all
+
+.PHONY: tools-apiserver
+tools-apiserver: ## Build bin/kube-apiserver (v1.37.2, ~4 min cold) and bin/etcd for the real-API-server tests
+	hack/build-tools.sh apiserver
+
+.PHONY: tools-node
+tools-node: ## Build bin/kubelet, kube-controller-manager, kube-scheduler, kubectl (v1.37.2) for end to end
+	hack/build-tools.sh node
+
+.PHONY: tools-helm
+tools-helm: ## Build bin/helm (v3.22.0, told the cluster is 1.37)
+	hack/build-tools.sh helm
+
+.PHONY: tools-lint
+tools-lint: ## Build bin/golangci-lint (v2.15.0)
+	hack/build-tools.sh golangci-lint
+
+.PHONY: tools-csi
+tools-csi: ## Build bin/csi-sanity (csi-test v5.6.0)
+	hack/build-tools.sh csi
 
 ##@ Demo
 .PHONY: demo

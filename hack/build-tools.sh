@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# build-tools.sh builds the real Kubernetes parts the tests run into bin/
+# (git-ignored), at pinned versions, from the Go module proxy only.
+#
+#   hack/build-tools.sh [TARGET...]     (default: all)
+#
+# Targets:
+#   apiserver      kube-apiserver + etcd          (integration tests, envtest)
+#   node           kubelet, kube-controller-manager, kube-scheduler, kubectl (end to end)
+#   helm           helm, told it talks to Kubernetes 1.37
+#   golangci-lint  golangci-lint
+#   csi            csi-sanity (the csi-test suite as a command)
+#   all            everything above
+#
+# Versions are pinned here and in the wrapper modules under hack/tools/ (their
+# go.sum files are committed). A binary is rebuilt only when it is missing or
+# its stamp file bin/.stamp-<tool>-<version> is: reruns cost nothing.
+# Environment: BIN (default <repo>/bin), GO (default go).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="${BIN:-$ROOT/bin}"
+GO="${GO:-go}"
+
+K8S_VERSION=v1.37.2
+K8S_STAGING_VERSION=v0.37.2
+ETCD_VERSION=v3.6.16
+HELM_VERSION=v3.22.0
+GOLANGCI_LINT_VERSION=v2.15.0
+CSI_TEST_VERSION=v5.6.0
+
+# Every build: pinned go.sum, no workspace, static binaries.
+export GOWORK=off CGO_ENABLED=0
+export GOFLAGS="-mod=readonly ${GOFLAGS:-}"
+
+log() { printf '[build-tools] %s\n' "$*" >&2; }
+
+# fresh TOOL VERSION: true when bin/TOOL exists with a stamp for VERSION.
+fresh() {
+  [[ -x "$BIN/$1" && -f "$BIN/.stamp-$1-$2" ]]
+}
+
+# stamp TOOL VERSION SECONDS: record a successful build.
+stamp() {
+  rm -f "$BIN/.stamp-$1-"*
+  printf 'built %s in %ss\n' "$(date -u +%FT%TZ)" "$3" >"$BIN/.stamp-$1-$2"
+  log "built $BIN/$1 $2 in $3s"
+}
+
+# build_in MODULE_DIR TOOL VERSION ESTIMATE PKG [go build flags...]: build PKG
+# inside the wrapper module MODULE_DIR into bin/TOOL, atomically.
+build_in() {
+  local dir="$1" tool="$2" version="$3" estimate="$4" pkg="$5"
+  shift 5
+  if fresh "$tool" "$version"; then
+    log "$tool $version is up to date"
+    return
+  fi
+  log "building $tool $version (first build $estimate, then seconds)..."
+  local start=$SECONDS tmp="$BIN/.$tool.tmp.$$"
+  (cd "$dir" && "$GO" build -trimpath "$@" -o "$tmp" "$pkg") || { rm -f "$tmp"; return 1; }
+  mv -f "$tmp" "$BIN/$tool"
+  stamp "$tool" "$version" $((SECONDS - start))
+}
+
+# install_at TOOL VERSION ESTIMATE PKG@VERSION [go flags...]: go install a
+# module that has no replace directives (the module's own go.sum pins it; the
+# checksum database verifies it).
+install_at() {
+  local tool="$1" version="$2" estimate="$3" pkg="$4"
+  shift 4
+  if fresh "$tool" "$version"; then
+    log "$tool $version is up to date"
+    return
+  fi
+  log "building $tool $version (first build $estimate, then seconds)..."
+  local start=$SECONDS gobin
+  gobin="$(mktemp -d "$BIN/.gobin.XXXXXX")"
+  # go install @version ignores the current module; -mod does not apply.
+  (cd "$BIN" && GOFLAGS= GOBIN="$gobin" "$GO" install -trimpath "$@" "$pkg") || { rm -rf "$gobin"; return 1; }
+  mv -f "$gobin/$tool" "$BIN/$tool"
+  rm -rf "$gobin"
+  stamp "$tool" "$version" $((SECONDS - start))
+}
+
+# check_k8s_replaces: the wrapper must replace exactly the staging modules
+# kubernetes' own go.mod replaces (minus the two samples), each with the
+# published release matching K8S_VERSION.
+check_k8s_replaces() {
+  local kdir want have
+  kdir="$(cd "$ROOT/hack/tools/k8s" && "$GO" list -m -f '{{.Dir}}' k8s.io/kubernetes)"
+  want="$(awk '$2 == "=>" && $3 ~ /^\.\/staging\// {print $1}' "$kdir/go.mod" |
+    grep -v -e '^k8s.io/sample-cli-plugin$' -e '^k8s.io/sample-controller$' | sort)"
+  have="$(awk -v v="$K8S_STAGING_VERSION" '$2 == "=>" && $4 == v && $1 == $3 {print $1}' \
+    "$ROOT/hack/tools/k8s/go.mod" | sort)"
+  if [[ "$want" != "$have" ]]; then
+    log "hack/tools/k8s/go.mod replaces differ from k8s.io/kubernetes $K8S_VERSION's staging list:"
+    diff <(echo "$want") <(echo "$have") >&2 || true
+    return 1
+  fi
+}
+
+k8s_ldflags() {
+  local major minor rest
+  major="${K8S_VERSION#v}"; major="${major%%.*}"
+  rest="${K8S_VERSION#v*.}"; minor="${rest%%.*}"
+  local v=k8s.io/component-base/version
+  printf -- '-s -w -X %s.gitVersion=%s -X %s.gitMajor=%s -X %s.gitMinor=%s -X %s.gitTreeState=clean' \
+    "$v" "$K8S_VERSION" "$v" "$major" "$v" "$minor" "$v"
+}
+
+build_k8s() { # build_k8s TOOL ESTIMATE
+  build_in "$ROOT/hack/tools/k8s" "$1" "$K8S_VERSION" "$2" "k8s.io/kubernetes/cmd/$1" -ldflags "$(k8s_ldflags)"
+}
+
+target_apiserver() {
+  if ! fresh kube-apiserver "$K8S_VERSION"; then check_k8s_replaces; fi
+  build_k8s kube-apiserver "~4 min with 2 cores"
+  build_in "$ROOT/hack/tools/etcd" etcd "$ETCD_VERSION" "~40 s" go.etcd.io/etcd/server/v3 -ldflags "-s -w"
+}
+
+target_node() {
+  check_k8s_replaces
+  build_k8s kubectl "~1 min (20 s after kube-apiserver)"
+  build_k8s kube-scheduler "~1 min (15 s after kube-apiserver)"
+  build_k8s kube-controller-manager "~2 min (1 min after kube-apiserver)"
+  build_k8s kubelet "~4 min (80 s after kube-apiserver)"
+}
+
+target_helm() {
+  local major=${K8S_VERSION#v} minor
+  minor=${major#*.}; minor=${minor%%.*}; major=${major%%.*}
+  local fl="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  fl+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  local p
+  for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    fl+=" -X $p.k8sVersionMajor=$major -X $p.k8sVersionMinor=$minor"
+  done
+  install_at helm "$HELM_VERSION+k8s$K8S_VERSION" "~1 min" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" -ldflags "$fl"
+}
+
+target_golangci_lint() {
+  install_at golangci-lint "$GOLANGCI_LINT_VERSION" "~2 min" \
+    "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION" -ldflags "-s -w -X main.version=${GOLANGCI_LINT_VERSION#v}"
+}
+
+target_csi() {
+  install_at csi-sanity "$CSI_TEST_VERSION" "~30 s" \
+    "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$CSI_TEST_VERSION" -ldflags "-s -w -X main.VERSION=$CSI_TEST_VERSION"
+}
+
+main() {
+  mkdir -p "$BIN"
+  local targets=("$@")
+  [[ ${#targets[@]} -gt 0 ]] || targets=(all)
+  # One build at a time per bin/ (several make invocations may race).
+  exec 9>"$BIN/.build-tools.lock"
+  if ! flock -n 9; then
+    log "another build-tools.sh is running; waiting for it..."
+    flock 9
+  fi
+  local t
+  for t in "${targets[@]}"; do
+    case "$t" in
+      apiserver) target_apiserver ;;
+      node) target_node ;;
+      helm) target_helm ;;
+      golangci-lint | lint) target_golangci_lint ;;
+      csi) target_csi ;;
+      all) target_apiserver; target_node; target_helm; target_golangci_lint; target_csi ;;
+      *) log "unknown target $t (apiserver, node, helm, golangci-lint, csi, all)"; return 2 ;;
+    esac
+  done
+}
+
+main "$@"

@@ -1,0 +1,275 @@
+package envtest
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+const seedSPC = `apiVersion: secrets-store.csi.x-k8s.io/v1
+kind: SecretProviderClass
+metadata:
+  name: aws-secretsmanager-reader
+spec:
+  provider: aws
+  parameters:
+    objects: |
+      - objectName: "my-app/db-credentials"
+        objectType: "secretsmanager"
+        jmesPath:
+          - path: "username"
+            objectAlias: "db-user"
+          - path: "password"
+            objectAlias: "db-password"
+`
+
+func TestFindAssets(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := findAssets(dir, ""); err == nil || !strings.Contains(err.Error(), "kube-apiserver not found") {
+		t.Fatalf("empty dir: got %v, want kube-apiserver not found", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kube-apiserver"), []byte("#!/bin/true\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := findAssets(dir, ""); err == nil || !strings.Contains(err.Error(), "etcd not found") {
+		t.Fatalf("no etcd: got %v, want etcd not found", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "etcd"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := findAssets(dir, ""); err == nil || !strings.Contains(err.Error(), "not an executable") {
+		t.Fatalf("etcd not executable: got %v, want not an executable", err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "etcd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got, err := findAssets(dir, "")
+	if err != nil || got != dir {
+		t.Fatalf("findAssets(%q) = %q, %v; want the dir", dir, got, err)
+	}
+	// Without KUBEBUILDER_ASSETS: <root>/bin.
+	root := t.TempDir()
+	if err := os.Symlink(dir, filepath.Join(root, "bin")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := findAssets("", root); err != nil || got != filepath.Join(root, "bin") {
+		t.Fatalf("findAssets(root) = %q, %v; want %s/bin", got, err, root)
+	}
+	if _, err := findAssets("", ""); err == nil {
+		t.Fatal("findAssets with neither dir nor root: want an error")
+	}
+}
+
+func TestRepoRootFindsModule(t *testing.T) {
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, crdFile)); err != nil {
+		t.Fatalf("repo root %s has no %s: %v", root, crdFile, err)
+	}
+}
+
+func TestAPIServer(t *testing.T) {
+	env := Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	t.Run("version", func(t *testing.T) {
+		v, err := env.Clientset.Discovery().ServerVersion()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.GitVersion != "v1.37.2" || v.Major != "1" || v.Minor != "37" {
+			t.Fatalf("server version %s (%s.%s), want v1.37.2 (1.37): was bin/kube-apiserver built by hack/build-tools.sh?", v.GitVersion, v.Major, v.Minor)
+		}
+	})
+
+	t.Run("secretproviderclass", func(t *testing.T) {
+		created, err := env.CreateSecretProviderClass(ctx, "", []byte(seedSPC))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if created.GetNamespace() != "default" || created.GetUID() == "" {
+			t.Fatalf("created %s/%s uid %q", created.GetNamespace(), created.GetName(), created.GetUID())
+		}
+		for _, version := range []string{"v1", "v1alpha1"} {
+			got := &unstructured.Unstructured{}
+			got.SetGroupVersionKind(schema.GroupVersionKind{Group: SecretProviderClassGVK.Group, Version: version, Kind: "SecretProviderClass"})
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "aws-secretsmanager-reader"}, got); err != nil {
+				t.Fatalf("get %s: %v", version, err)
+			}
+			provider, _, _ := unstructured.NestedString(got.Object, "spec", "provider")
+			objects, _, _ := unstructured.NestedString(got.Object, "spec", "parameters", "objects")
+			if provider != "aws" || !strings.Contains(objects, `objectName: "my-app/db-credentials"`) {
+				t.Fatalf("%s: provider %q objects %q", version, provider, objects)
+			}
+		}
+		// The schema is enforced: parameters are strings.
+		bad := strings.Replace(seedSPC, "name: aws-secretsmanager-reader", "name: bad", 1) + "    region: 5\n"
+		if _, err := env.CreateSecretProviderClass(ctx, "default", []byte(bad)); err == nil ||
+			!strings.Contains(err.Error(), "spec.parameters.region") {
+			t.Fatalf("non-string parameter: got %v, want a schema error on spec.parameters.region", err)
+		}
+		if _, err := env.CreateSecretProviderClass(ctx, "default", []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")); err == nil {
+			t.Fatal("a ConfigMap manifest: want an error")
+		}
+	})
+
+	t.Run("token", func(t *testing.T) {
+		if _, err := env.CreateServiceAccount(ctx, "team-a", "my-app", map[string]string{
+			"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/my-app",
+		}); err != nil {
+			t.Fatal(err)
+		}
+		token, err := env.MintToken(ctx, "team-a", "my-app", "sts.amazonaws.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims := verifyRS256(t, token, env.SigningKey)
+		if claims.Iss != env.Issuer || !strings.HasPrefix(env.Issuer, "https://127.0.0.1:") {
+			t.Errorf("iss %q, want %q (the API server's URL)", claims.Iss, env.Issuer)
+		}
+		if !slices.Equal(claims.Aud, []string{"sts.amazonaws.com"}) {
+			t.Errorf("aud %v, want [sts.amazonaws.com]", claims.Aud)
+		}
+		if claims.Sub != "system:serviceaccount:team-a:my-app" {
+			t.Errorf("sub %q", claims.Sub)
+		}
+		if exp := time.Unix(claims.Exp, 0); time.Until(exp) < 50*time.Minute || time.Until(exp) > 70*time.Minute {
+			t.Errorf("exp %s, want about an hour from now", exp)
+		}
+
+		// A token signed by some other key must not verify.
+		parts := strings.Split(token, ".")
+		forged := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"x"}`)) + "." + parts[2]
+		if err := checkRS256(forged, env.SigningKey); err == nil {
+			t.Error("a token with a changed payload verified")
+		}
+
+		// The served JWKS holds the same key.
+		var jwks struct {
+			Keys []struct {
+				Kty, Alg, Use, Kid, N, E string
+			} `json:"keys"`
+		}
+		if err := json.Unmarshal(env.JWKS, &jwks); err != nil {
+			t.Fatalf("jwks %q: %v", env.JWKS, err)
+		}
+		pub := env.SigningKey.(*rsa.PublicKey)
+		if len(jwks.Keys) != 1 || jwks.Keys[0].Kty != "RSA" || jwks.Keys[0].Alg != "RS256" ||
+			jwks.Keys[0].N != base64.RawURLEncoding.EncodeToString(pub.N.Bytes()) ||
+			jwks.Keys[0].Kid != claims.kid {
+			t.Errorf("jwks %s does not match the signing key (token kid %q)", env.JWKS, claims.kid)
+		}
+	})
+
+	t.Run("token bound to pod", func(t *testing.T) {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "team-a"},
+			Spec: corev1.PodSpec{
+				ServiceAccountName: "my-app",
+				Containers:         []corev1.Container{{Name: "c", Image: "example.invalid/c"}},
+			},
+		}
+		if err := env.Client.Create(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		token, err := env.MintToken(ctx, "team-a", "my-app", "pods.eks.amazonaws.com", BoundToPod(pod.Name, pod.UID), ExpiresIn(20*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims := verifyRS256(t, token, env.SigningKey)
+		if claims.K8s.Pod.Name != "p" || claims.K8s.Pod.UID != string(pod.UID) || claims.K8s.Namespace != "team-a" {
+			t.Errorf("kubernetes.io claim %+v, want pod p uid %s in team-a", claims.K8s, pod.UID)
+		}
+		if d := time.Until(time.Unix(claims.Exp, 0)); d > 21*time.Minute || d < 19*time.Minute {
+			t.Errorf("expires in %s, want 20m", d)
+		}
+		if _, err := env.MintToken(ctx, "team-a", "my-app", "x", BoundToPod("p", "wrong-uid")); err == nil {
+			t.Error("a token bound to a pod with the wrong uid was issued")
+		}
+	})
+}
+
+type tokenClaims struct {
+	Iss string   `json:"iss"`
+	Sub string   `json:"sub"`
+	Aud []string `json:"aud"`
+	Exp int64    `json:"exp"`
+	K8s struct {
+		Namespace string `json:"namespace"`
+		Pod       struct {
+			Name string `json:"name"`
+			UID  string `json:"uid"`
+		} `json:"pod"`
+	} `json:"kubernetes.io"`
+	kid string
+}
+
+// verifyRS256 checks a JWT's RS256 signature with key and returns its claims.
+func verifyRS256(t *testing.T, token string, key crypto.PublicKey) tokenClaims {
+	t.Helper()
+	if err := checkRS256(token, key); err != nil {
+		t.Fatalf("token signature: %v", err)
+	}
+	parts := strings.Split(token, ".")
+	var header struct{ Kid string }
+	var c tokenClaims
+	for i, v := range []any{&header, &c} {
+		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.kid = header.Kid
+	return c
+}
+
+func checkRS256(token string, key crypto.PublicKey) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return fmt.Errorf("%d parts, want 3", len(parts))
+	}
+	hdr, err := base64.RawURLEncoding.DecodeString(parts[0])
+	if err != nil {
+		return err
+	}
+	var h struct{ Alg string }
+	if err := json.Unmarshal(hdr, &h); err != nil {
+		return err
+	}
+	if h.Alg != "RS256" {
+		return fmt.Errorf("alg %q, want RS256", h.Alg)
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return err
+	}
+	pub, ok := key.(*rsa.PublicKey)
+	if !ok || pub.N.Cmp(big.NewInt(0)) == 0 {
+		return fmt.Errorf("key %T is not an RSA public key", key)
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig)
+}
