@@ -1,0 +1,119 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// MutatePath is the path the webhook serves pod mutation on.
+const MutatePath = "/mutate-pods"
+
+var podKind = metav1.GroupVersionKind{Group: "", Version: "v1", Kind: "Pod"}
+
+// Handler is the admission layer over Mutate: it checks the request, decodes
+// the pod, calls Mutate and turns the result into a JSON patch with
+// admission.PatchResponseFromRaw.
+type Handler struct {
+	// Config is the mutation configuration.
+	Config Config
+	// Lookups reads SecretProviderClasses and ServiceAccounts.
+	Lookups Lookups
+	// Metrics, when set, counts outcomes and latency.
+	Metrics *Metrics
+}
+
+var _ admission.Handler = (*Handler)(nil)
+
+// Handle implements admission.Handler.
+func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	resp, result := h.handle(ctx, req)
+	h.Metrics.observe(result, time.Since(start))
+	log := logr.FromContextOrDiscard(ctx).WithValues("uid", req.UID, "namespace", req.Namespace, "name", req.Name)
+	switch result {
+	case resultError:
+		log.Error(errors.New(resp.Result.Message), "admission failed")
+	case resultDenied:
+		log.Info("pod denied", "reason", resp.Result.Message)
+	case resultMutated:
+		log.V(1).Info("pod mutated")
+	}
+	return resp
+}
+
+const (
+	resultMutated = "mutated"
+	resultSkipped = "skipped"
+	resultDenied  = "denied"
+	resultError   = "error"
+)
+
+func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.Response, string) {
+	if req.Kind != podKind {
+		return admission.Errored(http.StatusBadRequest,
+			fmt.Errorf("kind %s/%s %s is not handled: this webhook mutates v1 Pods", req.Kind.Group, req.Kind.Version, req.Kind.Kind)), resultError
+	}
+	if req.SubResource != "" {
+		return admission.Allowed("subresource " + req.SubResource + " is not mutated"), resultSkipped
+	}
+	if req.Operation != admissionv1.Create {
+		return admission.Errored(http.StatusBadRequest,
+			fmt.Errorf("operation %s is not handled: register this webhook for CREATE only", req.Operation)), resultError
+	}
+	pod, norm, err := decodePod(req.Object.Raw)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err), resultError
+	}
+	out, outcome, err := Mutate(ctx, pod, req.Namespace, h.Config, h.Lookups)
+	var denied *DeniedError
+	switch {
+	case errors.As(err, &denied):
+		return admission.Denied(denied.Error()), resultDenied
+	case err != nil:
+		return admission.Errored(http.StatusInternalServerError, err), resultError
+	case outcome == Skipped:
+		return admission.Allowed(""), resultSkipped
+	}
+	mutated, err := json.Marshal(out)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode mutated pod: %w", err)), resultError
+	}
+	// The patch is computed from the decoded-and-re-encoded original, not
+	// the raw bytes, so fields this build's API types do not know (a newer
+	// API server) are never patched away: both sides lack them.
+	return admission.PatchResponseFromRaw(norm, mutated), resultMutated
+}
+
+// decodePod decodes raw as a v1 Pod; it returns the pod and its re-encoded JSON.
+func decodePod(raw []byte) (*corev1.Pod, []byte, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, nil, errors.New("request has no object")
+	}
+	var tm metav1.TypeMeta
+	if err := json.Unmarshal(raw, &tm); err != nil {
+		return nil, nil, fmt.Errorf("decode object: %w", err)
+	}
+	if (tm.Kind != "" && tm.Kind != "Pod") || (tm.APIVersion != "" && tm.APIVersion != "v1") {
+		return nil, nil, fmt.Errorf("object is %s %s, not a v1 Pod", tm.APIVersion, tm.Kind)
+	}
+	pod := &corev1.Pod{}
+	if err := json.Unmarshal(raw, pod); err != nil {
+		return nil, nil, fmt.Errorf("decode pod: %w", err)
+	}
+	norm, err := json.Marshal(pod)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode pod: %w", err)
+	}
+	return pod, norm, nil
+}
