@@ -220,6 +220,8 @@ func classify(err error) error {
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
 		switch s := re.HTTPStatusCode(); {
+		case s == 0: // the request was never answered
+			return ErrUnavailable
 		case s == 429:
 			return ErrThrottled
 		case s >= 500:
