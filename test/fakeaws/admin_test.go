@@ -3,6 +3,15 @@ package fakeaws
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -213,7 +222,7 @@ func TestCommand(t *testing.T) {
 	if err := os.WriteFile(state, []byte(seedYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--state", state)
+	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--state", state, "--also-listen", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -258,5 +267,76 @@ func TestCommand(t *testing.T) {
 	bad := exec.Command(bin, "--state", filepath.Join(t.TempDir(), "missing.yaml"))
 	if out, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(out), "read state") {
 		t.Fatalf("missing state file: %v %s", err, out)
+	}
+}
+
+func TestTLSAndExtraListener(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	writeSelfSigned(t, certFile, keyFile)
+	srv, err := New(testState(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.StartTLS("127.0.0.1:0", certFile, keyFile); err != nil {
+		t.Fatal(err)
+	}
+	extra, err := srv.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(srv.URL(), "https://127.0.0.1:") || !strings.HasPrefix(extra, "http://127.0.0.1:") {
+		t.Fatalf("urls %s %s", srv.URL(), extra)
+	}
+	pool := x509.NewCertPool()
+	pemData, _ := os.ReadFile(certFile)
+	pool.AppendCertsFromPEM(pemData)
+	cfg := staticConfig(t, srv, testAKID, testSecret, "us-east-1")
+	cfg.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	ctx := ctxT(t)
+	if _, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("my-app/db-credentials")}); err != nil {
+		t.Fatalf("over tls: %v", err)
+	}
+	plain := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
+		o.BaseEndpoint, o.HTTPClient = aws.String(extra), http.DefaultClient
+	})
+	if _, err := plain.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("my-app/db-credentials")}); err != nil {
+		t.Fatalf("extra listener: %v", err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, extra+"/_fake/healthz", nil)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		_ = resp.Body.Close()
+		t.Fatal("extra listener still serving after Close")
+	}
+}
+
+func writeSelfSigned(t *testing.T, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fakeaws"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

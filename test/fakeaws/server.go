@@ -81,10 +81,15 @@ type Server struct {
 	faults   []*faultState
 	faultSeq int
 
-	httpSrv *http.Server
-	ln      net.Listener
-	url     string
-	done    chan struct{}
+	lnMu      sync.Mutex
+	listeners []*listener
+	url       string
+	addr      string
+}
+
+type listener struct {
+	srv  *http.Server
+	done chan struct{}
 }
 
 // New builds a fake from a State. It does not listen yet: call Start, or use it as an
@@ -190,64 +195,93 @@ func (s *Server) StartTLS(addr, certFile, keyFile string) error {
 }
 
 func (s *Server) start(addr string, tlsCfg *tls.Config) error {
-	if s.httpSrv != nil {
+	if s.url != "" {
 		return errors.New("fakeaws: already started")
 	}
+	u, err := s.serve(addr, tlsCfg)
+	if err != nil {
+		return err
+	}
+	s.lnMu.Lock()
+	s.url, s.addr = u, strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
+	s.lnMu.Unlock()
+	return nil
+}
+
+// Listen serves the same endpoints on one more address over plain HTTP and returns its URL. Use it
+// for addresses clients insist on, e.g. 169.254.170.23:80 (the EKS Pod Identity agent address,
+// which the SDK accepts over http besides loopback) or 169.254.169.254:80 (IMDS), inside a
+// network namespace a test owns. URL() stays the Start address.
+func (s *Server) Listen(addr string) (string, error) {
+	return s.serve(addr, nil)
+}
+
+func (s *Server) serve(addr string, tlsCfg *tls.Config) (string, error) {
 	if strings.HasPrefix(addr, ":") {
 		addr = "127.0.0.1" + addr
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return "", fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	scheme := "http"
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 		scheme = "https"
 	}
-	s.ln = ln
-	s.url = scheme + "://" + ln.Addr().String()
-	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	s.done = make(chan struct{})
+	l := &listener{srv: &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}, done: make(chan struct{})}
+	s.lnMu.Lock()
+	s.listeners = append(s.listeners, l)
+	s.lnMu.Unlock()
 	go func() {
-		defer close(s.done)
-		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("serve", "err", err)
+		defer close(l.done)
+		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("serve", "addr", addr, "err", err)
 		}
 	}()
-	return nil
+	return scheme + "://" + ln.Addr().String(), nil
 }
 
 // URL is the base URL, e.g. http://127.0.0.1:41234 (empty before Start). Use it as
-// AWS_ENDPOINT_URL, AWS_EC2_METADATA_SERVICE_ENDPOINT, and URL()+"/v1/credentials" as
-// AWS_CONTAINER_CREDENTIALS_FULL_URI.
+// AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_STS, see Env), AWS_EC2_METADATA_SERVICE_ENDPOINT, and
+// PodIdentityURL() as AWS_CONTAINER_CREDENTIALS_FULL_URI.
 func (s *Server) URL() string { return s.url }
 
-// Addr is the listening address (host:port), empty before Start.
-func (s *Server) Addr() string {
-	if s.ln == nil {
-		return ""
-	}
-	return s.ln.Addr().String()
-}
+// Addr is the listening address (host:port) of Start, empty before Start.
+func (s *Server) Addr() string { return s.addr }
 
 // PodIdentityURL is the full URL of the Pod Identity agent endpoint.
 func (s *Server) PodIdentityURL() string { return s.url + s.opts.podIdentityPath }
 
-// Close stops the listener and waits for in-flight requests (bounded by 5 s).
-func (s *Server) Close() error {
-	if s.httpSrv == nil {
-		return nil
+// Env returns the environment that points the SDK's default chain at the fake: AWS_ENDPOINT_URL,
+// AWS_ENDPOINT_URL_STS (needed: the SDK builds the web identity provider's STS client before it
+// applies AWS_ENDPOINT_URL, and that client ignores AWS_ENDPOINT_URL when AWS_ENDPOINT_URL_STS is
+// unset, so IRSA would otherwise call the real STS) and AWS_EC2_METADATA_SERVICE_ENDPOINT.
+// Credentials and region are left to the caller.
+func (s *Server) Env() []string {
+	return []string{
+		"AWS_ENDPOINT_URL=" + s.url,
+		"AWS_ENDPOINT_URL_STS=" + s.url,
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + s.url,
 	}
+}
+
+// Close stops every listener and waits for in-flight requests (bounded by 5 s).
+func (s *Server) Close() error {
+	s.lnMu.Lock()
+	ls := s.listeners
+	s.listeners = nil
+	s.lnMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := s.httpSrv.Shutdown(ctx)
-	<-s.done
-	s.httpSrv = nil
-	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	var errs []error
+	for _, l := range ls {
+		if err := l.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
+		<-l.done
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Region is the default region of the fake.

@@ -220,10 +220,12 @@ func TestIRSAEndToEnd(t *testing.T) {
 	t.Setenv("AWS_ROLE_ARN", roleApp)
 	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tokenFile)
 	t.Setenv("AWS_ROLE_SESSION_NAME", "irsa-test")
-	t.Setenv("AWS_ENDPOINT_URL", srv.URL())
-	// The SDK builds the web identity provider's STS client before it applies AWS_ENDPOINT_URL,
-	// and that client ignores AWS_ENDPOINT_URL unless AWS_ENDPOINT_URL_STS is set too.
-	t.Setenv("AWS_ENDPOINT_URL_STS", srv.URL())
+	// Env sets AWS_ENDPOINT_URL_STS too: without it the SDK's web identity provider ignores
+	// AWS_ENDPOINT_URL and would call the real STS.
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
 	t.Setenv("AWS_REGION", "us-east-1")
 	ctx := ctxT(t)
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(fastRetryer))

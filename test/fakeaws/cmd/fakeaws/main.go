@@ -1,6 +1,6 @@
 // Command fakeaws serves the fake AWS of package fakeaws on one address until SIGTERM or SIGINT.
 //
-//	go run ./test/fakeaws/cmd/fakeaws --addr 127.0.0.1:PORT --state FILE [--tls-cert F --tls-key F]
+//	go run ./test/fakeaws/cmd/fakeaws --addr 127.0.0.1:PORT --state FILE [--tls-cert F --tls-key F] [--also-listen ADDR,...]
 //
 // It prints "fakeaws ready on URL" on stdout once it listens; logs (no secret values) go to stderr.
 package main
@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
@@ -30,6 +31,7 @@ func run() error {
 	tlsCert := flag.String("tls-cert", "", "PEM certificate: serve https (needs --tls-key)")
 	tlsKey := flag.String("tls-key", "", "PEM private key for --tls-cert")
 	podPath := flag.String("pod-identity-path", fakeaws.DefaultPodIdentityPath, "path of the Pod Identity agent endpoint")
+	alsoListen := flag.String("also-listen", "", "comma-separated extra plain-http addresses serving the same endpoints (e.g. 169.254.170.23:80)")
 	verbose := flag.Bool("v", false, "log every call (API, principal, region; never values)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -65,6 +67,17 @@ func run() error {
 	}
 	if err != nil {
 		return err
+	}
+	for _, a := range strings.Split(*alsoListen, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		u, err := srv.Listen(a)
+		if err != nil {
+			_ = srv.Close()
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "fakeaws also on %s\n", u)
 	}
 	fmt.Printf("fakeaws ready on %s\n", srv.URL())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
