@@ -1,0 +1,252 @@
+// Package fetchcmd is the `aws-secrets-injector fetch` command: read a
+// SecretProviderClass manifest, fetch its objects with the default AWS
+// credential chain, and write the files exactly as a pod would see them (or
+// list their names, sizes and modes, never the values).
+package fetchcmd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/go-logr/logr"
+	"github.com/spf13/pflag"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/extract"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
+)
+
+// Exit codes of Run's errors (see ExitError).
+const (
+	// ExitFailed: the fetch, extraction or write failed.
+	ExitFailed = 1
+	// ExitInvalid: bad flags or an invalid SecretProviderClass.
+	ExitInvalid = 2
+)
+
+// DefaultTimeout bounds the whole command.
+const DefaultTimeout = 30 * time.Second
+
+// Options are the flags of the fetch command.
+type Options struct {
+	// SPCFile is the SecretProviderClass manifest (YAML or JSON; "-" for stdin).
+	// It may hold several documents; the SecretProviderClass among them is used.
+	SPCFile string
+	// Name picks the SecretProviderClass by metadata.name when the file holds several.
+	Name string
+	// OutDir receives the files through the atomic writer (created if missing).
+	OutDir string
+	// List prints name, size and mode of each file instead of writing (the default without OutDir).
+	List bool
+	// Region overrides parameters.region of the class (and the SDK's default region).
+	Region string
+	// Timeout bounds loading credentials, fetching and writing.
+	Timeout time.Duration
+
+	// Out receives the listing (default os.Stdout); not a flag.
+	Out io.Writer
+	// ConfigOptions are extra SDK config options (tests); not a flag.
+	ConfigOptions []func(*config.LoadOptions) error
+}
+
+// AddFlags registers the flags.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.SPCFile, "spc", "", "SecretProviderClass manifest to read (YAML or JSON, may hold several documents; - for stdin)")
+	fs.StringVar(&o.Name, "name", "", "metadata.name of the SecretProviderClass, when the file holds several")
+	fs.StringVarP(&o.OutDir, "out", "o", "", "directory to write the files into, as a pod would see them (created if missing)")
+	fs.BoolVar(&o.List, "list", false, "list file names, sizes and modes without values (the default when --out is not set)")
+	fs.StringVar(&o.Region, "region", "", "AWS region; overrides parameters.region of the class")
+	fs.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "time limit for the whole fetch, retries included")
+}
+
+// Validate checks the flags.
+func (o *Options) Validate() error {
+	switch {
+	case o.SPCFile == "":
+		return &ExitError{Code: ExitInvalid, Err: errors.New("--spc is required: the SecretProviderClass manifest to fetch")}
+	case o.OutDir != "" && o.List:
+		return &ExitError{Code: ExitInvalid, Err: errors.New("--out and --list exclude each other")}
+	case o.Timeout <= 0:
+		return &ExitError{Code: ExitInvalid, Err: fmt.Errorf("--timeout must be positive, got %s", o.Timeout)}
+	}
+	return nil
+}
+
+// ExitError carries the process exit code for main.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+// Error returns the wrapped error's message.
+func (e *ExitError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// ExitCode implements main's exitCoder.
+func (e *ExitError) ExitCode() int { return e.Code }
+
+// Run executes the command: decode and validate the class, load the AWS
+// config, fetch, extract, then write into OutDir or print the listing.
+// Nothing is written unless every object was fetched and extracted.
+func Run(ctx context.Context, o *Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	log := logr.FromContextOrDiscard(ctx)
+	out := o.Out
+	if out == nil {
+		out = os.Stdout
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+
+	doc, err := readClass(o.SPCFile, o.Name)
+	if err != nil {
+		return &ExitError{Code: ExitInvalid, Err: err}
+	}
+	class, err := spc.DecodeClass(doc)
+	if err != nil {
+		return &ExitError{Code: ExitInvalid, Err: err}
+	}
+
+	cfgOpts := append([]func(*config.LoadOptions) error{}, o.ConfigOptions...)
+	if o.Region != "" {
+		cfgOpts = append(cfgOpts, config.WithRegion(o.Region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, cfgOpts...)
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("load AWS configuration: %w", err)}
+	}
+
+	params := class.Parameters
+	if o.Region != "" {
+		params[spc.ParamRegion] = o.Region
+	}
+	res := spc.Check(params, spc.Options{DefaultRegion: cfg.Region})
+	for _, w := range res.Warnings {
+		log.Info("SecretProviderClass warning", "class", class.Name, "field", w.Field, "problem", w.Problem, "fix", w.Fix)
+	}
+	if len(res.Errors) > 0 {
+		return &ExitError{Code: ExitInvalid, Err: &spc.InvalidError{Issues: res.Errors}}
+	}
+	s := res.Spec
+
+	files, err := Files(ctx, awsfetch.New(cfg, awsfetch.Options{}), s, awsfetch.Identity{Credentials: cfg.Credentials})
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: err}
+	}
+	log.V(1).Info("fetched", "class", class.Name, "objects", len(s.Objects), "files", len(files), "region", s.Region)
+
+	if o.OutDir == "" {
+		return printList(out, files)
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("create output directory: %w", err)}
+	}
+	changed, err := atomicdir.Write(o.OutDir, files)
+	if err != nil {
+		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("write files into %s: %w", o.OutDir, err)}
+	}
+	state := "unchanged"
+	if changed {
+		state = "written"
+	}
+	if _, err := fmt.Fprintf(out, "%d files %s in %s\n", len(files), state, o.OutDir); err != nil {
+		return err
+	}
+	return printList(out, files)
+}
+
+// Files is the pipeline after parsing: fetch every object of s with id, then
+// extract the file set.
+func Files(ctx context.Context, f *awsfetch.Fetcher, s *spc.Spec, id awsfetch.Identity) ([]secrets.File, error) {
+	vals, err := f.Fetch(ctx, s, id)
+	if err != nil {
+		return nil, err
+	}
+	return extract.Files(s, vals)
+}
+
+func printList(w io.Writer, files []secrets.File) error {
+	sorted := append([]secrets.File(nil), files...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSIZE\tMODE")
+	for _, f := range sorted {
+		fmt.Fprintf(tw, "%s\t%d\t%04o\n", f.Path, f.Content.Len(), f.Mode.Perm())
+	}
+	return tw.Flush()
+}
+
+// readClass returns the SecretProviderClass document of a (multi-document) file.
+func readClass(path, name string) ([]byte, error) {
+	var r io.Reader
+	if path == "-" {
+		r = os.Stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("read SecretProviderClass: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	yr := utilyaml.NewYAMLReader(bufio.NewReader(r))
+	var found, all [][]byte
+	var names []string
+	for n := 0; n < 1000; n++ {
+		doc, err := yr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		all = append(all, doc)
+		var meta struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Metadata   struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(doc, &meta); err != nil {
+			continue // not our document; DecodeClass reports errors of the chosen one
+		}
+		if !spc.IsSecretProviderClass(meta.APIVersion, meta.Kind) || (name != "" && meta.Metadata.Name != name) {
+			continue
+		}
+		found = append(found, doc)
+		names = append(names, meta.Metadata.Name)
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		return nil, fmt.Errorf("%s holds %d SecretProviderClasses (%v): pick one with --name", path, len(found), names)
+	case name != "":
+		return nil, fmt.Errorf("%s holds no SecretProviderClass named %q", path, name)
+	case len(all) == 1:
+		return all[0], nil // DecodeClass says precisely what is wrong with it
+	}
+	return nil, fmt.Errorf("%s holds no SecretProviderClass (apiVersion secrets-store.csi.x-k8s.io/v1, kind SecretProviderClass)", path)
+}
+
