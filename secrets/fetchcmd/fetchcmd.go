@@ -249,4 +249,3 @@ func readClass(path, name string) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("%s holds no SecretProviderClass (apiVersion secrets-store.csi.x-k8s.io/v1, kind SecretProviderClass)", path)
 }
-

@@ -136,7 +136,7 @@ func TestFailuresWriteNothing(t *testing.T) {
 	fakeEnv(t)
 	cases := []struct {
 		name, objects, want string
-		code               int
+		code                int
 	}{
 		{"access denied", "- {objectName: my-app/db-credentials, objectType: secretsmanager}\n- {objectName: other/x, objectType: secretsmanager}", `objects[1] "other/x"`, ExitFailed},
 		{"not json", "- {objectName: my-app/plain, objectType: secretsmanager, jmesPath: [{path: a, objectAlias: a}]}", "not valid JSON", ExitFailed},
