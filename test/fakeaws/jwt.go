@@ -210,11 +210,11 @@ func (s *Server) verifyToken(ctx context.Context, raw string) (*tokenClaims, *is
 	if is == nil {
 		return nil, nil, &tokenError{tokenUntrustedIssuer, fmt.Sprintf("No OpenIDConnect provider found in your account for %s", c.Issuer)}
 	}
-	signed := []byte(parts[0] + "." + parts[1])
-	verified, err := verifyWithKeys(is.keys(), hdr.Alg, hdr.Kid, signed, sig)
-	if err != nil {
-		return nil, nil, &tokenError{tokenInvalid, err.Error()}
+	if algHash(hdr.Alg) == 0 {
+		return nil, nil, &tokenError{tokenInvalid, fmt.Sprintf("The web identity token uses the unsupported algorithm %q.", hdr.Alg)}
 	}
+	signed := []byte(parts[0] + "." + parts[1])
+	verified := verifyWithKeys(is.keys(), hdr.Alg, hdr.Kid, signed, sig)
 	if !verified {
 		fetched, ferr := is.refresh(ctx, s.now())
 		if ferr != nil {
@@ -222,7 +222,7 @@ func (s *Server) verifyToken(ctx context.Context, raw string) (*tokenClaims, *is
 			return nil, nil, &tokenError{tokenFetchFailed, fmt.Sprintf("Couldn't retrieve verification key from your identity provider: %v", ferr)}
 		}
 		if fetched {
-			verified, _ = verifyWithKeys(is.keys(), hdr.Alg, hdr.Kid, signed, sig)
+			verified = verifyWithKeys(is.keys(), hdr.Alg, hdr.Kid, signed, sig)
 		}
 	}
 	if !verified {
@@ -242,19 +242,24 @@ func (s *Server) verifyToken(ctx context.Context, raw string) (*tokenClaims, *is
 	return &c, is, nil
 }
 
-// verifyWithKeys tries the keys whose kid matches (and keys without kid). The error is for
-// unsupported algorithms only.
-func verifyWithKeys(keys []jwk, alg, kid string, signed, sig []byte) (bool, error) {
-	var h crypto.Hash
+// algHash is the hash of a supported JWS algorithm, 0 for unsupported ones (none, HS*, PS*).
+func algHash(alg string) crypto.Hash {
 	switch alg {
 	case "RS256", "ES256":
-		h = crypto.SHA256
+		return crypto.SHA256
 	case "RS384", "ES384":
-		h = crypto.SHA384
+		return crypto.SHA384
 	case "RS512", "ES512":
-		h = crypto.SHA512
-	default:
-		return false, fmt.Errorf("The web identity token uses the unsupported algorithm %q.", alg) //nolint:staticcheck // AWS-style message
+		return crypto.SHA512
+	}
+	return 0
+}
+
+// verifyWithKeys tries the keys whose kid matches (and keys without kid).
+func verifyWithKeys(keys []jwk, alg, kid string, signed, sig []byte) bool {
+	h := algHash(alg)
+	if h == 0 {
+		return false
 	}
 	hh := h.New()
 	hh.Write(signed)
@@ -266,7 +271,7 @@ func verifyWithKeys(keys []jwk, alg, kid string, signed, sig []byte) (bool, erro
 		switch pub := k.key.(type) {
 		case *rsa.PublicKey:
 			if strings.HasPrefix(alg, "RS") && rsa.VerifyPKCS1v15(pub, h, digest, sig) == nil {
-				return true, nil
+				return true
 			}
 		case *ecdsa.PublicKey:
 			size := (pub.Curve.Params().BitSize + 7) / 8
@@ -274,12 +279,12 @@ func verifyWithKeys(keys []jwk, alg, kid string, signed, sig []byte) (bool, erro
 				r := new(big.Int).SetBytes(sig[:size])
 				sv := new(big.Int).SetBytes(sig[size:])
 				if ecdsa.Verify(pub, digest, r, sv) {
-					return true, nil
+					return true
 				}
 			}
 		}
 	}
-	return false, nil
+	return false
 }
 
 // ---- key material ----

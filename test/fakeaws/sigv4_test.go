@@ -2,6 +2,8 @@ package fakeaws
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -177,5 +180,40 @@ func TestExpiredAndForeignSessionTokens(t *testing.T) {
 	_, err = sts.NewFromConfig(userCfg).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(roleApp), RoleSessionName: aws.String("test"), DurationSeconds: aws.Int32(7200)})
 	if errCode(err) != "ValidationError" {
 		t.Errorf("duration over max: %v", err)
+	}
+}
+
+// TestSignerPayloadHashes signs raw requests with the SDK's signer: an UNSIGNED-PAYLOAD hash is
+// accepted, a declared hash that does not match the body is not.
+func TestSignerPayloadHashes(t *testing.T) {
+	srv := startFake(t, testState(t))
+	ctx := ctxT(t)
+	body := `{"SecretId":"my-app/db-credentials"}`
+	sum := sha256.Sum256([]byte(body))
+	do := func(payloadHash, sendBody string) (int, string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL()+"/", strings.NewReader(sendBody))
+		req.Header.Set("X-Amz-Target", "secretsmanager.GetSecretValue")
+		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		req.Header.Set("X-Amz-Content-Sha256", payloadHash)
+		creds := aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: testSecret}
+		if err := v4.NewSigner().SignHTTP(ctx, creds, req, payloadHash, "secretsmanager", "us-west-2", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, out := do("UNSIGNED-PAYLOAD", body); status != 200 || !strings.Contains(out, "supersecretpassword") {
+		t.Errorf("unsigned payload: %d %s", status, out)
+	}
+	if status, out := do(hex.EncodeToString(sum[:]), body); status != 200 || !strings.Contains(out, `"ARN":"arn:aws:secretsmanager:us-west-2:`) {
+		t.Errorf("signed payload: %d %s", status, out)
+	}
+	if status, out := do(hex.EncodeToString(sum[:]), `{"SecretId":"my-app/versioned"}`); status != 400 || !strings.Contains(out, "x-amz-content-sha256") {
+		t.Errorf("hash mismatch: %d %s", status, out)
 	}
 }
