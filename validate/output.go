@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 )
 
 // writeJSON writes the records as one indented JSON array.
@@ -42,18 +44,18 @@ func writeRecord(ew *errWriter, r *Record) {
 	if len(r.Warnings) > 0 {
 		verdict += ", " + plural(len(r.Warnings), "warning")
 	}
-	ew.printf("%s SecretProviderClass %s: %s\n", where, qualified(r.Namespace, r.Name), verdict)
+	ew.printf("%s SecretProviderClass %s: %s\n", clean(where), clean(qualified(r.Namespace, r.Name)), verdict)
 
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	for _, f := range r.Files {
-		source := fmt.Sprintf("objects[%d] %s", f.Object, f.ObjectName)
+		source := fmt.Sprintf("objects[%d] %s", f.Object, clean(f.ObjectName))
 		switch {
 		case f.AllKeys:
 			source += "\tallKeys"
 		case f.JMESPath != "":
 			source += fmt.Sprintf("\tjmesPath %q", f.JMESPath)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.Name, f.Mode, source) //nolint:errcheck // errWriter keeps the error
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", clean(f.Name), f.Mode, source) //nolint:errcheck // errWriter keeps the error
 	}
 	tw.Flush() //nolint:errcheck,gosec // errWriter keeps the error
 	for _, is := range r.Errors {
@@ -91,9 +93,41 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-// indentLines keeps multi-line fixes under their issue.
+// indentLines keeps multi-line fixes under their issue; other control characters
+// (from names in the manifest) are escaped so they cannot garble a terminal or a log.
 func indentLines(s string) string {
-	return strings.ReplaceAll(s, "\n", "\n      ")
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = escapeControls(l)
+	}
+	return strings.Join(lines, "\n      ")
+}
+
+// clean quotes s when it holds characters that are not printable (a newline, a tab,
+// an escape sequence), so one manifest value stays one field on one line.
+func clean(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+func escapeControls(s string) string {
+	if clean(s) == s {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }
 
 // errWriter remembers the first write error so the renderers stay linear.

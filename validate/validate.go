@@ -250,13 +250,13 @@ func newChecker(opts *Options, stderr io.Writer) *checker {
 
 func (c *checker) inputError(e *InputError) {
 	c.report.InputErrors = append(c.report.InputErrors, e)
-	fmt.Fprintf(c.stderr, "error: %v\n", e) //nolint:errcheck // best-effort diagnostics
+	fmt.Fprintf(c.stderr, "error: %s\n", escapeControls(e.Error())) //nolint:errcheck // best-effort diagnostics
 }
 
 func (c *checker) skip(where, why string) {
 	c.report.Skipped++
 	if c.verbose {
-		fmt.Fprintf(c.stderr, "skip %s: %s\n", where, why) //nolint:errcheck // best-effort diagnostics
+		fmt.Fprintf(c.stderr, "skip %s: %s\n", escapeControls(where), escapeControls(why)) //nolint:errcheck // best-effort diagnostics
 	}
 }
 

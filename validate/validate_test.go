@@ -394,3 +394,23 @@ func TestFileLines(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// Names from a manifest cannot inject control sequences or break the layout.
+func TestTextEscapesControls(t *testing.T) {
+	in := "apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\n" +
+		"metadata: {name: \"evil\\e[31m\", namespace: \"a\\nb\"}\n" +
+		"spec:\n  provider: aws\n  parameters:\n    region: us-east-1\n    \"bad\\tkey\": x\n" +
+		"    objects: |\n      - {objectName: a, objectType: secretsmanager, objectAlias: \"x\\ty\"}\n"
+	stdout, stderr, code := run(t, &Options{Paths: []string{"-"}, Stdin: strings.NewReader(in)})
+	if code != 0 {
+		t.Fatalf("code %d\n%s\n%s", code, stdout, stderr)
+	}
+	if strings.ContainsAny(stdout, "\x1b\t") || strings.Count(stdout, "\n") != 5 {
+		t.Errorf("raw control characters in output:\n%q", stdout)
+	}
+	for _, want := range []string{`"a\nb/evil\x1b[31m"`, `"x\ty"`, `parameters.bad\tkey: unknown parameter`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %s:\n%s", want, stdout)
+		}
+	}
+}
