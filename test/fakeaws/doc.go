@@ -94,8 +94,9 @@
 //
 // # Go API
 //
-//	srv, err := fakeaws.New(state)            // or fakeaws.Load("state.yaml")
-//	err = srv.Start("127.0.0.1:0")            // ":0" picks a port; StartTLS for https
+//	srv, err := fakeaws.New(state)            // or fakeaws.Load("state.yaml"); options WithLogger,
+//	                                          // WithHTTPClient, WithPodIdentityPath, WithClock
+//	err = srv.Start("127.0.0.1:0")            // ":0" picks a port; StartTLS(addr, cert, key) for https
 //	defer srv.Close()
 //	cfg, _ := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
 //		config.WithBaseEndpoint(srv.URL()),
@@ -104,9 +105,20 @@
 // Control: Calls / ResetCalls, SetFault / RemoveFault / ClearFaults / Faults, PutSecret /
 // PutSecretBinary / PutSecretVersion, PutParameter, AddUser, AddRole, SetRoleAllow,
 // AddPodIdentityAssociation, SetNodeRole, TrustIssuer / TrustIssuerJWKS / TrustIssuerURL,
-// ExpireSessions, SecretARN. TokenIssuer mints JWTs for tests (RS256 or ES256, with a JWKS).
-// For the SDK's credential chain: AWS_ENDPOINT_URL=URL(); AWS_CONTAINER_CREDENTIALS_FULL_URI=PodIdentityURL()
-// (the SDK allows plain http only to loopback); AWS_EC2_METADATA_SERVICE_ENDPOINT=URL().
+// ExpireSessions, SessionCount, SecretARN, Listen (one more plain-http address). TokenIssuer mints
+// JWTs for tests (RS256 or ES256, Kubernetes-shaped service-account tokens, its JWKS).
+//
+// Pointing the SDK's default credential chain at the fake (Env returns the first three):
+//
+//   - AWS_ENDPOINT_URL=URL() and also AWS_ENDPOINT_URL_STS=URL(): the SDK creates the web identity
+//     (IRSA) provider's STS client before it applies AWS_ENDPOINT_URL, and that client ignores
+//     AWS_ENDPOINT_URL unless AWS_ENDPOINT_URL_STS is set, so without it IRSA calls the real STS.
+//     config.WithBaseEndpoint in code does reach that client.
+//   - AWS_EC2_METADATA_SERVICE_ENDPOINT=URL() for IMDS (node role).
+//   - AWS_CONTAINER_CREDENTIALS_FULL_URI=PodIdentityURL() plus AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
+//     for Pod Identity. The SDK accepts plain http there only for loopback and the EKS/ECS agent
+//     addresses (169.254.170.23, 169.254.170.2): from a pod, serve https (StartTLS) or Listen on
+//     169.254.170.23:80 inside the test's network namespace.
 //
 // # Admin HTTP API (JSON), for other processes
 //
@@ -123,6 +135,10 @@
 //	PUT    /_fake/issuers                      Issuer (as in the state file)
 //	PUT    /_fake/pod-identity-associations    PodIdentityAssociation
 //	POST   /_fake/expire-sessions              expire all issued credentials
+//
+// Command: go run ./test/fakeaws/cmd/fakeaws --addr 127.0.0.1:PORT --state FILE [--tls-cert F
+// --tls-key F] [--also-listen ADDR,...] [--pod-identity-path P] [-v] prints "fakeaws ready on URL"
+// and serves until SIGTERM/SIGINT.
 //
 // Secret values are never logged; the logger (WithLogger) sees API, principal, region and result.
 package fakeaws

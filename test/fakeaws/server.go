@@ -51,7 +51,9 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpCli
 // WithPodIdentityPath sets the path of the Pod Identity agent endpoint (default /v1/credentials).
 func WithPodIdentityPath(p string) Option { return func(o *options) { o.podIdentityPath = p } }
 
-// WithClock replaces time.Now (token expiry, credential expiry, SigV4 clock skew).
+// WithClock replaces time.Now for JWT time claims and for the expiry of issued credentials, so a
+// test can move time forward. SigV4's 15-minute skew check keeps using the wall clock, like the
+// SDK's signer.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // Server is a running (or not yet started) fake AWS. All methods are safe for concurrent use.

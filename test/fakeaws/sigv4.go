@@ -16,7 +16,8 @@ import (
 //
 //  1. parse "Authorization: AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request,
 //     SignedHeaders=h1;h2, Signature=HEX";
-//  2. check the scope (service, terminator, date equal to X-Amz-Date's, clock skew within 15 min);
+//  2. check the scope (service, terminator, date equal to X-Amz-Date's, skew to the wall clock
+//     within 15 min);
 //  3. find the secret for the key id: a static user, or a session this fake issued (whose
 //     X-Amz-Security-Token must match and which must not have expired);
 //  4. rebuild the canonical request from what was received: method, URI-encoded path, sorted and
@@ -88,10 +89,12 @@ func (s *Server) authenticate(r *http.Request, body []byte, service string, ae a
 	if date != amzDate[:8] {
 		return nil, region, newErr(ae.status, ae.invalidSig, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.", date, amzDate[:8], amzDate)
 	}
-	now := s.now()
-	if d := now.Sub(t); d > maxClockSkew || d < -maxClockSkew {
-		return nil, region, newErr(ae.status, ae.invalidSig, "Signature expired: %s is now earlier than %s (%s - 15 min.)", amzDate, now.Add(-maxClockSkew).UTC().Format(amzDateFmt), now.UTC().Format(amzDateFmt))
+	// Clock skew against the real clock (the signer uses it); expiry below uses the fake's clock.
+	wall := time.Now()
+	if d := wall.Sub(t); d > maxClockSkew || d < -maxClockSkew {
+		return nil, region, newErr(ae.status, ae.invalidSig, "Signature expired: %s is now earlier than %s (%s - 15 min.)", amzDate, wall.Add(-maxClockSkew).UTC().Format(amzDateFmt), wall.UTC().Format(amzDateFmt))
 	}
+	now := s.now()
 
 	// 3. the key.
 	s.mu.RLock()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -258,5 +259,42 @@ func TestIRSAEndToEnd(t *testing.T) {
 	calls := srv.Calls()
 	if calls.Count("sts:AssumeRoleWithWebIdentity", roleApp) != 1 || calls.Count("secretsmanager:GetSecretValue", roleApp) != 5 {
 		t.Errorf("calls %+v", calls.Calls)
+	}
+}
+
+// TestClockMovesExpiry uses WithClock to age credentials and tokens without waiting.
+func TestClockMovesExpiry(t *testing.T) {
+	ti, err := NewTokenIssuer(testIss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offset atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	srv := startFake(t, webIdentityState(t, ti), WithClock(clock))
+	tok, err := ti.ServiceAccountToken("default", "my-app", STSAudience, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := assumeWithToken(t, srv, roleApp, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := out.Credentials
+	sm := secretsmanager.NewFromConfig(sessionConfig(t, srv, aws.Credentials{
+		AccessKeyID: aws.ToString(c.AccessKeyId), SecretAccessKey: aws.ToString(c.SecretAccessKey), SessionToken: aws.ToString(c.SessionToken),
+	}, "us-east-1"))
+	ctx := ctxT(t)
+	if _, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("my-app/db-credentials")}); err != nil {
+		t.Fatal(err)
+	}
+	offset.Store(int64(2 * time.Hour))
+	if _, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("my-app/db-credentials")}); errCode(err) != "ExpiredTokenException" {
+		t.Fatalf("after 2h: %v", err)
+	}
+	if _, err := assumeWithToken(t, srv, roleApp, tok); !isType[*ststypes.ExpiredTokenException](err) {
+		t.Fatalf("token after 2h: %v", err)
+	}
+	if srv.SessionCount() != 0 {
+		t.Errorf("live sessions %d", srv.SessionCount())
 	}
 }
