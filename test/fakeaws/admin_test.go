@@ -3,17 +3,18 @@ package fakeaws
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
-	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -214,7 +215,9 @@ func TestAdminHTTPAPI(t *testing.T) {
 // TestCommand builds cmd/fakeaws, runs it on a state file, and stops it with SIGTERM.
 func TestCommand(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "fakeaws")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/fakeaws")
+	buildCtx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // cold caches in CI
+	defer cancel()
+	build := exec.CommandContext(buildCtx, "go", "build", "-o", bin, "./cmd/fakeaws")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
@@ -222,7 +225,7 @@ func TestCommand(t *testing.T) {
 	if err := os.WriteFile(state, []byte(seedYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--state", state, "--also-listen", "127.0.0.1:0")
+	cmd := exec.CommandContext(ctxT(t), bin, "--addr", "127.0.0.1:0", "--state", state, "--also-listen", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -264,7 +267,7 @@ func TestCommand(t *testing.T) {
 		t.Fatal("no exit 10s after SIGTERM")
 	}
 
-	bad := exec.Command(bin, "--state", filepath.Join(t.TempDir(), "missing.yaml"))
+	bad := exec.CommandContext(ctxT(t), bin, "--state", filepath.Join(t.TempDir(), "missing.yaml"))
 	if out, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(out), "read state") {
 		t.Fatalf("missing state file: %v %s", err, out)
 	}
