@@ -46,6 +46,19 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 20s)
 bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+##@ Image
+IMAGE     ?= localhost/aws-secrets-injector:dev
+IMAGE_TAR ?= $(BIN)/aws-secrets-injector-image.tar
+
+$(BIN)/mkimage: hack/tools/image/go.mod hack/tools/image/cmd/mkimage/main.go
+	cd hack/tools/image && GOWORK=off $(GO) build -o $(BIN)/mkimage ./cmd/mkimage
+
+.PHONY: image
+image: build $(BIN)/mkimage ## Build the container image as a docker-archive tarball (no Docker needed): $(IMAGE_TAR)
+	$(BIN)/mkimage --file $(BIN)/aws-secrets-injector:/aws-secrets-injector \
+	  --entrypoint /aws-secrets-injector --user 65532:65532 --tag $(IMAGE) --out $(IMAGE_TAR)
+	@echo "image $(IMAGE) -> $(IMAGE_TAR) ($$(du -h $(IMAGE_TAR) | cut -f1))"
+
 ##@ Tools (pinned, built from the Go module proxy into bin/; reruns are no-ops)
 .PHONY: tools
 tools: ## Build every test tool: apiserver, node, helm, golangci-lint, csi-sanity
