@@ -343,3 +343,31 @@ func writeSelfSigned(t *testing.T, certFile, keyFile string) {
 		t.Fatal(err)
 	}
 }
+
+func TestConcurrentCallsCounted(t *testing.T) {
+	srv := startFake(t, testState(t))
+	sm := secretsmanager.NewFromConfig(staticConfig(t, srv, testAKID, testSecret, "us-east-1"))
+	ctx := ctxT(t)
+	srv.SetFault(Fault{LatencyMS: 20})
+	const n = 50
+	errs := make(chan error, n)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("my-app/db-credentials")})
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Latency is per call, not serialized behind a lock.
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("50 concurrent calls with 20 ms latency took %v", d)
+	}
+	if c := srv.Calls(); c.Total != n || c.Count("secretsmanager:GetSecretValue", "arn:aws:iam::111122223333:user/user-akidexample") != n {
+		t.Errorf("calls %+v", c)
+	}
+}

@@ -92,6 +92,29 @@ type Server struct {
 type listener struct {
 	srv  *http.Server
 	done chan struct{}
+
+	mu       sync.Mutex
+	newConns map[net.Conn]bool // accepted, no request read yet
+}
+
+// trackConn remembers connections that have not sent a request, so Close can drop them at once
+// (http.Server.Shutdown waits 5 s for those).
+func (l *listener) trackConn(c net.Conn, st http.ConnState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if st == http.StateNew {
+		l.newConns[c] = true
+	} else {
+		delete(l.newConns, c)
+	}
+}
+
+func (l *listener) closeNewConns() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.newConns {
+		_ = c.Close()
+	}
 }
 
 // New builds a fake from a State. It does not listen yet: call Start, or use it as an
@@ -231,7 +254,11 @@ func (s *Server) serve(addr string, tlsCfg *tls.Config) (string, error) {
 		ln = tls.NewListener(ln, tlsCfg)
 		scheme = "https"
 	}
-	l := &listener{srv: &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}, done: make(chan struct{})}
+	l := &listener{done: make(chan struct{}), newConns: map[net.Conn]bool{}}
+	l.srv = &http.Server{
+		Handler: s, ReadHeaderTimeout: 10 * time.Second, ConnState: l.trackConn,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
 	s.lnMu.Lock()
 	s.listeners = append(s.listeners, l)
 	s.lnMu.Unlock()
@@ -268,18 +295,22 @@ func (s *Server) Env() []string {
 	}
 }
 
-// Close stops every listener and waits for in-flight requests (bounded by 5 s).
+// Close stops every listener, drops connections that never sent a request, waits up to 2 s for
+// in-flight requests, then closes what is left.
 func (s *Server) Close() error {
 	s.lnMu.Lock()
 	ls := s.listeners
 	s.listeners = nil
 	s.lnMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var errs []error
 	for _, l := range ls {
+		l.closeNewConns()
 		if err := l.srv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+			if cerr := l.srv.Close(); cerr != nil {
+				errs = append(errs, fmt.Errorf("close: %w", cerr))
+			}
 		}
 		<-l.done
 	}
