@@ -1,0 +1,486 @@
+package mounter_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/go-logr/logr"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter/identity"
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter/mountertest"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
+)
+
+// requireRoot fails (under CI) or skips (elsewhere) when mounts are impossible.
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the mounter tests mount tmpfs and need root; CI runs as root")
+		}
+		t.Skip("needs root to mount tmpfs")
+	}
+}
+
+// clock is a settable clock.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock         { c := &clock{}; c.ns.Store(time.Now().UnixNano()); return c }
+func (c *clock) Now() time.Time { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Add(d time.Duration) {
+	c.ns.Add(int64(d))
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func code(err error) codes.Code { return status.Code(err) }
+
+func TestPublishSeedClassReadOnlyTmpfs(t *testing.T) {
+	requireRoot(t)
+	e := mountertest.Start(t, mountertest.Options{CacheTTL: time.Minute})
+	ctx := context.Background()
+	req := e.PublishRequest("pod-a", mountertest.SAApp, mountertest.SeedClass)
+	if _, err := e.Node.NodePublishVolume(ctx, req); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	target := req.TargetPath
+	if got := readFile(t, filepath.Join(target, "db-user")); got != "admin" {
+		t.Errorf("db-user = %q", got)
+	}
+	if got := readFile(t, filepath.Join(target, "db-password")); got != "supersecretpassword" {
+		t.Errorf("db-password = %q", got)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(target, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type != unix.TMPFS_MAGIC {
+		t.Errorf("target filesystem type %#x, want tmpfs", st.Type)
+	}
+	for _, f := range []struct {
+		flag int64
+		name string
+	}{{unix.ST_RDONLY, "ro"}, {unix.ST_NOSUID, "nosuid"}, {unix.ST_NODEV, "nodev"}, {unix.ST_NOEXEC, "noexec"}} {
+		if st.Flags&f.flag == 0 {
+			t.Errorf("target not mounted %s (flags %#x)", f.name, st.Flags)
+		}
+	}
+	err := os.WriteFile(filepath.Join(target, "x"), []byte("x"), 0o644)
+	if !errors.Is(err, syscall.EROFS) {
+		t.Errorf("write into target: %v, want EROFS", err)
+	}
+	// The state file holds no secret.
+	matches, _ := filepath.Glob(filepath.Join(e.PluginDir, "volumes", "*", "state.json"))
+	if len(matches) != 1 {
+		t.Fatalf("state files: %v", matches)
+	}
+	if s := readFile(t, matches[0]); strings.Contains(s, "supersecret") || strings.Contains(s, "admin") || strings.Contains(s, "eyJ") {
+		t.Errorf("state file leaks secret material: %s", s)
+	}
+
+	// Republish within the interval: no AWS call.
+	before := e.SecretCalls()
+	if _, err := e.Node.NodePublishVolume(ctx, e.PublishRequest("pod-a", mountertest.SAApp, mountertest.SeedClass)); err != nil {
+		t.Fatalf("republish: %v", err)
+	}
+	if n := e.SecretCalls() - before; n != 0 {
+		t.Errorf("republish within the interval made %d AWS calls", n)
+	}
+
+	if err := e.Unpublish(ctx, "pod-a"); err != nil {
+		t.Fatalf("unpublish: %v", err)
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Errorf("target still there after unpublish: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(e.PluginDir, "volumes")); len(ents) != 0 {
+		t.Errorf("volume dirs left: %d", len(ents))
+	}
+	if err := e.Unpublish(ctx, "pod-a"); err != nil {
+		t.Errorf("second unpublish: %v", err)
+	}
+	if e.Driver.Volumes() != 0 {
+		t.Errorf("driver still serves %d volumes", e.Driver.Volumes())
+	}
+}
+
+func TestAccessDeniedDespiteCache(t *testing.T) {
+	requireRoot(t)
+	e := mountertest.Start(t, mountertest.Options{CacheTTL: time.Hour})
+	ctx := context.Background()
+	if err := e.Publish(ctx, "pod-a", mountertest.SAApp, mountertest.SeedClass); err != nil {
+		t.Fatalf("pod A: %v", err)
+	}
+	_, err := e.Node.NodePublishVolume(ctx, e.PublishRequest("pod-b", mountertest.SAOther, mountertest.SeedClass))
+	if code(err) != codes.PermissionDenied {
+		t.Fatalf("pod B with another role: %v, want PermissionDenied", err)
+	}
+	if !strings.Contains(err.Error(), "access denied") {
+		t.Errorf("message does not say access denied: %v", err)
+	}
+	if strings.Contains(err.Error(), "supersecret") {
+		t.Errorf("error leaks the value: %v", err)
+	}
+	if ok, evs := e.HasEvent(mounter.EventAccessDenied); !ok {
+		t.Errorf("no AccessDenied event: %v", evs)
+	}
+	if _, err := os.Stat(e.Target("pod-b")); !os.IsNotExist(err) {
+		t.Errorf("pod B target left behind: %v", err)
+	}
+	if n := e.Driver.Volumes(); n != 1 {
+		t.Errorf("volumes = %d, want 1", n)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(e.PluginDir, "volumes")); len(ents) != 1 {
+		t.Errorf("volume dirs = %d, want 1 (nothing half-mounted for pod B)", len(ents))
+	}
+}
+
+func TestNodeIdentityPolicy(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	e := mountertest.Start(t, mountertest.Options{})
+	_, err := e.Node.NodePublishVolume(ctx, e.PublishRequest("pod-plain", mountertest.SAPlain, mountertest.SeedClass))
+	if code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), identity.AnnotationRoleARN) || !strings.Contains(err.Error(), "--node-identity") {
+		t.Fatalf("pod without role: %v, want PermissionDenied naming the annotation and the operator option", err)
+	}
+	if n := e.AWS.Calls().Total; n != 0 {
+		t.Errorf("refused pod still made %d AWS calls", n)
+	}
+	if ok, evs := e.HasEvent(mounter.EventAccessDenied); !ok {
+		t.Errorf("no AccessDenied event: %v", evs)
+	}
+
+	f := mountertest.Start(t, mountertest.Options{NodeIdentity: identity.NodeFallback})
+	if err := f.Publish(ctx, "pod-plain", mountertest.SAPlain, mountertest.SeedClass); err != nil {
+		t.Fatalf("fallback policy: %v", err)
+	}
+	if got := readFile(t, filepath.Join(f.Target("pod-plain"), "db-user")); got != "admin" {
+		t.Errorf("db-user = %q", got)
+	}
+	if n := f.AWS.Calls().ByPrincipal["arn:aws:iam::111122223333:user/node"]; n == 0 {
+		t.Errorf("node identity not used: %+v", f.AWS.Calls().ByPrincipal)
+	}
+}
+
+func TestConcurrentPublishesShareOneFetch(t *testing.T) {
+	requireRoot(t)
+	e := mountertest.Start(t, mountertest.Options{CacheTTL: time.Minute})
+	ctx := context.Background()
+	const n = 50
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.Publish(ctx, podName(i), mountertest.SAApp, mountertest.SeedClass)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("pod %d: %v", i, err)
+		}
+	}
+	calls := e.AWS.Calls().Total
+	t.Logf("%d concurrent publishes of one identity: %d AWS calls (%v)", n, calls, e.AWS.Calls().ByAPI)
+	if calls > 2 {
+		t.Errorf("%d AWS calls, want at most 2 (one STS, one batched fetch)", calls)
+	}
+	for i := range n {
+		if got := readFile(t, filepath.Join(e.Target(podName(i)), "db-password")); got != "supersecretpassword" {
+			t.Fatalf("pod %d db-password = %q", i, got)
+		}
+	}
+}
+
+func podName(i int) string { return "pod-" + string(rune('a'+i/26)) + string(rune('a'+i%26)) }
+
+// inode returns the inode of the file p resolves to.
+func inode(t *testing.T, p string) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+func TestRotation(t *testing.T) {
+	requireRoot(t)
+	clk := newClock()
+	e := mountertest.Start(t, mountertest.Options{Now: clk.Now, RefreshInterval: time.Minute})
+	ctx := context.Background()
+	if err := e.Publish(ctx, "pod-a", mountertest.SAApp, mountertest.SeedClass); err != nil {
+		t.Fatal(err)
+	}
+	target := e.Target("pod-a")
+	pw := filepath.Join(target, "db-password")
+	ino := inode(t, pw)
+
+	// Interval passed, content unchanged: fetched, nothing rewritten.
+	clk.Add(61 * time.Second)
+	before := e.SecretCalls()
+	if err := e.Publish(ctx, "pod-a", mountertest.SAApp, mountertest.SeedClass); err != nil {
+		t.Fatal(err)
+	}
+	if e.SecretCalls() == before {
+		t.Fatal("no fetch after the interval")
+	}
+	if got := inode(t, pw); got != ino {
+		t.Errorf("unchanged content was rewritten (inode %d -> %d)", ino, got)
+	}
+
+	// New value within the interval: not seen yet.
+	if _, err := e.AWS.PutSecret(mountertest.SeedSecret, `{"username":"admin","password":"rotated"}`); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(10 * time.Second)
+	if err := e.Publish(ctx, "pod-a", mountertest.SAApp, mountertest.SeedClass); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, pw); got != "supersecretpassword" {
+		t.Errorf("rotated before the interval: %q", got)
+	}
+	// After the interval: the new set, swapped atomically (new inode via the ..data link).
+	clk.Add(61 * time.Second)
+	if err := e.Publish(ctx, "pod-a", mountertest.SAApp, mountertest.SeedClass); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, pw); got != "rotated" {
+		t.Errorf("db-password after rotation = %q", got)
+	}
+	if got := readFile(t, filepath.Join(target, "db-user")); got != "admin" {
+		t.Errorf("db-user after rotation = %q", got)
+	}
+	if inode(t, pw) == ino {
+		t.Error("rotation wrote in place instead of swapping")
+	}
+	link, err := os.Readlink(filepath.Join(target, "..data"))
+	if err != nil || !strings.HasPrefix(link, "..") {
+		t.Errorf("..data link = %q, %v", link, err)
+	}
+
+	// AWS fails: the files stay, an Event says so.
+	e.DrainEvents()
+	e.AWS.SetFault(fakeaws.Fault{API: "secretsmanager:*", ErrorCode: "AccessDeniedException"})
+	clk.Add(61 * time.Second)
+	if err := e.Publish(ctx, "pod-a", mountertest.SAApp, mountertest.SeedClass); err != nil {
+		t.Fatalf("republish during an AWS failure must keep serving: %v", err)
+	}
+	if got := readFile(t, pw); got != "rotated" {
+		t.Errorf("files changed on a failed refresh: %q", got)
+	}
+	if ok, evs := e.HasEvent(mounter.EventSecretRefreshFailed); !ok {
+		t.Errorf("no SecretRefreshFailed event: %v", evs)
+	}
+}
+
+func TestRestartResumesVolumes(t *testing.T) {
+	requireRoot(t)
+	clk := newClock()
+	e := mountertest.Start(t, mountertest.Options{Now: clk.Now, RefreshInterval: time.Minute})
+	ctx := context.Background()
+	if err := e.Publish(ctx, "pod-a", mountertest.SAApp, mountertest.SeedClass); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.Driver.Volumes(); n != 1 {
+		t.Fatalf("restored %d volumes, want 1", n)
+	}
+	pw := filepath.Join(e.Target("pod-a"), "db-password")
+	if got := readFile(t, pw); got != "supersecretpassword" {
+		t.Errorf("after restart db-password = %q", got)
+	}
+	if _, err := e.AWS.PutSecret(mountertest.SeedSecret, `{"username":"admin","password":"after-restart"}`); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(2 * time.Minute)
+	if err := e.Publish(ctx, "pod-a", mountertest.SAApp, mountertest.SeedClass); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, pw); got != "after-restart" {
+		t.Errorf("rotation did not resume after restart: %q", got)
+	}
+	if err := e.Unpublish(ctx, "pod-a"); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(e.PluginDir, "volumes")); len(ents) != 0 {
+		t.Errorf("volume dirs left: %d", len(ents))
+	}
+}
+
+func TestInvalidRequestsAndClasses(t *testing.T) {
+	requireRoot(t)
+	e := mountertest.Start(t, mountertest.Options{})
+	ctx := context.Background()
+
+	req := e.PublishRequest("pod-rw", mountertest.SAApp, mountertest.SeedClass)
+	req.Readonly = false
+	if _, err := e.Node.NodePublishVolume(ctx, req); code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "readOnly") {
+		t.Errorf("read-write publish: %v", err)
+	}
+	req = e.PublishRequest("pod-noinfo", mountertest.SAApp, mountertest.SeedClass)
+	delete(req.VolumeContext, mounter.CtxPodUID)
+	if _, err := e.Node.NodePublishVolume(ctx, req); code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "podInfoOnMount") {
+		t.Errorf("publish without pod info: %v", err)
+	}
+	req = e.PublishRequest("pod-nosa", mountertest.SAApp, mountertest.SeedClass)
+	delete(req.VolumeContext, mounter.AttrSecretProviderClass)
+	if _, err := e.Node.NodePublishVolume(ctx, req); code(err) != codes.InvalidArgument {
+		t.Errorf("publish without class: %v", err)
+	}
+
+	_, err := e.Node.NodePublishVolume(ctx, e.PublishRequest("pod-missing", mountertest.SAApp, "nope"))
+	if code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), `SecretProviderClass "nope" not found`) {
+		t.Errorf("missing class: %v", err)
+	}
+	if ok, evs := e.HasEvent(mounter.EventInvalidClass); !ok {
+		t.Errorf("no InvalidSecretProviderClass event: %v", evs)
+	}
+	e.Cluster.AddClass(mountertest.Namespace, "bad", map[string]string{"objects": "- objectName: x\n  objectType: nope"})
+	_, err = e.Node.NodePublishVolume(ctx, e.PublishRequest("pod-bad", mountertest.SAApp, "bad"))
+	if code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "objectType") {
+		t.Errorf("invalid class: %v", err)
+	}
+	e.Cluster.AddClass(mountertest.Namespace, "absent", map[string]string{"objects": "- objectName: my-app/absent\n  objectType: secretsmanager"})
+	_, err = e.Node.NodePublishVolume(ctx, e.PublishRequest("pod-absent", mountertest.SAApp, "absent"))
+	if code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "my-app/absent") {
+		t.Errorf("missing secret: %v", err)
+	}
+	if ok, evs := e.HasEvent(mounter.EventSecretFetchFailed); !ok {
+		t.Errorf("no SecretFetchFailed event: %v", evs)
+	}
+	if n := e.Driver.Volumes(); n != 0 {
+		t.Errorf("volumes = %d after failures", n)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(e.PluginDir, "volumes")); len(ents) != 0 {
+		t.Errorf("failed publishes left %d volume dirs", len(ents))
+	}
+}
+
+func TestPodIdentityAndFSGroup(t *testing.T) {
+	requireRoot(t)
+	e := mountertest.Start(t, mountertest.Options{})
+	ctx := context.Background()
+	e.Cluster.AddClass(mountertest.Namespace, "pi", map[string]string{
+		"usePodIdentity": "true",
+		"objects":        "- objectName: my-app/db-credentials\n  objectType: secretsmanager\n  objectAlias: creds\n  filePermission: \"0640\"",
+	})
+	req := e.PublishRequest("pod-pi", mountertest.SAApp, "pi")
+	req.VolumeCapability.GetMount().VolumeMountGroup = "4321"
+	if _, err := e.Node.NodePublishVolume(ctx, req); err != nil {
+		t.Fatalf("pod identity publish: %v", err)
+	}
+	if n := e.AWS.Calls().Count("eks-auth:AssumeRoleForPodIdentity", ""); n != 1 {
+		t.Errorf("pod identity endpoint calls = %d, want 1", n)
+	}
+	p := filepath.Join(req.TargetPath, "creds")
+	if got := readFile(t, p); got != mountertest.SeedValue {
+		t.Errorf("creds = %q", got)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Gid != 4321 || st.Mode&0o777 != 0o640 {
+		t.Errorf("creds gid %d mode %o, want 4321 0640", st.Gid, st.Mode&0o777)
+	}
+	if err := unix.Stat(req.TargetPath, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Gid != 4321 || st.Mode&0o777 != 0o750 {
+		t.Errorf("volume root gid %d mode %o, want 4321 0750", st.Gid, st.Mode&0o777)
+	}
+}
+
+func TestLogsNeverCarryTokens(t *testing.T) {
+	requireRoot(t)
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	log := logr.FromSlogHandler(slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.Level(-5)}))
+	e := mountertest.Start(t, mountertest.Options{Log: log})
+	ctx := context.Background()
+	req := e.PublishRequest("pod-log", mountertest.SAApp, mountertest.SeedClass)
+	req.Secrets = map[string]string{"k": "csi-secret-value"}
+	if _, err := e.Node.NodePublishVolume(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	bad := e.PublishRequest("pod-log2", mountertest.SAOther, mountertest.SeedClass)
+	if _, err := e.Node.NodePublishVolume(ctx, bad); err == nil {
+		t.Fatal("pod with the other role read the secret")
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if !strings.Contains(out, "NodePublishVolume") {
+		t.Fatalf("the gRPC calls were not logged at all: %s", out)
+	}
+	tok := e.Token(mountertest.Namespace, mountertest.SAApp, identity.STSAudience)
+	header := tok[:strings.IndexByte(tok, '.')] // the JWT header is the same for every token of the issuer
+	for _, leak := range []string{header, "supersecretpassword", "csi-secret-value"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("log contains %q", leak)
+		}
+	}
+	r := mounter.Redact(req)
+	if strings.Contains(r, header) || !strings.Contains(r, "pod-log") || !strings.Contains(r, "<redacted>") {
+		t.Errorf("Redact = %s", r)
+	}
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func TestIdentityAndCapabilities(t *testing.T) {
+	requireRoot(t)
+	e := mountertest.Start(t, mountertest.Options{})
+	ctx := context.Background()
+	info, err := e.Identity.GetPluginInfo(ctx, &csi.GetPluginInfoRequest{})
+	if err != nil || info.Name != mounter.DefaultDriverName {
+		t.Fatalf("plugin info %v, %v", info, err)
+	}
+	if err := mounter.ProbeSocket(ctx, e.Socket); err != nil {
+		t.Errorf("probe: %v", err)
+	}
+	caps, err := e.Node.NodeGetCapabilities(ctx, &csi.NodeGetCapabilitiesRequest{})
+	if err != nil || len(caps.Capabilities) != 1 || caps.Capabilities[0].GetRpc().GetType() != csi.NodeServiceCapability_RPC_VOLUME_MOUNT_GROUP {
+		t.Errorf("capabilities %v, %v", caps, err)
+	}
+	ni, err := e.Node.NodeGetInfo(ctx, &csi.NodeGetInfoRequest{})
+	if err != nil || ni.NodeId != "test-node" {
+		t.Errorf("node info %v, %v", ni, err)
+	}
+}
