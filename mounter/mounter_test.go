@@ -40,7 +40,7 @@ func requireRoot(t testing.TB) {
 // clock is a settable clock.
 type clock struct{ ns atomic.Int64 }
 
-func newClock() *clock         { c := &clock{}; c.ns.Store(time.Now().UnixNano()); return c }
+func newClock() *clock          { c := &clock{}; c.ns.Store(time.Now().UnixNano()); return c }
 func (c *clock) Now() time.Time { return time.Unix(0, c.ns.Load()) }
 func (c *clock) Add(d time.Duration) {
 	c.ns.Add(int64(d))

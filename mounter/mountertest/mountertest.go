@@ -429,4 +429,6 @@ func (e *Env) HasEvent(reason string) (bool, []string) {
 }
 
 // String describes the env for logs.
-func (e *Env) String() string { return fmt.Sprintf("mounter on %s, fake AWS at %s", e.Socket, e.AWS.URL()) }
+func (e *Env) String() string {
+	return fmt.Sprintf("mounter on %s, fake AWS at %s", e.Socket, e.AWS.URL())
+}
