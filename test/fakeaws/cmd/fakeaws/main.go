@@ -40,6 +40,9 @@ func run() error {
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together")
 	}
+	// Catch signals before announcing readiness, so a SIGTERM right after the line is handled.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
@@ -80,8 +83,6 @@ func run() error {
 		fmt.Fprintf(os.Stderr, "fakeaws also on %s\n", u)
 	}
 	fmt.Printf("fakeaws ready on %s\n", srv.URL())
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
 	<-ctx.Done()
 	return srv.Close()
 }
