@@ -108,6 +108,7 @@ type issuerState struct {
 	mu        sync.Mutex
 	fetched   []jwk
 	fetchedAt time.Time
+	fetchErr  error // of the last fetch, repeated until the next one
 }
 
 func (is *issuerState) keys() []jwk {
@@ -125,9 +126,19 @@ func (is *issuerState) refresh(ctx context.Context, now time.Time) (bool, error)
 	is.mu.Lock()
 	defer is.mu.Unlock()
 	if !is.fetchedAt.IsZero() && now.Sub(is.fetchedAt) < jwksRefetchInterval {
-		return false, nil
+		return false, is.fetchErr
 	}
 	is.fetchedAt = now
+	keys, err := is.fetch(ctx)
+	is.fetchErr = err
+	if err != nil {
+		return false, err
+	}
+	is.fetched = keys
+	return true, nil
+}
+
+func (is *issuerState) fetch(ctx context.Context) ([]jwk, error) {
 	u := is.jwksURL
 	if u == "" {
 		var doc struct {
@@ -135,23 +146,18 @@ func (is *issuerState) refresh(ctx context.Context, now time.Time) (bool, error)
 		}
 		b, err := is.get(ctx, strings.TrimSuffix(is.issuer, "/")+"/.well-known/openid-configuration")
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		if err := json.Unmarshal(b, &doc); err != nil || doc.JWKSURI == "" {
-			return false, fmt.Errorf("openid configuration of %s has no jwks_uri", is.issuer)
+			return nil, fmt.Errorf("openid configuration of %s has no jwks_uri", is.issuer)
 		}
 		u = doc.JWKSURI
 	}
 	b, err := is.get(ctx, u)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	keys, err := parseJWKS(b)
-	if err != nil {
-		return false, err
-	}
-	is.fetched = keys
-	return true, nil
+	return parseJWKS(b)
 }
 
 func (is *issuerState) get(ctx context.Context, u string) ([]byte, error) {
@@ -216,7 +222,7 @@ func (s *Server) verifyToken(ctx context.Context, raw string) (*tokenClaims, *is
 	signed := []byte(parts[0] + "." + parts[1])
 	verified := verifyWithKeys(is.keys(), hdr.Alg, hdr.Kid, signed, sig)
 	if !verified {
-		fetched, ferr := is.refresh(ctx, s.now())
+		fetched, ferr := is.refresh(ctx, time.Now())
 		if ferr != nil {
 			s.log.Info("jwks fetch failed", "issuer", is.issuer, "err", ferr)
 			return nil, nil, &tokenError{tokenFetchFailed, fmt.Sprintf("Couldn't retrieve verification key from your identity provider: %v", ferr)}

@@ -1,6 +1,7 @@
 package fakeaws
 
 import (
+	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -296,5 +297,57 @@ func TestClockMovesExpiry(t *testing.T) {
 	}
 	if srv.SessionCount() != 0 {
 		t.Errorf("live sessions %d", srv.SessionCount())
+	}
+}
+
+// TestIssuerFetchedOverTLSWithBearerToken configures an issuer the way the end-to-end harness
+// trusts a kube-apiserver: JWKS URL over https with the API server's CA and a bearer token.
+func TestIssuerFetchedOverTLSWithBearerToken(t *testing.T) {
+	ti, err := NewTokenIssuer("https://kubernetes.default.svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unauthorized int
+	apiserver := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/openid/v1/jwks" {
+			http.NotFound(w, r)
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer admin-token" {
+			unauthorized++
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write(ti.JWKS())
+	}))
+	defer apiserver.Close()
+	dir := t.TempDir()
+	caFile, tokenFile := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "token")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: apiserver.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tokenFile, []byte("wrong-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := testState(t)
+	st.Issuers = []Issuer{{Issuer: ti.Issuer, JWKSURL: apiserver.URL + "/openid/v1/jwks", CAFile: caFile, BearerTokenFile: tokenFile}}
+	srv := startFake(t, st)
+	tok, err := ti.ServiceAccountToken("default", "my-app", STSAudience, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := assumeWithToken(t, srv, roleApp, tok); !isCode("IDPCommunicationError")(err) && !isType[*ststypes.IDPCommunicationErrorException](err) {
+		t.Fatalf("with a wrong bearer token: %v", err)
+	}
+	if unauthorized == 0 {
+		t.Fatal("fetch did not reach the issuer")
+	}
+	// The token file is read on every fetch: fix it and wait out the refetch interval.
+	if err := os.WriteFile(tokenFile, []byte("admin-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(jwksRefetchInterval + 100*time.Millisecond)
+	if _, err := assumeWithToken(t, srv, roleApp, tok); err != nil {
+		t.Fatalf("after fixing the token: %v", err)
 	}
 }
