@@ -194,6 +194,7 @@ func TestNewRejectsBadState(t *testing.T) {
 		"numeric label":    {Parameters: []Parameter{{Name: "/a", Value: "1", Labels: []string{"7"}}}},
 		"issuer no keys":   {Issuers: []Issuer{{Issuer: testIss}}},
 		"user no secret":   {Users: []User{{AccessKeyID: "A"}}},
+		"node role absent": {NodeRole: &NodeRole{ARN: roleApp}},
 	}
 	for name, st := range cases {
 		if _, err := New(st); err == nil {

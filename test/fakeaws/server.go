@@ -188,6 +188,9 @@ func New(st State, opts ...Option) (*Server, error) {
 		}
 	}
 	if st.NodeRole != nil {
+		if _, ok := s.roles[st.NodeRole.ARN]; !ok {
+			return nil, fmt.Errorf("nodeRole %s must also be listed in roles (for its allow globs)", st.NodeRole.ARN)
+		}
 		if err := s.SetNodeRole(*st.NodeRole); err != nil {
 			return nil, err
 		}
@@ -620,7 +623,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// preflight records nothing; it applies faults for a call and returns the fault's error, if any.
+// applyFaults sleeps the injected latency of the faults matching a call and returns their error.
 func (s *Server) applyFaults(ctx context.Context, api, region, principalKey string, p protocol) *apiError {
 	latency, ferr := s.matchFault(api, region, principalKey, p)
 	sleepCtx(ctx, latency)
