@@ -34,6 +34,10 @@ test: ## Everything CI runs: unit (race), fuzz seeds, integration, sanity, helm 
 test-unit: ## Unit tests with the race detector
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
+.PHONY: sanity
+sanity: ## csi-test v5 sanity suite against the real mounter (real tmpfs mounts: root)
+	$(GO) test -count=1 -v ./test/sanity/
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 20s)
 	@for spec in $$($(GO) list -f '{{.ImportPath}}' ./...); do \

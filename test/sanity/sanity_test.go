@@ -1,0 +1,139 @@
+// Package sanity runs the csi-test v5 sanity suite (pkg/sanity) against the
+// real mounter: its gRPC server on a unix socket, real tmpfs mounts (root),
+// the fake AWS behind it, and the user's example SecretProviderClass.
+//
+// The mounter is a node-only plugin for inline ephemeral volumes: there is no
+// controller, the kubelet invents the volume ID and passes the pod's info and
+// tokens in the volume context. To let the suite's node tests publish real
+// volumes, this package serves a stand-in controller on a second socket
+// (sanity's ControllerAddress) whose CreateVolume only hands out a volume ID
+// and the volume context the kubelet would send for a pod of the my-app
+// service account. A client interceptor sets readonly on NodePublishVolume,
+// as the kubelet does for a `readOnly: true` CSI volume (the mounter refuses
+// read-write publishes). The suite's controller specs ("[Controller Server]")
+// test controllers, not node plugins, and are skipped; every other spec runs.
+package sanity
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter/mountertest"
+)
+
+// volumeController is the stand-in controller: CreateVolume returns the
+// volume context the kubelet would send for an inline volume.
+type volumeController struct {
+	csi.UnimplementedControllerServer
+	env *mountertest.Env
+
+	mu      sync.Mutex
+	created map[string]string // name → volume ID
+}
+
+func (c *volumeController) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
+	return &csi.ControllerGetCapabilitiesResponse{Capabilities: []*csi.ControllerServiceCapability{{
+		Type: &csi.ControllerServiceCapability_Rpc{Rpc: &csi.ControllerServiceCapability_RPC{Type: csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME}},
+	}}}, nil
+}
+
+func (c *volumeController) CreateVolume(_ context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
+	if req.GetName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "name is required")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.created[req.GetName()]
+	if !ok {
+		id = "csi-" + strings.ReplaceAll(req.GetName(), "_", "-")
+		c.created[req.GetName()] = id
+	}
+	pod := strings.ToLower(req.GetName())
+	return &csi.CreateVolumeResponse{Volume: &csi.Volume{
+		VolumeId:      id,
+		CapacityBytes: req.GetCapacityRange().GetRequiredBytes(),
+		VolumeContext: c.env.VolumeContext(mountertest.Namespace, pod, mountertest.SAApp, mountertest.SeedClass),
+	}}, nil
+}
+
+func (c *volumeController) DeleteVolume(context.Context, *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
+	return &csi.DeleteVolumeResponse{}, nil
+}
+
+// kubeletReadOnly sets readonly on NodePublishVolume, as the kubelet does for
+// a csi volume with readOnly: true.
+func kubeletReadOnly(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if r, ok := req.(*csi.NodePublishVolumeRequest); ok {
+		r.Readonly = true
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+func TestSanity(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the sanity suite mounts tmpfs for real and needs root; CI runs as root")
+		}
+		t.Skip("needs root to mount tmpfs (run `sudo make sanity`)")
+	}
+	env := mountertest.Start(t, mountertest.Options{CacheTTL: time.Minute})
+
+	ctrlSock := filepath.Join(env.Dir, "controller.sock")
+	lis, err := mounter.ListenUnix(ctrlSock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrl := &volumeController{env: env, created: map[string]string{}}
+	gs := grpc.NewServer()
+	csi.RegisterControllerServer(gs, ctrl)
+	// The suite also asks the controller socket for the identity service: the mounter's own.
+	csi.RegisterIdentityServer(gs, env.Driver.Identity())
+	go func() { _ = gs.Serve(lis) }()
+	t.Cleanup(gs.Stop)
+
+	cfg := sanity.NewTestConfig()
+	cfg.Address = env.Socket
+	cfg.ControllerAddress = ctrlSock
+	cfg.TargetPath = filepath.Join(env.Dir, "sanity-target")
+	cfg.StagingPath = filepath.Join(env.Dir, "sanity-staging")
+	cfg.DialOptions = append(cfg.DialOptions, grpc.WithUnaryInterceptor(kubeletReadOnly))
+	cfg.ControllerDialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	cfg.IdempotentCount = 3
+
+	sanity.GinkgoTest(&cfg)
+	gomega.RegisterFailHandler(ginkgo.Fail)
+	suite, reporter := ginkgo.GinkgoConfiguration()
+	suite.SkipStrings = append(suite.SkipStrings, `\[Controller Server\]`) // a regular expression
+	suite.Timeout = 5 * time.Minute
+	reporter.Verbose = testing.Verbose()
+	if !ginkgo.RunSpecs(t, "CSI sanity: aws-secrets-injector mounter", suite, reporter) {
+		return
+	}
+
+	// The suite must have exercised a real publish: the node service's "should
+	// remove target path" spec publishes the seed class and unpublishes it.
+	calls := env.SecretCalls()
+	if calls == 0 {
+		t.Errorf("the suite never fetched a secret: no real publish ran")
+	}
+	if n := env.Driver.Volumes(); n != 0 {
+		t.Errorf("%d volumes still served after the suite", n)
+	}
+	t.Logf("sanity: %d Secrets Manager calls, %s", calls, fmt.Sprint(env.AWS.Calls().ByAPI))
+}
