@@ -46,6 +46,10 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 20s)
 	  done; \
 	done
 
+.PHONY: lint
+lint: tools-lint ## golangci-lint with the explicit linter list in .golangci.yml
+	$(BIN)/golangci-lint run ./...
+
 .PHONY: bench
 bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline
 	$(GO) test -run '^$$' -bench . -benchmem ./...
