@@ -5,22 +5,31 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 const seedSPC = `apiVersion: secrets-store.csi.x-k8s.io/v1
@@ -272,4 +281,90 @@ func checkRS256(token string, key crypto.PublicKey) error {
 	}
 	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
 	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig)
+}
+
+// TestWebhookOption shows how a webhook test uses WithWebhookInstallOptions:
+// the API server calls an in-process TLS server on the host, port and
+// certificate envtest chose.
+func TestWebhookOption(t *testing.T) {
+	path := "/mutate-configmaps"
+	fail := admissionregistrationv1.Fail
+	none := admissionregistrationv1.SideEffectClassNone
+	env := Start(t, WithWebhookInstallOptions(crenvtest.WebhookInstallOptions{
+		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{{
+			ObjectMeta: metav1.ObjectMeta{Name: "envtest-label"},
+			Webhooks: []admissionregistrationv1.MutatingWebhook{{
+				Name:                    "label.envtest.aws-secrets-injector.io",
+				ClientConfig:            admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Name: "x", Namespace: "x", Path: &path}},
+				Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create}, Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}}}},
+				NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"webhook": "on"}},
+				FailurePolicy:           &fail,
+				SideEffects:             &none,
+				AdmissionReviewVersions: []string{"v1"},
+			}},
+		}},
+	}))
+	wh := env.Webhook
+	if wh.LocalServingHost == "" || wh.LocalServingPort == 0 || wh.LocalServingCertDir == "" {
+		t.Fatalf("webhook serving options not filled in: %+v", wh)
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(wh.LocalServingCertDir, "tls.crt"), filepath.Join(wh.LocalServingCertDir, "tls.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	var gotPath atomic.Value
+	srv := &http.Server{
+		ReadHeaderTimeout: 5 * time.Second,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			gotPath.Store(r.URL.Path)
+			var review admissionv1.AdmissionReview
+			if err := json.NewDecoder(r.Body).Decode(&review); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			pt := admissionv1.PatchTypeJSONPatch
+			review.Response = &admissionv1.AdmissionResponse{
+				UID: review.Request.UID, Allowed: true, PatchType: &pt,
+				Patch: []byte(`[{"op":"add","path":"/metadata/labels","value":{"mutated":"yes"}}]`),
+			}
+			review.Request = nil
+			_ = json.NewEncoder(w).Encode(&review)
+		}),
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(wh.LocalServingHost, strconv.Itoa(wh.LocalServingPort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("webhook server: %v", err)
+		}
+	}()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for ns, want := range map[string]string{"hooked": "yes", "plain": ""} {
+		labels := map[string]string{}
+		if ns == "hooked" {
+			labels["webhook"] = "on"
+		}
+		if _, err := env.CreateNamespace(ctx, ns, labels); err != nil {
+			t.Fatal(err)
+		}
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm", Namespace: ns}}
+		if err := env.Client.Create(ctx, cm); err != nil {
+			t.Fatalf("create configmap in %s: %v", ns, err)
+		}
+		if got := cm.Labels["mutated"]; got != want {
+			t.Errorf("namespace %s: label mutated=%q, want %q", ns, got, want)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("webhook called %d times, want 1", n)
+	}
+	t.Logf("the API server called path %q", gotPath.Load())
 }
