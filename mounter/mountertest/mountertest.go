@@ -151,7 +151,7 @@ type Options struct {
 	NodeIdentity identity.Policy
 	// RefreshInterval (default 2m).
 	RefreshInterval time.Duration
-	// Now is the driver's clock.
+	// Now is the clock of the driver and of the node cache.
 	Now func() time.Time
 	// Mounter replaces the real mounter (nil: real tmpfs mounts).
 	Mounter mount.Interface
@@ -159,6 +159,10 @@ type Options struct {
 	Dir string
 	// Log receives the driver's logs.
 	Log logr.Logger
+	// Cluster replaces the StaticCluster (e.g. a mounter.KubeCluster on a real API server).
+	Cluster mounter.Cluster
+	// Events replaces the fake event recorder.
+	Events record.EventRecorder
 }
 
 // Env is a running mounter with the fake AWS behind it.
@@ -255,6 +259,14 @@ func StartEnv(o Options) (*Env, error) {
 	if o.NodeIdentity == "" {
 		o.NodeIdentity = identity.NodeNever
 	}
+	var cluster mounter.Cluster = e.Cluster
+	if o.Cluster != nil {
+		cluster = o.Cluster
+	}
+	var events record.EventRecorder = e.Events
+	if o.Events != nil {
+		events = o.Events
+	}
 	m := o.Mounter
 	if m == nil {
 		m = mounter.NewSyscallMounter()
@@ -262,10 +274,10 @@ func StartEnv(o Options) (*Env, error) {
 	e.cfg = mounter.Config{
 		DriverName: mounter.DefaultDriverName, NodeID: "test-node", PluginDir: e.PluginDir,
 		RefreshInterval: o.RefreshInterval, DefaultRegion: Region,
-		Cluster:  e.Cluster,
+		Cluster:  cluster,
 		Resolver: identity.NewResolver(base, identity.Options{NodeIdentity: o.NodeIdentity, PodIdentityEndpoint: srv.PodIdentityURL()}),
-		Source:   mounter.NewCoreSource(awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics, MaxAttempts: 2})),
-		Mounter:  m, Events: e.Events, Metrics: metrics, Log: o.Log, Now: o.Now,
+		Source:   mounter.NewCoreSource(awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics, MaxAttempts: 2, Now: o.Now})),
+		Mounter:  m, Events: events, Metrics: metrics, Log: o.Log, Now: o.Now,
 	}
 	if err := e.serve(); err != nil {
 		return nil, err
@@ -343,11 +355,21 @@ func (e *Env) Token(ns, sa, aud string) string {
 }
 
 // VolumeContext is what the kubelet sends for pod ns/pod with service account
-// sa and the class: pod info plus tokens for both audiences.
+// sa and the class: pod info plus tokens for both audiences, minted by the
+// test issuer.
 func (e *Env) VolumeContext(ns, pod, sa, class string) map[string]string {
-	toks := map[string]identity.Token{}
+	toks := map[string]string{}
 	for _, aud := range []string{identity.STSAudience, identity.PodIdentityAudience} {
-		toks[aud] = identity.Token{Token: e.Token(ns, sa, aud), ExpirationTimestamp: time.Now().Add(time.Hour)}
+		toks[aud] = e.Token(ns, sa, aud)
+	}
+	return VolumeContext(ns, pod, sa, class, toks)
+}
+
+// VolumeContext builds a kubelet volume context with the given tokens (audience → token).
+func VolumeContext(ns, pod, sa, class string, tokens map[string]string) map[string]string {
+	toks := map[string]identity.Token{}
+	for aud, t := range tokens {
+		toks[aud] = identity.Token{Token: t, ExpirationTimestamp: time.Now().Add(time.Hour)}
 	}
 	b, err := json.Marshal(toks)
 	if err != nil {

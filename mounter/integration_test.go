@@ -1,0 +1,161 @@
+package mounter_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter/identity"
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter/mountertest"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/envtest"
+)
+
+// TestIntegrationRealAPIServer runs the mounter against a real kube-apiserver:
+// the SecretProviderClass and ServiceAccounts live there, the pods' tokens are
+// minted by its TokenRequest API, the fake STS verifies them against the API
+// server's service-account keys (its JWKS) and Events are posted to it.
+func TestIntegrationRealAPIServer(t *testing.T) {
+	requireRoot(t)
+	kube := envtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	const ns = "team-a"
+	if _, err := kube.CreateNamespace(ctx, ns, nil); err != nil {
+		t.Fatal(err)
+	}
+	for sa, role := range map[string]string{"app-a": mountertest.RoleApp, "app-b": mountertest.RoleOther, "plain": ""} {
+		var ann map[string]string
+		if role != "" {
+			ann = map[string]string{identity.AnnotationRoleARN: role}
+		}
+		if _, err := kube.CreateServiceAccount(ctx, ns, sa, ann); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := kube.CreateSecretProviderClass(ctx, ns, []byte(mountertest.SeedClassYAML)); err != nil {
+		t.Fatal(err)
+	}
+
+	cluster, err := mounter.NewKubeCluster(kube.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, stop := mounter.NewEventRecorder(cluster.Clientset, "test-node")
+	defer stop()
+	clk := newClock()
+	e := mountertest.Start(t, mountertest.Options{CacheTTL: time.Minute, Cluster: cluster, Events: events, Now: clk.Now, RefreshInterval: time.Minute})
+	if err := e.AWS.TrustIssuerJWKS(kube.Issuer, identity.STSAudience, kube.JWKS); err != nil {
+		t.Fatal(err)
+	}
+
+	publish := func(pod, sa string) error {
+		tok, err := kube.MintToken(ctx, ns, sa, identity.STSAudience)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := e.PublishRequest(pod, sa, mountertest.SeedClass)
+		req.VolumeContext = mountertest.VolumeContext(ns, pod, sa, mountertest.SeedClass, map[string]string{identity.STSAudience: tok})
+		_, err = e.Node.NodePublishVolume(ctx, req)
+		return err
+	}
+
+	// 1. The seed class mounts db-user and db-password for pod A.
+	if err := publish("pod-a", "app-a"); err != nil {
+		t.Fatalf("pod A: %v", err)
+	}
+	target := e.Target("pod-a")
+	if got := readFile(t, filepath.Join(target, "db-user")); got != "admin" {
+		t.Errorf("db-user = %q", got)
+	}
+	pw := filepath.Join(target, "db-password")
+	if got := readFile(t, pw); got != "supersecretpassword" {
+		t.Errorf("db-password = %q", got)
+	}
+	if n := e.AWS.Calls().Count("sts:AssumeRoleWithWebIdentity", mountertest.RoleApp); n != 1 {
+		t.Errorf("STS calls for role A = %d, want 1 (the API server's token accepted)", n)
+	}
+
+	// 2. Pod B, another role, is denied A's secret although it is cached.
+	err = publish("pod-b", "app-b")
+	if code(err) != codes.PermissionDenied {
+		t.Fatalf("pod B: %v, want PermissionDenied", err)
+	}
+	waitEvent(ctx, t, kube, ns, "pod-b", mounter.EventAccessDenied)
+
+	// 3. A pod without a role is refused: node identity is off by default.
+	err = publish("pod-plain", "plain")
+	if code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), identity.AnnotationRoleARN) {
+		t.Fatalf("pod without role: %v", err)
+	}
+	waitEvent(ctx, t, kube, ns, "pod-plain", mounter.EventAccessDenied)
+
+	// 4. Rotation: unchanged content is not rewritten; a new value shows up
+	// after the interval, swapped atomically.
+	ino := inode(t, pw)
+	clk.Add(61 * time.Second)
+	if err := publish("pod-a", "app-a"); err != nil {
+		t.Fatal(err)
+	}
+	if inode(t, pw) != ino {
+		t.Error("unchanged content was rewritten")
+	}
+	if _, err := e.AWS.PutSecret(mountertest.SeedSecret, `{"username":"admin2","password":"rotated"}`); err != nil {
+		t.Fatal(err)
+	}
+	// Within the interval (and the cache TTL) the old set stays.
+	clk.Add(10 * time.Second)
+	if err := publish("pod-a", "app-a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, pw); got != "supersecretpassword" {
+		t.Errorf("rotated before the interval: %q", got)
+	}
+	clk.Add(61 * time.Second)
+	if err := publish("pod-a", "app-a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, user := readFile(t, pw), readFile(t, filepath.Join(target, "db-user")); got != "rotated" || user != "admin2" {
+		t.Errorf("after rotation db-password %q db-user %q", got, user)
+	}
+	if inode(t, pw) == ino {
+		t.Error("rotation wrote in place instead of swapping the ..data link")
+	}
+	if err := e.Unpublish(ctx, "pod-a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Errorf("target after unpublish: %v", err)
+	}
+}
+
+// waitEvent waits for a Warning Event with reason on the pod.
+func waitEvent(ctx context.Context, t *testing.T, kube *envtest.Env, ns, pod, reason string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		evs, err := kube.Clientset.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs.Items {
+			if ev.InvolvedObject.Name == pod && ev.Reason == reason && ev.Type == corev1.EventTypeWarning {
+				if strings.Contains(ev.Message, "supersecret") {
+					t.Errorf("event leaks the value: %s", ev.Message)
+				}
+				t.Logf("event on %s: %s: %s", pod, ev.Reason, ev.Message)
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Errorf("no %s event on pod %s", reason, pod)
+}
