@@ -53,6 +53,8 @@ lint: tools-lint ## golangci-lint with the explicit linter list in .golangci.yml
 .PHONY: bench
 bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@echo "== fetch: batched vs. one GetSecretValue per object (table)"
+	@$(GO) test -count=1 -run '^TestFetchBenchTable$$' -v ./secrets/awsfetch/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok '
 
 ##@ Image
 IMAGE     ?= localhost/aws-secrets-injector:dev

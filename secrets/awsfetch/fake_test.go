@@ -29,7 +29,7 @@ const (
 
 // startFake runs a fake AWS on loopback with user A (may read app/* and
 // /app/*) and user B (only other/*), the seed secret and nSecrets app/sN secrets.
-func startFake(t *testing.T, nSecrets int) *fakeaws.Server {
+func startFake(t testing.TB, nSecrets int) *fakeaws.Server {
 	t.Helper()
 	st := fakeaws.State{
 		Region: "us-east-1",
@@ -68,7 +68,7 @@ func startFake(t *testing.T, nSecrets int) *fakeaws.Server {
 }
 
 // sdkConfig is a real SDK config pointed at the fake, isolated from the host's files and env.
-func sdkConfig(t *testing.T, url, region, akid, secret string) aws.Config {
+func sdkConfig(t testing.TB, url, region, akid, secret string) aws.Config {
 	t.Helper()
 	cfg, err := config.LoadDefaultConfig(context.Background(),
 		config.WithRegion(region),
