@@ -29,17 +29,17 @@ type flight struct {
 // cache holds successful reads for a TTL and shares concurrent identical reads.
 // Failures are shared with the reads waiting at that moment, never stored.
 type cache struct {
-	ttl time.Duration
-	max int
-	now func() time.Time
+	ttl        time.Duration
+	maxEntries int
+	now        func() time.Time
 
 	mu       sync.Mutex
 	entries  map[cacheKey]cacheEntry
 	inflight map[cacheKey]*flight
 }
 
-func newCache(ttl time.Duration, max int, now func() time.Time) *cache {
-	return &cache{ttl: ttl, max: max, now: now, entries: map[cacheKey]cacheEntry{}, inflight: map[cacheKey]*flight{}}
+func newCache(ttl time.Duration, maxEntries int, now func() time.Time) *cache {
+	return &cache{ttl: ttl, maxEntries: maxEntries, now: now, entries: map[cacheKey]cacheEntry{}, inflight: map[cacheKey]*flight{}}
 }
 
 // claim sorts refs into fresh hits, reads in flight to wait for, and reads the
@@ -80,7 +80,7 @@ func (c *cache) finish(k cacheKey, fl *flight, oc outcome) {
 		return
 	}
 	now := c.now()
-	if len(c.entries) >= c.max {
+	if len(c.entries) >= c.maxEntries {
 		for ek, e := range c.entries {
 			if !now.Before(e.expires) {
 				delete(c.entries, ek)
@@ -88,7 +88,7 @@ func (c *cache) finish(k cacheKey, fl *flight, oc outcome) {
 		}
 		// Still full: drop arbitrary entries (map order) to make room.
 		for ek := range c.entries {
-			if len(c.entries) < c.max {
+			if len(c.entries) < c.maxEntries {
 				break
 			}
 			delete(c.entries, ek)

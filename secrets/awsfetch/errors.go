@@ -80,20 +80,18 @@ func Reason(err error) string {
 	return ReasonInternal
 }
 
+var kindReasons = map[error]string{
+	ErrNotFound:     ReasonNotFound,
+	ErrAccessDenied: ReasonAccessDenied,
+	ErrDecryption:   ReasonDecryption,
+	ErrThrottled:    ReasonThrottled,
+	ErrUnavailable:  ReasonUnavailable,
+	ErrRequest:      ReasonAWSError,
+}
+
 func kindReason(kind error) string {
-	switch kind {
-	case ErrNotFound:
-		return ReasonNotFound
-	case ErrAccessDenied:
-		return ReasonAccessDenied
-	case ErrDecryption:
-		return ReasonDecryption
-	case ErrThrottled:
-		return ReasonThrottled
-	case ErrUnavailable:
-		return ReasonUnavailable
-	case ErrRequest:
-		return ReasonAWSError
+	if r, ok := kindReasons[kind]; ok {
+		return r
 	}
 	return ReasonInternal
 }
@@ -116,7 +114,7 @@ type ObjectError struct {
 // Error names the object, the region and the kind, then the AWS error.
 func (e *ObjectError) Error() string {
 	msg := fmt.Sprintf("objects[%d] %q (%s) in %s: %v", e.Index, e.Name, e.Type, e.Region, e.Kind)
-	if e.Err != nil && e.Err != e.Kind {
+	if e.Err != nil && !errors.Is(e.Kind, e.Err) {
 		msg += ": " + e.Err.Error()
 	}
 	return msg

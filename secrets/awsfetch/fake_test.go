@@ -258,10 +258,10 @@ func TestPerIDErrors(t *testing.T) {
 	if !errors.As(err, &fe) || len(fe.Errs) != 2 {
 		t.Fatalf("want a FetchError with 2 objects, got %v", err)
 	}
-	if fe.Errs[0].Index != 1 || fe.Errs[0].Name != "other/x" || fe.Errs[0].Kind != awsfetch.ErrAccessDenied {
+	if fe.Errs[0].Index != 1 || fe.Errs[0].Name != "other/x" || !errors.Is(fe.Errs[0].Kind, awsfetch.ErrAccessDenied) {
 		t.Fatalf("first error %+v", fe.Errs[0])
 	}
-	if fe.Errs[1].Index != 2 || fe.Errs[1].Kind != awsfetch.ErrNotFound {
+	if fe.Errs[1].Index != 2 || !errors.Is(fe.Errs[1].Kind, awsfetch.ErrNotFound) {
 		t.Fatalf("second error %+v", fe.Errs[1])
 	}
 	msg := err.Error()
@@ -456,7 +456,7 @@ func TestSSM(t *testing.T) {
 - {objectName: /app/p0, objectType: ssmparameter}
 `}), idA)
 	var fe *awsfetch.FetchError
-	if !errors.As(err, &fe) || len(fe.Errs) != 2 || fe.Errs[0].Kind != awsfetch.ErrNotFound || fe.Errs[1].Index != 1 {
+	if !errors.As(err, &fe) || len(fe.Errs) != 2 || !errors.Is(fe.Errs[0].Kind, awsfetch.ErrNotFound) || fe.Errs[1].Index != 1 {
 		t.Fatalf("error %v, want objects 0 and 1 not found", err)
 	}
 }

@@ -103,11 +103,11 @@ func New(base aws.Config, opts Options) *Fetcher {
 		f.clients = &sdkClients{base: base, retryer: func() aws.Retryer { return r }}
 	}
 	if opts.CacheTTL > 0 {
-		max := opts.CacheMaxEntries
-		if max <= 0 {
-			max = DefaultCacheMaxEntries
+		maxEntries := opts.CacheMaxEntries
+		if maxEntries <= 0 {
+			maxEntries = DefaultCacheMaxEntries
 		}
-		f.cache = newCache(opts.CacheTTL, max, f.now)
+		f.cache = newCache(opts.CacheTTL, maxEntries, f.now)
 	}
 	return f
 }
@@ -173,7 +173,7 @@ func (f *Fetcher) Fetch(ctx context.Context, spec *spc.Spec, id Identity) ([]sec
 		fseen := map[spc.Ref]bool{}
 		for i := range spec.Objects {
 			o := &spec.Objects[i]
-			if oc := got[o.Ref()]; oc.err != nil && oc.err.kind == ErrUnavailable && !fseen[o.FailoverRef()] {
+			if oc := got[o.Ref()]; oc.err != nil && errors.Is(oc.err.kind, ErrUnavailable) && !fseen[o.FailoverRef()] {
 				fseen[o.FailoverRef()] = true
 				frefs = append(frefs, o.FailoverRef())
 			}
@@ -248,7 +248,7 @@ func (f *Fetcher) resolve(ctx context.Context, id Identity, region string, refs 
 	for ref, fl := range waits {
 		select {
 		case <-fl.done:
-			if fl.out.err != nil && fl.out.err.kind == ErrUnavailable && ctx.Err() == nil {
+			if fl.out.err != nil && errors.Is(fl.out.err.kind, ErrUnavailable) && ctx.Err() == nil {
 				// The owner may have given up (its context ended): read it ourselves.
 				again = append(again, ref)
 				continue

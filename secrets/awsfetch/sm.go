@@ -68,7 +68,7 @@ func (f *Fetcher) batchSM(ctx context.Context, c SecretsManagerAPI, idKey, regio
 		f.obs.AWSCall(APIBatchGetSecretValue, region, reasonOf(err), time.Since(start))
 		if err != nil {
 			ae := classified(err)
-			if ae.kind == ErrUnavailable {
+			if errors.Is(ae.kind, ErrUnavailable) {
 				for _, r := range pending {
 					res.set(r, outcome{err: ae})
 				}

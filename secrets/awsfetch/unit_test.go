@@ -207,7 +207,7 @@ func TestClassify(t *testing.T) {
 		{&smtypes.InvalidRequestException{}, ErrRequest},
 	}
 	for _, tc := range cases {
-		if got := classify(tc.err); got != tc.want {
+		if got := classify(tc.err); !errors.Is(got, tc.want) {
 			t.Errorf("classify(%T %v) = %v, want %v", tc.err, tc.err, got, tc.want)
 		}
 	}

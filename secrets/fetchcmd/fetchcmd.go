@@ -203,7 +203,7 @@ func readClass(path, name string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read SecretProviderClass: %w", err)
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		r = f
 	}
 	yr := utilyaml.NewYAMLReader(bufio.NewReader(r))
