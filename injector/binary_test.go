@@ -1,0 +1,253 @@
+package injector
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the real aws-secrets-injector once per test process, as the
+// image ships it (static, stripped), into a directory any user may execute from.
+func binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "inject-bin-")
+		if buildErr != nil {
+			return
+		}
+		if buildErr = os.Chmod(binDir, 0o755); buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "aws-secrets-injector")
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", binPath,
+			"github.com/seed-ddac166a/aws-secrets-injector/cmd/aws-secrets-injector")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = errors.New("go build: " + err.Error() + "\n" + string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// pod is what a mutated pod gives the injector container: an emptyDir, a
+// projected service-account token (IRSA) and the environment.
+type pod struct {
+	dir   string // world-traversable scratch for the token and the mount
+	mount string
+	env   []string
+	// uid/gid to run as when the test runs as root (so the binary runs non-root, as in the pod).
+	cred *syscall.Credential
+}
+
+const nobody = 65534
+
+// newPod prepares a pod-like environment for the binary against fake, with
+// IRSA credentials: a token of a trusted issuer in a file, AWS_ROLE_ARN and
+// AWS_WEB_IDENTITY_TOKEN_FILE, as the EKS pod-identity webhook would set them.
+func newPod(t testing.TB, fake *fakeaws.Server, objects string) *pod {
+	t.Helper()
+	ti, err := fakeaws.NewTokenIssuer(testIssuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.TrustIssuer(testIssuer, "", ti.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := ti.ServiceAccountToken("default", "my-app", fakeaws.STSAudience, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "inject-pod-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	p := &pod{dir: dir, mount: filepath.Join(dir, "secrets")}
+	tokenFile := filepath.Join(dir, "token")
+	must(t, os.Chmod(dir, 0o755))
+	must(t, os.WriteFile(tokenFile, []byte(tok), 0o644))
+	must(t, os.Mkdir(p.mount, 0o755))
+	if os.Geteuid() == 0 {
+		must(t, os.Chown(p.mount, nobody, nobody))
+		p.cred = &syscall.Credential{Uid: nobody, Gid: nobody}
+	}
+	spec, err := EncodeSpec(map[string]string{"objects": objects, "region": "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.env = append([]string{
+		"PATH=/usr/bin:/bin",
+		"HOME=" + filepath.Join(dir, "no-home"), // absent, like a distroless image's
+		"AWS_CONFIG_FILE=" + filepath.Join(dir, "no-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "no-credentials"),
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ROLE_ARN=" + testRoleARN,
+		"AWS_WEB_IDENTITY_TOKEN_FILE=" + tokenFile,
+		EnvSPC + "=" + spec,
+		EnvSPCName + "=default/my-spc",
+		EnvMountPath + "=" + p.mount,
+	}, fake.Env()...)
+	return p
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// command is the binary with args in p's environment.
+func (p *pod) command(ctx context.Context, t testing.TB, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd.Env = p.env
+	cmd.Dir = "/"
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if p.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
+	}
+	return cmd, &stdout, &stderr
+}
+
+// run runs the binary to completion and returns its exit code and stderr.
+func (p *pod) run(t testing.TB, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd, _, stderr := p.command(ctx, t, args...)
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, stderr.String()
+	case errors.As(err, &ee):
+		return ee.ExitCode(), stderr.String()
+	}
+	t.Fatalf("run %v: %v", args, err)
+	return -1, ""
+}
+
+// oneErrorLine checks that stderr is exactly one line starting with "error: " and returns it.
+func oneErrorLine(t *testing.T, stderr string) string {
+	t.Helper()
+	if strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") || !strings.HasPrefix(stderr, "error: ") {
+		t.Fatalf("stderr should be exactly one \"error: ...\" line, got:\n%s", stderr)
+	}
+	if strings.Contains(stderr, seedPassword) || strings.Contains(stderr, "admin") {
+		t.Errorf("stderr leaks a value: %s", stderr)
+	}
+	return strings.TrimSuffix(stderr, "\n")
+}
+
+func TestBinaryOneShotWithIRSA(t *testing.T) {
+	fake := startFake(t, testState())
+	p := newPod(t, fake, seedObjects)
+
+	if code, stderr := p.run(t, "inject", "--check"); code == 0 {
+		t.Errorf("probe passed before the fill (stderr %q)", stderr)
+	}
+	code, stderr := p.run(t, "inject")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if strings.Contains(stderr, seedPassword) {
+		t.Errorf("log leaks a value: %s", stderr)
+	}
+	files := readFiles(t, p.mount)
+	if files["db-user"] != "admin" || files["db-password"] != seedPassword || files["db-port"] != "5432" {
+		t.Errorf("files: %v", files)
+	}
+	// The pod's own chain was used: STS with the web identity token, then reads as the role.
+	st := fake.Calls()
+	if st.Count("sts:AssumeRoleWithWebIdentity", "") != 1 || st.ByPrincipal[testRoleARN] < 2 {
+		t.Errorf("calls: %+v", st.Calls)
+	}
+	if p.cred != nil {
+		var sys syscall.Stat_t
+		must(t, syscall.Stat(filepath.Join(p.mount, "..data", "db-user"), &sys))
+		if sys.Uid != nobody {
+			t.Errorf("file owned by uid %d, want the non-root %d", sys.Uid, nobody)
+		}
+	}
+	if code, stderr := p.run(t, "inject", "--check"); code != 0 {
+		t.Errorf("probe after the fill: exit %d %s", code, stderr)
+	}
+}
+
+func TestBinaryMissingSecretExitsNonZeroWithOneLine(t *testing.T) {
+	fake := startFake(t, testState())
+	p := newPod(t, fake, seedObjects+"- objectName: my-app/missing\n  objectType: secretsmanager\n")
+	code, stderr := p.run(t, "inject")
+	if code == 0 {
+		t.Fatal("exit 0 with a missing secret")
+	}
+	line := oneErrorLine(t, stderr)
+	for _, want := range []string{"default/my-spc", `"my-app/missing"`, "not found", "fix: "} {
+		if !strings.Contains(line, want) {
+			t.Errorf("error line lacks %q: %s", want, line)
+		}
+	}
+	if names := entries(t, p.mount); len(names) != 0 {
+		t.Errorf("wrote %v on failure", names)
+	}
+}
+
+func TestBinaryBadEnvNamesTheVariable(t *testing.T) {
+	fake := startFake(t, testState())
+	p := newPod(t, fake, seedObjects)
+	p.env = append(p.env, EnvDeadline+"=soon")
+	code, stderr := p.run(t, "inject")
+	if code == 0 {
+		t.Fatal("exit 0 with a bad deadline")
+	}
+	if line := oneErrorLine(t, stderr); !strings.Contains(line, EnvDeadline) {
+		t.Errorf("error does not name %s: %s", EnvDeadline, line)
+	}
+	if fake.Calls().Total != 0 {
+		t.Error("AWS called despite a bad environment")
+	}
+}
+
+func TestBinaryRefreshExitsZeroOnSIGTERM(t *testing.T) {
+	fake := startFake(t, testState())
+	p := newPod(t, fake, seedObjects)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd, _, stderr := p.command(ctx, t, "inject", "--refresh-interval=1s", "--log-format=json")
+	must(t, cmd.Start())
+	waitFor(t, 10*time.Second, "first fill", func() bool { return Check(p.mount) == nil })
+	if _, err := fake.PutSecret("my-app/db-credentials", `{"username":"admin","password":"rotated"}`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "rotation", func() bool { return readFiles(t, p.mount)["db-password"] == "rotated" })
+	must(t, cmd.Process.Signal(syscall.SIGTERM))
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v; stderr:\n%s", err, stderr)
+	}
+	out := stderr.String()
+	if !strings.Contains(out, `"msg":"secrets rotated"`) || strings.Contains(out, "rotated\"}") || strings.Contains(out, seedPassword) {
+		t.Errorf("logs should report the rotation without values:\n%s", out)
+	}
+}

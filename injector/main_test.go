@@ -1,0 +1,21 @@
+package injector
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestMain makes the package's tests hermetic: no AWS_* variable of the host
+// (a profile, a CA bundle, real credentials) reaches the SDK, and the binary
+// built for the exec tests is removed at the end.
+func TestMain(m *testing.M) {
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			_ = os.Unsetenv(k)
+		}
+	}
+	code := m.Run()
+	removeBinary()
+	os.Exit(code)
+}
