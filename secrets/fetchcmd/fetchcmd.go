@@ -37,6 +37,10 @@ const (
 	ExitInvalid = 2
 )
 
+// EndpointDefaultRegion is the region used when none is configured but a custom
+// endpoint (AWS_ENDPOINT_URL) is: without an endpoint the command fails instead.
+const EndpointDefaultRegion = "us-east-1"
+
 // DefaultTimeout bounds the whole command.
 const DefaultTimeout = 30 * time.Second
 
@@ -136,6 +140,14 @@ func Run(ctx context.Context, o *Options) error {
 	params := class.Parameters
 	if o.Region != "" {
 		params[spc.ParamRegion] = o.Region
+	}
+	if cfg.Region == "" && params[spc.ParamRegion] == "" && cfg.BaseEndpoint != nil {
+		// A custom endpoint (AWS_ENDPOINT_URL, e.g. a local fake or a proxy) does not
+		// route by region; the region only scopes the signature. Use the SDK's
+		// classic default rather than failing, and say so.
+		cfg.Region = EndpointDefaultRegion
+		log.Info("no AWS region configured; AWS_ENDPOINT_URL is set, so requests are signed for "+EndpointDefaultRegion,
+			"fix", "set AWS_REGION, --region or parameters.region to choose")
 	}
 	res := spc.Check(params, spc.Options{DefaultRegion: cfg.Region})
 	for _, w := range res.Warnings {

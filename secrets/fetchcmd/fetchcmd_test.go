@@ -161,15 +161,30 @@ func TestRegionFlagAndNoRegion(t *testing.T) {
 	srv := fakeEnv(t)
 	t.Setenv("AWS_REGION", "")
 	t.Setenv("AWS_DEFAULT_REGION", "")
-	_, err := run(t, Options{SPCFile: seedFile, List: true})
-	if err == nil || !strings.Contains(err.Error(), "set parameters.region") {
-		t.Fatalf("error %v, want a no-region error", err)
+
+	// A custom endpoint without a region: signed for us-east-1 (the command line).
+	if _, err := run(t, Options{SPCFile: seedFile, List: true}); err != nil {
+		t.Fatal(err)
 	}
+	if n := srv.Calls().ByRegion[EndpointDefaultRegion]; n != 1 {
+		t.Fatalf("calls in %s: %d, want 1", EndpointDefaultRegion, n)
+	}
+	// --region wins.
 	if _, err := run(t, Options{SPCFile: seedFile, List: true, Region: "eu-west-1"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := srv.Calls().ByRegion["eu-west-1"]; n != 1 {
 		t.Fatalf("calls in eu-west-1: %d, want 1", n)
+	}
+	// No endpoint and no region anywhere: a clear error before any AWS call.
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	srv.ResetCalls()
+	_, err := run(t, Options{SPCFile: seedFile, List: true})
+	if err == nil || !strings.Contains(err.Error(), "set parameters.region") {
+		t.Fatalf("error %v, want a no-region error", err)
+	}
+	if n := srv.Calls().Total; n != 0 {
+		t.Fatalf("%d calls without a region", n)
 	}
 }
 
