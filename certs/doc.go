@@ -24,18 +24,22 @@
 //
 // RBAC the self-managed mode needs (the chart renders exactly this):
 //
-//   - apiGroups: [""]
-//     resources: ["secrets"]
-//     resourceNames: ["<cert-secret-name>"]   # in the webhook's namespace (Role)
-//     verbs: ["get", "update"]
-//   - apiGroups: [""]
-//     resources: ["secrets"]                  # create cannot be limited by name
-//     verbs: ["create"]                       # in the webhook's namespace (Role)
-//   - apiGroups: ["admissionregistration.k8s.io"]
-//     resources: ["mutatingwebhookconfigurations"]
-//     resourceNames: ["<webhook-config-name>"] # ClusterRole
-//     verbs: ["get", "watch", "patch"]
+//	# Role in the webhook's namespace
+//	rules:
+//	- apiGroups: [""]
+//	  resources: ["secrets"]
+//	  resourceNames: ["<cert-secret-name>"]
+//	  verbs: ["get", "update"]
+//	- apiGroups: [""]
+//	  resources: ["secrets"]
+//	  verbs: ["create"]                        # create cannot be limited by name
+//	# ClusterRole
+//	rules:
+//	- apiGroups: ["admissionregistration.k8s.io"]
+//	  resources: ["mutatingwebhookconfigurations"]
+//	  resourceNames: ["<webhook-config-name>"]
+//	  verbs: ["get", "watch", "patch"]
 //
-// (The watch is by name: a metadata.name field selector, which RBAC matches
+// (The watch is by name, a metadata.name field selector, which RBAC matches
 // against resourceNames.)
 package certs

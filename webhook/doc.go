@@ -55,6 +55,7 @@
 //
 // RBAC the webhook needs (ClusterRole unless noted):
 //
+//	rules:
 //	- apiGroups: ["secrets-store.csi.x-k8s.io"]
 //	  resources: ["secretproviderclasses"]
 //	  verbs: ["get", "list", "watch"]

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,10 +31,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets:   []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1},
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.admissions, m.latency} {
-		if err := reg.Register(c); err != nil {
+	if err := reg.Register(m.admissions); err != nil {
+		// A second webhook in the same process (tests) shares the series.
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
 			return nil, err
 		}
+		m.admissions = are.ExistingCollector.(*prometheus.CounterVec)
+	}
+	if err := reg.Register(m.latency); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, err
+		}
+		m.latency = are.ExistingCollector.(prometheus.Histogram)
 	}
 	for _, r := range []string{resultMutated, resultSkipped, resultDenied, resultError} {
 		m.admissions.WithLabelValues(r)

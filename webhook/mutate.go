@@ -157,7 +157,8 @@ func Mutate(ctx context.Context, pod *corev1.Pod, ns string, cfg Config, lk Look
 	}
 	spec, err := spc.Parse(class.Parameters, spc.Options{DefaultRegion: cfg.DefaultRegion})
 	if err != nil {
-		return nil, "", deny(annErr(AnnotationSecretProviderClass, "fix the SecretProviderClass",
+		// The class's issues carry their own fixes.
+		return nil, "", deny(annErr(AnnotationSecretProviderClass, "",
 			"SecretProviderClass %q: %v", a.SecretProviderClass, err))
 	}
 

@@ -1,0 +1,160 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	"sigs.k8s.io/yaml"
+)
+
+// review builds an AdmissionReview for obj.
+func review(t *testing.T, op admissionv1.Operation, kind metav1.GroupVersionKind, ns string, obj any) []byte {
+	t.Helper()
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID: uuid.NewUUID(), Kind: kind, Operation: op, Namespace: ns,
+			Resource: metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+			Object:   runtime.RawExtension{Raw: raw},
+		},
+	}
+	b, err := json.Marshal(ar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// post sends body to the admission webhook over HTTP and decodes the answer.
+func post(t *testing.T, h *Handler, body []byte, contentType string) *admissionv1.AdmissionResponse {
+	t.Helper()
+	wh := &admission.Webhook{Handler: h}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, MutatePath, bytes.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	wh.ServeHTTP(rec, req)
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatalf("decode response %q: %v", rec.Body.String(), err)
+	}
+	if out.Response == nil {
+		t.Fatalf("no response in %s", rec.Body.String())
+	}
+	return out.Response
+}
+
+func TestHandlerPatchProducesGoldenPod(t *testing.T) {
+	h := &Handler{Config: testConfig(), Lookups: testLookups()}
+	pod := testPod(nil)
+	body := review(t, admissionv1.Create, podKind, "apps", pod)
+	resp := post(t, h, body, "application/json")
+	if !resp.Allowed || resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
+		t.Fatalf("want an allowed JSON patch, got %+v", resp)
+	}
+	raw, _ := json.Marshal(pod)
+	p, err := jsonpatch.DecodePatch(resp.Patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched, err := p.Apply(raw)
+	if err != nil {
+		t.Fatalf("apply patch %s: %v", resp.Patch, err)
+	}
+	var got corev1.Pod
+	if err := json.Unmarshal(patched, &got); err != nil {
+		t.Fatal(err)
+	}
+	y, _ := yaml.Marshal(&got)
+	// The same golden file as the pure mutation: the patch is exactly it.
+	golden(t, "csi-default.yaml", append([]byte("# mutated\n"), y...))
+}
+
+func TestHandlerKeepsFieldsItDoesNotKnow(t *testing.T) {
+	h := &Handler{Config: testConfig(), Lookups: testLookups()}
+	raw, _ := json.Marshal(testPod(nil))
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	m["spec"].(map[string]any)["futureField"] = map[string]any{"x": 1}
+	resp := post(t, h, review(t, admissionv1.Create, podKind, "apps", m), "application/json")
+	if !resp.Allowed {
+		t.Fatalf("denied: %v", resp.Result)
+	}
+	if strings.Contains(string(resp.Patch), "futureField") {
+		t.Fatalf("patch touches an unknown field: %s", resp.Patch)
+	}
+}
+
+func TestHandlerAnswers(t *testing.T) {
+	h := &Handler{Config: testConfig(), Lookups: testLookups()}
+	svcKind := metav1.GroupVersionKind{Version: "v1", Kind: "Service"}
+	svc := &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}}
+	cases := []struct {
+		name        string
+		body        []byte
+		contentType string
+		allowed     bool
+		code        int32
+		msg         string
+		patched     bool
+	}{
+		{name: "mutated", body: review(t, admissionv1.Create, podKind, "apps", testPod(nil)), allowed: true, patched: true},
+		{name: "not annotated", body: review(t, admissionv1.Create, podKind, "apps", testPod(map[string]string{AnnotationInject: "-"})), allowed: true},
+		{name: "denied", body: review(t, admissionv1.Create, podKind, "apps", testPod(map[string]string{AnnotationSecretProviderClass: "nope"})),
+			code: http.StatusForbidden, msg: AnnotationSecretProviderClass + `: SecretProviderClass "nope" not found`},
+		{name: "bad json", body: []byte(`{"kind":"AdmissionReview",`), code: http.StatusBadRequest},
+		{name: "empty review", body: []byte("{}"), code: http.StatusBadRequest, msg: "this webhook mutates v1 Pods"},
+		{name: "wrong content type", body: review(t, admissionv1.Create, podKind, "apps", testPod(nil)), contentType: "text/plain",
+			code: http.StatusBadRequest, msg: "contentType"},
+		{name: "wrong kind", body: review(t, admissionv1.Create, svcKind, "apps", svc), code: http.StatusBadRequest, msg: "this webhook mutates v1 Pods"},
+		{name: "non-pod object", body: review(t, admissionv1.Create, podKind, "apps", svc), code: http.StatusBadRequest, msg: "not a v1 Pod"},
+		{name: "object not json", body: review(t, admissionv1.Create, podKind, "apps", "a string"), code: http.StatusBadRequest, msg: "decode"},
+		{name: "no object", body: review(t, admissionv1.Create, podKind, "apps", nil), code: http.StatusBadRequest, msg: "no object"},
+		{name: "delete", body: review(t, admissionv1.Delete, podKind, "apps", testPod(nil)), code: http.StatusBadRequest, msg: "operation DELETE is not handled"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ct := tc.contentType
+			if ct == "" {
+				ct = "application/json"
+			}
+			resp := post(t, h, tc.body, ct)
+			if resp.Allowed != tc.allowed {
+				t.Fatalf("allowed = %v, want %v (%+v)", resp.Allowed, tc.allowed, resp.Result)
+			}
+			if (len(resp.Patch) > 0) != tc.patched {
+				t.Fatalf("patch %s, want patched %v", resp.Patch, tc.patched)
+			}
+			if tc.code != 0 && (resp.Result == nil || resp.Result.Code != tc.code) {
+				t.Fatalf("result %+v, want code %d", resp.Result, tc.code)
+			}
+			if tc.msg != "" && !strings.Contains(resp.Result.Message, tc.msg) {
+				t.Fatalf("message %q does not contain %q", resp.Result.Message, tc.msg)
+			}
+		})
+	}
+}
+
+func TestHandlerLookupFailureIsError(t *testing.T) {
+	lk := testLookups()
+	lk.err = context.DeadlineExceeded
+	resp := post(t, &Handler{Config: testConfig(), Lookups: lk}, review(t, admissionv1.Create, podKind, "apps", testPod(nil)), "application/json")
+	if resp.Allowed || resp.Result.Code != http.StatusInternalServerError {
+		t.Fatalf("want a 500 error, got %+v", resp.Result)
+	}
+}

@@ -1,0 +1,109 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
+)
+
+// fakeLookups serves classes and service accounts from maps keyed "ns/name".
+type fakeLookups struct {
+	classes  map[string]*spc.Class
+	accounts map[string]*corev1.ServiceAccount
+	err      error // returned by every lookup when set
+	calls    atomic.Int64
+}
+
+func (f *fakeLookups) SecretProviderClass(_ context.Context, ns, name string) (*spc.Class, error) {
+	f.calls.Add(1)
+	if f.err != nil {
+		return nil, f.err
+	}
+	c, ok := f.classes[ns+"/"+name]
+	if !ok {
+		return nil, fmt.Errorf("SecretProviderClass %s/%s: %w", ns, name, ErrNotFound)
+	}
+	return c, nil
+}
+
+func (f *fakeLookups) ServiceAccount(_ context.Context, ns, name string) (*corev1.ServiceAccount, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	sa, ok := f.accounts[ns+"/"+name]
+	if !ok {
+		return nil, fmt.Errorf("ServiceAccount %s/%s: %w", ns, name, ErrNotFound)
+	}
+	return sa, nil
+}
+
+const seedObjects = `- objectName: "my-app/db-credentials"
+  objectType: "secretsmanager"
+  jmesPath:
+    - path: "username"
+      objectAlias: "db-user"
+    - path: "password"
+      objectAlias: "db-password"
+`
+
+func awsClass(ns, name, objects string) *spc.Class {
+	return &spc.Class{APIVersion: "secrets-store.csi.x-k8s.io/v1", Kind: spc.Kind, Name: name, Namespace: ns,
+		Provider: spc.Provider, Parameters: map[string]string{"objects": objects, "region": "us-east-1"}}
+}
+
+// testLookups: namespace "apps" has a valid class "db", an invalid class
+// "broken" and a class "vault" of another provider.
+func testLookups() *fakeLookups {
+	vault := awsClass("apps", "vault", seedObjects)
+	vault.Provider = "vault"
+	return &fakeLookups{
+		classes: map[string]*spc.Class{
+			"apps/db":     awsClass("apps", "db", seedObjects),
+			"apps/broken": awsClass("apps", "broken", "- objectName: \"\"\n  objectType: \"dynamodb\"\n"),
+			"apps/vault":  vault,
+		},
+		accounts: map[string]*corev1.ServiceAccount{
+			"apps/default": {ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "apps"}},
+		},
+	}
+}
+
+func testConfig() Config {
+	return Config{
+		DriverName:       DefaultDriverName,
+		DefaultMode:      ModeCSI,
+		DefaultMountPath: DefaultMountPath,
+		InjectorImage:    "example.com/aws-secrets-injector:test",
+		Namespace:        "aws-secrets-injector",
+	}
+}
+
+// testPod is an annotated pod with two app containers and an init container.
+func testPod(ann map[string]string) *corev1.Pod {
+	a := map[string]string{AnnotationInject: "true", AnnotationSecretProviderClass: "db"}
+	for k, v := range ann {
+		if v == "-" {
+			delete(a, k)
+			continue
+		}
+		a[k] = v
+	}
+	return &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "web-", Annotations: a, Labels: map[string]string{"app": "web"}},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: "default",
+			InitContainers:     []corev1.Container{{Name: "migrate", Image: "example.com/migrate:1"}},
+			Containers: []corev1.Container{
+				{Name: "app", Image: "example.com/app:1", VolumeMounts: []corev1.VolumeMount{{Name: "cache", MountPath: "/cache"}}},
+				{Name: "sidecar", Image: "example.com/sidecar:1"},
+			},
+			Volumes: []corev1.Volume{{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+		},
+	}
+}

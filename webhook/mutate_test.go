@@ -1,0 +1,186 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"sigs.k8s.io/yaml"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// golden compares got with testdata/name, or rewrites it under -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(p, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("read golden file (run with -update to create it): %v", err)
+	}
+	if string(want) != string(got) {
+		t.Errorf("%s differs from the golden file (run with -update if intended):\n--- got\n%s\n--- want\n%s", p, got, want)
+	}
+}
+
+// render is what a golden file holds: the outcome and the whole pod, or the
+// denial message.
+func render(t *testing.T, pod *corev1.Pod, out Outcome, err error) []byte {
+	t.Helper()
+	if err != nil {
+		kind := "error"
+		if errors.As(err, new(*DeniedError)) {
+			kind = "denied"
+		}
+		return []byte("# " + kind + "\n" + err.Error() + "\n")
+	}
+	b, merr := yaml.Marshal(pod)
+	if merr != nil {
+		t.Fatal(merr)
+	}
+	return append([]byte("# "+string(out)+"\n"), b...)
+}
+
+func TestMutateGolden(t *testing.T) {
+	withVolume := func(p *corev1.Pod, v corev1.Volume) *corev1.Pod {
+		p.Spec.Volumes = append(p.Spec.Volumes, v)
+		return p
+	}
+	ro := true
+	ourVolume := corev1.Volume{Name: "mine", VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{
+		Driver: DefaultDriverName, ReadOnly: &ro, VolumeAttributes: map[string]string{"secretProviderClass": "db"}}}}
+	mirror := testPod(nil)
+	mirror.Annotations[MirrorPodAnnotation] = "abc"
+	collide := testPod(map[string]string{AnnotationMountPath: "/cache/"})
+
+	cases := []struct {
+		name string
+		ns   string
+		pod  *corev1.Pod
+	}{
+		{"csi-default", "apps", testPod(nil)},
+		{"csi-one-container", "apps", testPod(map[string]string{AnnotationContainers: "sidecar"})},
+		{"csi-mount-path", "apps", testPod(map[string]string{AnnotationMountPath: "/etc/app/secrets/", AnnotationMode: "csi"})},
+		{"csi-volume-name-taken", "apps", withVolume(testPod(nil), corev1.Volume{Name: "aws-secrets",
+			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})},
+		{"csi-refresh", "apps", testPod(map[string]string{AnnotationRefresh: "true", AnnotationRefreshInterval: "1m"})},
+		{"skip-not-annotated", "apps", testPod(map[string]string{AnnotationInject: "-"})},
+		{"skip-inject-false", "apps", testPod(map[string]string{AnnotationInject: "false"})},
+		{"skip-already-injected", "apps", testPod(map[string]string{AnnotationStatus: StatusInjected})},
+		{"skip-already-mounts", "apps", withVolume(testPod(nil), ourVolume)},
+		{"skip-kube-system", "kube-system", testPod(nil)},
+		{"skip-own-namespace", "aws-secrets-injector", testPod(nil)},
+		{"skip-mirror-pod", "apps", mirror},
+		{"deny-missing-class", "apps", testPod(map[string]string{AnnotationSecretProviderClass: "nope"})},
+		{"deny-no-class-annotation", "apps", testPod(map[string]string{AnnotationSecretProviderClass: "-"})},
+		{"deny-invalid-class", "apps", testPod(map[string]string{AnnotationSecretProviderClass: "broken"})},
+		{"deny-other-provider", "apps", testPod(map[string]string{AnnotationSecretProviderClass: "vault"})},
+		{"deny-relative-mount-path", "apps", testPod(map[string]string{AnnotationMountPath: "secrets"})},
+		{"deny-mount-path-collision", "apps", collide},
+		{"deny-unknown-container", "apps", testPod(map[string]string{AnnotationContainers: "app,worker"})},
+		{"deny-init-container-name", "apps", testPod(map[string]string{AnnotationContainers: "migrate"})},
+		{"deny-bad-mode", "apps", testPod(map[string]string{AnnotationMode: "sidecar"})},
+		{"deny-bad-refresh", "apps", testPod(map[string]string{AnnotationRefresh: "yes"})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.pod.DeepCopy()
+			out, outcome, err := Mutate(context.Background(), tc.pod, tc.ns, testConfig(), testLookups())
+			if !equality.Semantic.DeepEqual(in, tc.pod) {
+				t.Fatal("Mutate changed its input pod")
+			}
+			prefix := strings.SplitN(tc.name, "-", 2)[0]
+			switch {
+			case prefix == "deny" && !errors.As(err, new(*DeniedError)):
+				t.Fatalf("want a denial, got outcome %q, error %v", outcome, err)
+			case prefix == "skip" && (err != nil || outcome != Skipped || !equality.Semantic.DeepEqual(out, in)):
+				t.Fatalf("want the pod unchanged, got outcome %q, error %v", outcome, err)
+			case prefix == "csi" && (err != nil || outcome != Mutated):
+				t.Fatalf("want the pod mutated, got outcome %q, error %v", outcome, err)
+			}
+			golden(t, tc.name+".yaml", render(t, out, outcome, err))
+		})
+	}
+}
+
+func TestMutateDenialsNameTheAnnotation(t *testing.T) {
+	cases := map[string]struct {
+		ann  map[string]string
+		want []string
+	}{
+		"missing class":   {map[string]string{AnnotationSecretProviderClass: "nope"}, []string{AnnotationSecretProviderClass, `"nope" not found in namespace "apps"`}},
+		"invalid class":   {map[string]string{AnnotationSecretProviderClass: "broken"}, []string{AnnotationSecretProviderClass, "objects[0]", "invalid SecretProviderClass"}},
+		"relative path":   {map[string]string{AnnotationMountPath: "x/y"}, []string{AnnotationMountPath, "relative"}},
+		"dotdot":          {map[string]string{AnnotationMountPath: "/a/../b"}, []string{AnnotationMountPath, ".."}},
+		"collision":       {map[string]string{AnnotationMountPath: "/cache"}, []string{AnnotationMountPath, "collides", `"app"`}},
+		"unknown":         {map[string]string{AnnotationContainers: "nope"}, []string{AnnotationContainers, `"nope"`, "[app sidecar]"}},
+		"empty entry":     {map[string]string{AnnotationContainers: "app,,sidecar"}, []string{AnnotationContainers, "empty entry"}},
+		"twice":           {map[string]string{AnnotationContainers: "app, app"}, []string{AnnotationContainers, "twice"}},
+		"short interval":  {map[string]string{AnnotationRefreshInterval: "1s"}, []string{AnnotationRefreshInterval, "too short"}},
+		"bad interval":    {map[string]string{AnnotationRefreshInterval: "soon"}, []string{AnnotationRefreshInterval, "not a duration"}},
+		"bad init-first":  {map[string]string{AnnotationInitFirst: "1"}, []string{AnnotationInitFirst, "boolean"}},
+		"bad class name":  {map[string]string{AnnotationSecretProviderClass: "Not_A_Name"}, []string{AnnotationSecretProviderClass, "not a valid object name"}},
+		"init not in yet": {map[string]string{AnnotationMode: "init"}, []string{AnnotationMode, "not supported"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := Mutate(context.Background(), testPod(tc.ann), "apps", testConfig(), testLookups())
+			if !errors.As(err, new(*DeniedError)) {
+				t.Fatalf("want a denial, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("denial %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestMutateLookupFailureIsInternal(t *testing.T) {
+	lk := testLookups()
+	lk.err = errors.New("connection refused")
+	_, _, err := Mutate(context.Background(), testPod(nil), "apps", testConfig(), lk)
+	if err == nil || errors.As(err, new(*DeniedError)) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("want an internal error, got %v", err)
+	}
+}
+
+func TestMutateUsesPodNamespaceWhenRequestHasNone(t *testing.T) {
+	p := testPod(nil)
+	p.Namespace = "kube-system"
+	out, outcome, err := Mutate(context.Background(), p, "", testConfig(), testLookups())
+	if err != nil || outcome != Skipped || len(out.Spec.Volumes) != 1 {
+		t.Fatalf("pod in kube-system: outcome %q, err %v", outcome, err)
+	}
+}
+
+func TestMutateIdempotent(t *testing.T) {
+	lk := testLookups()
+	once, outcome, err := Mutate(context.Background(), testPod(nil), "apps", testConfig(), lk)
+	if err != nil || outcome != Mutated {
+		t.Fatalf("first pass: %q %v", outcome, err)
+	}
+	twice, outcome, err := Mutate(context.Background(), once, "apps", testConfig(), lk)
+	if err != nil || outcome != Skipped || !equality.Semantic.DeepEqual(once, twice) {
+		t.Fatalf("second pass changed the pod: %q %v", outcome, err)
+	}
+	// Without the status annotation the volume alone keeps it idempotent.
+	delete(once.Annotations, AnnotationStatus)
+	again, outcome, err := Mutate(context.Background(), once, "apps", testConfig(), lk)
+	if err != nil || outcome != Skipped || len(again.Spec.Volumes) != len(once.Spec.Volumes) {
+		t.Fatalf("pass without status: %q %v, %d volumes", outcome, err, len(again.Spec.Volumes))
+	}
+}
