@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -249,5 +250,49 @@ func TestBinaryRefreshExitsZeroOnSIGTERM(t *testing.T) {
 	out := stderr.String()
 	if !strings.Contains(out, `"msg":"secrets rotated"`) || strings.Contains(out, "rotated\"}") || strings.Contains(out, seedPassword) {
 		t.Errorf("logs should report the rotation without values:\n%s", out)
+	}
+}
+
+// TestBinaryReadOnlyRootNonRootNoCapabilities runs the binary as a pod runs it:
+// in its own mount namespace whose root filesystem is read-only, with the mount
+// path a tmpfs (the memory emptyDir), as uid/gid 65534 with every capability
+// dropped. Needs root to build that sandbox.
+func TestBinaryReadOnlyRootNonRootNoCapabilities(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("building a read-only root mount namespace needs root; TestBinaryOneShotWithIRSA covers non-root")
+	}
+	fake := startFake(t, testState())
+	p := newPod(t, fake, seedObjects)
+	bin := binary(t)
+	const script = `set -eu
+mount --bind / /
+mount -o remount,bind,ro /
+mount -t tmpfs -o size=1m,mode=0755,uid=65534,gid=65534 tmpfs "$AWS_SECRETS_INJECTOR_MOUNT_PATH"
+if touch "$POD_DIR/rw-check" 2>/dev/null; then echo "root filesystem is writable"; exit 99; fi
+rc=0
+setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all -- "$BIN" inject || rc=$?
+echo "exit=$rc"
+cd "$AWS_SECRETS_INJECTOR_MOUNT_PATH"
+for f in db-user db-port; do printf '%s=%s\n' "$f" "$(cat "$f")"; done
+echo "owner=$(stat -c %u:%g ..data/db-user)"
+`
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script)
+	cmd.Env = append(slices.Clone(p.env), "BIN="+bin, "POD_DIR="+p.dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sandbox: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	}
+	out := stdout.String()
+	for _, want := range []string{"exit=0\n", "db-user=admin\n", "db-port=5432\n", "owner=65534:65534\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("want %q in:\n%s\nstderr:\n%s", want, out, &stderr)
+		}
+	}
+	// Nothing was written outside the mount path (which vanished with the namespace).
+	if names := entries(t, p.mount); len(names) != 0 {
+		t.Errorf("host mount dir not empty: %v", names)
 	}
 }
