@@ -793,7 +793,7 @@ func checkCSIDriver(t *testing.T, r *rendered, o *mounter.Options) {
 	// The mounter advertises VOLUME_MOUNT_GROUP and applies the pod's fsGroup
 	// itself: fsGroupPolicy File hands it the fsGroup.
 	if s.FSGroupPolicy == nil || *s.FSGroupPolicy != storagev1.FileFSGroupPolicy {
-		t.Errorf("fsGroupPolicy %v, want File", s.FSGroupPolicy)
+		t.Errorf("fsGroupPolicy %s, want File", ptrString(s.FSGroupPolicy))
 	}
 }
 
@@ -874,4 +874,11 @@ func checkNotes(t *testing.T, r *rendered) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", s, r.Notes)
 		}
 	}
+}
+
+func ptrString[T any](p *T) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return fmt.Sprint(*p)
 }

@@ -1,0 +1,313 @@
+package chart_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/test/envtest"
+)
+
+// TestAPIServer has a real kube-apiserver (1) accept every object of every
+// value set (server-side dry run: full validation, CEL compilation of the
+// match conditions, defaulting), then, with the default install created for
+// real, (2) route exactly the opted-in, annotated pods to the webhook and (3)
+// enforce the RBAC: each component can do what it needs and nothing next to it.
+func TestAPIServer(t *testing.T) {
+	crds, err := filepath.Abs(filepath.Join("testdata", "crds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Aggregator routing: the API server resolves the webhook Service through
+	// its EndpointSlices (there are none here) instead of dialling a ClusterIP,
+	// so it never sends a packet off loopback.
+	env := envtest.Start(t, envtest.WithCRDPaths(crds), envtest.WithAPIServerFlag("enable-aggregator-routing", "true"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := env.Client
+	mustCreate(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: releaseNS,
+		// The release namespace opts in too: the webhook must exclude it anyway.
+		Labels: map[string]string{"aws-secrets-injector.io/inject": "enabled"}}})
+	mustCreate(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a",
+		Labels: map[string]string{"aws-secrets-injector.io/inject": "enabled"}}})
+	mustCreate(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-b"}})
+
+	t.Run("dry-run", func(t *testing.T) {
+		for _, vs := range valueSets {
+			t.Run(vs.name, func(t *testing.T) {
+				for _, o := range renderChart(t, vs.values).Objects {
+					if err := c.Create(ctx, o, client.DryRunAll); err != nil {
+						t.Errorf("%s/%s refused: %v", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
+					}
+				}
+			})
+		}
+	})
+
+	for _, o := range renderChart(t, nil).Objects {
+		mustCreate(ctx, t, c, o)
+	}
+
+	t.Run("webhook-routing", func(t *testing.T) { checkRouting(ctx, t, env) })
+	t.Run("rbac-webhook", func(t *testing.T) { checkWebhookRBAC(ctx, t, env) })
+	t.Run("rbac-mounter", func(t *testing.T) { checkMounterRBAC(ctx, t, env) })
+}
+
+func mustCreate(ctx context.Context, t *testing.T, c client.Client, o client.Object) {
+	t.Helper()
+	if err := c.Create(ctx, o); err != nil {
+		t.Fatalf("create %s/%s: %v", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
+	}
+}
+
+// checkRouting creates pods and tells from the outcome whether the API server
+// called the webhook: it has no endpoints, so with failurePolicy Fail a pod
+// that reaches it is refused with the webhook's name in the error.
+func checkRouting(ctx context.Context, t *testing.T, env *envtest.Env) {
+	c := env.Client
+	for _, ns := range []string{"kube-system", "kube-public"} {
+		n := &corev1.Namespace{}
+		if err := c.Get(ctx, types.NamespacedName{Name: ns}, n); err != nil {
+			t.Fatal(err)
+		}
+		n.Labels["aws-secrets-injector.io/inject"] = "enabled"
+		if err := c.Update(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inject := map[string]string{"aws-secrets-injector.io/inject": "true", "aws-secrets-injector.io/secret-provider-class": "db"}
+	for i, tc := range []struct {
+		name        string
+		ns          string
+		annotations map[string]string
+		called      bool
+	}{
+		{"opted-in namespace, annotated pod", "team-a", inject, true},
+		{"opted-in namespace, no annotations", "team-a", nil, false},
+		{"opted-in namespace, other annotations", "team-a", map[string]string{"example.com/x": "y"}, false},
+		{"opted-in namespace, inject false", "team-a", map[string]string{"aws-secrets-injector.io/inject": "false"}, false},
+		{"opted-in namespace, mirror pod", "team-a", map[string]string{"aws-secrets-injector.io/inject": "true", "kubernetes.io/config.mirror": "x"}, false},
+		{"namespace not opted in", "team-b", inject, false},
+		{"release namespace", releaseNS, inject, false},
+		{"kube-system", "kube-system", inject, false},
+		{"kube-public", "kube-public", inject, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: tc.ns}}
+			if err := c.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
+				t.Fatal(err)
+			}
+			no := false
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: "app-" + string(rune('a'+i)), Namespace: tc.ns, Annotations: tc.annotations},
+				Spec: corev1.PodSpec{ServiceAccountName: "app", AutomountServiceAccountToken: &no,
+					Containers: []corev1.Container{{Name: "app", Image: "busybox"}}},
+			}
+			if _, ok := tc.annotations["kubernetes.io/config.mirror"]; ok {
+				pod.Spec.NodeName = "node-1" // a mirror pod is always bound
+			}
+			err := c.Create(ctx, pod)
+			switch {
+			case tc.called && err == nil:
+				t.Errorf("pod created: the API server did not call the webhook")
+			case tc.called && !strings.Contains(err.Error(), "pods.aws-secrets-injector.io"):
+				t.Errorf("pod refused, but not by the webhook: %v", err)
+			case !tc.called && err != nil:
+				t.Errorf("pod refused: %v", err)
+			}
+		})
+	}
+}
+
+// impersonate returns a clientset and a client acting as the chart's
+// ServiceAccount name.
+func impersonate(t *testing.T, env *envtest.Env, name string) (kubernetes.Interface, client.Client) {
+	t.Helper()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + releaseNS + ":" + name,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + releaseNS, "system:authenticated"},
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs, cl
+}
+
+type access struct {
+	what    string
+	allowed bool
+	do      func() error
+}
+
+func checkAccess(t *testing.T, cases []access) {
+	t.Helper()
+	for _, a := range cases {
+		err := a.do()
+		forbidden := apierrors.IsForbidden(err)
+		switch {
+		case a.allowed && forbidden:
+			t.Errorf("%s: forbidden: %v", a.what, err)
+		case a.allowed && err != nil && !apierrors.IsNotFound(err):
+			t.Errorf("%s: %v", a.what, err)
+		case !a.allowed && !forbidden:
+			t.Errorf("%s: allowed (err %v), want forbidden", a.what, err)
+		}
+	}
+}
+
+func spcList() *unstructured.UnstructuredList {
+	l := &unstructured.UnstructuredList{}
+	l.SetGroupVersionKind(envtest.SecretProviderClassGVK.GroupVersion().WithKind("SecretProviderClassList"))
+	return l
+}
+
+func spc() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(envtest.SecretProviderClassGVK)
+	return u
+}
+
+func checkWebhookRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
+	const (
+		config = releaseName
+		secret = releaseName + "-webhook-tls"
+	)
+	admin := env.Client
+	mustCreate(ctx, t, admin, &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "someone-else"}})
+	mustCreate(ctx, t, admin, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: releaseNS}})
+	mustCreate(ctx, t, admin, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "rbac-other"}})
+	mustCreate(ctx, t, admin, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secret, Namespace: "rbac-other"}})
+
+	cs, cl := impersonate(t, env, releaseName+"-webhook")
+	mwcs := cs.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	secrets := cs.CoreV1().Secrets(releaseNS)
+	dry := metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}}
+	patch := []byte(`{"metadata":{"labels":{"rbac-test":"x"}}}`)
+	byName := func(name string) metav1.ListOptions {
+		return metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", name).String()}
+	}
+	watch := func(opts metav1.ListOptions) error {
+		w, err := mwcs.Watch(ctx, opts)
+		if err == nil {
+			w.Stop()
+		}
+		return err
+	}
+	checkAccess(t, []access{
+		{"list SecretProviderClasses cluster-wide", true, func() error { return cl.List(ctx, spcList()) }},
+		{"get a SecretProviderClass", true, func() error { return cl.Get(ctx, types.NamespacedName{Namespace: "team-a", Name: "db"}, spc()) }},
+		{"get a ServiceAccount", true, func() error { _, err := cs.CoreV1().ServiceAccounts("team-a").Get(ctx, "app", metav1.GetOptions{}); return err }},
+		{"get its MutatingWebhookConfiguration", true, func() error { _, err := mwcs.Get(ctx, config, metav1.GetOptions{}); return err }},
+		{"watch its MutatingWebhookConfiguration by name", true, func() error { return watch(byName(config)) }},
+		{"patch its MutatingWebhookConfiguration", true, func() error {
+			_, err := mwcs.Patch(ctx, config, types.MergePatchType, patch, dry)
+			return err
+		}},
+		{"create its Secret", true, func() error {
+			_, err := secrets.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secret}}, metav1.CreateOptions{})
+			return err
+		}},
+		{"get its Secret", true, func() error { _, err := secrets.Get(ctx, secret, metav1.GetOptions{}); return err }},
+		{"update its Secret", true, func() error {
+			s, err := secrets.Get(ctx, secret, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			s.Data = map[string][]byte{"k": []byte("v")}
+			_, err = secrets.Update(ctx, s, metav1.UpdateOptions{})
+			return err
+		}},
+
+		{"get another MutatingWebhookConfiguration", false, func() error { _, err := mwcs.Get(ctx, "someone-else", metav1.GetOptions{}); return err }},
+		{"patch another MutatingWebhookConfiguration", false, func() error {
+			_, err := mwcs.Patch(ctx, "someone-else", types.MergePatchType, patch, dry)
+			return err
+		}},
+		{"list MutatingWebhookConfigurations", false, func() error { _, err := mwcs.List(ctx, metav1.ListOptions{}); return err }},
+		{"watch every MutatingWebhookConfiguration", false, func() error { return watch(metav1.ListOptions{}) }},
+		{"delete its MutatingWebhookConfiguration", false, func() error { return mwcs.Delete(ctx, config, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}) }},
+		{"get another Secret in its namespace", false, func() error { _, err := secrets.Get(ctx, "other", metav1.GetOptions{}); return err }},
+		{"list Secrets in its namespace", false, func() error { _, err := secrets.List(ctx, metav1.ListOptions{}); return err }},
+		{"watch its Secret", false, func() error {
+			w, err := secrets.Watch(ctx, byName(secret))
+			if err == nil {
+				w.Stop()
+			}
+			return err
+		}},
+		{"delete its Secret", false, func() error { return secrets.Delete(ctx, secret, metav1.DeleteOptions{}) }},
+		{"get a Secret of that name elsewhere", false, func() error {
+			_, err := cs.CoreV1().Secrets("rbac-other").Get(ctx, secret, metav1.GetOptions{})
+			return err
+		}},
+		{"create a Secret elsewhere", false, func() error {
+			_, err := cs.CoreV1().Secrets("rbac-other").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{})
+			return err
+		}},
+		{"list Secrets cluster-wide", false, func() error { _, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{}); return err }},
+		{"update a SecretProviderClass", false, func() error {
+			u := spc()
+			u.SetNamespace("team-a")
+			u.SetName("db")
+			return cl.Update(ctx, u)
+		}},
+		{"list ServiceAccounts", false, func() error { _, err := cs.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{}); return err }},
+		{"list pods", false, func() error { _, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); return err }},
+	})
+}
+
+func checkMounterRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
+	cs, cl := impersonate(t, env, releaseName+"-mounter")
+	event := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Name: "app-a.rbac", Namespace: "team-a"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "team-a", Name: "app-a"},
+		Reason:         "AccessDenied", Message: "test", Type: corev1.EventTypeWarning,
+		Source: corev1.EventSource{Component: "aws-secrets-injector-mounter"},
+	}
+	checkAccess(t, []access{
+		{"get a SecretProviderClass", true, func() error { return cl.Get(ctx, types.NamespacedName{Namespace: "team-a", Name: "db"}, spc()) }},
+		{"list SecretProviderClasses", true, func() error { return cl.List(ctx, spcList()) }},
+		{"get a ServiceAccount", true, func() error { _, err := cs.CoreV1().ServiceAccounts("team-a").Get(ctx, "app", metav1.GetOptions{}); return err }},
+		{"create an Event", true, func() error { _, err := cs.CoreV1().Events("team-a").Create(ctx, event, metav1.CreateOptions{}); return err }},
+		{"patch an Event", true, func() error {
+			_, err := cs.CoreV1().Events("team-a").Patch(ctx, event.Name, types.MergePatchType, []byte(`{"count":2}`), metav1.PatchOptions{})
+			return err
+		}},
+
+		{"get a Secret", false, func() error { _, err := cs.CoreV1().Secrets(releaseNS).Get(ctx, "other", metav1.GetOptions{}); return err }},
+		{"list Secrets", false, func() error { _, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{}); return err }},
+		{"list ServiceAccounts", false, func() error { _, err := cs.CoreV1().ServiceAccounts("team-a").List(ctx, metav1.ListOptions{}); return err }},
+		{"create a ServiceAccount token", false, func() error {
+			_, err := cs.CoreV1().ServiceAccounts("team-a").CreateToken(ctx, "app", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+			return err
+		}},
+		{"get a pod", false, func() error { _, err := cs.CoreV1().Pods("team-a").Get(ctx, "app-b", metav1.GetOptions{}); return err }},
+		{"delete an Event", false, func() error { return cs.CoreV1().Events("team-a").Delete(ctx, event.Name, metav1.DeleteOptions{}) }},
+		{"update a SecretProviderClass", false, func() error {
+			u := spc()
+			u.SetNamespace("team-a")
+			u.SetName("db")
+			return cl.Update(ctx, u)
+		}},
+	})
+}
