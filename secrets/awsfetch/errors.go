@@ -30,6 +30,9 @@ var (
 	ErrNoRegion = errors.New("no AWS region: set parameters.region in the SecretProviderClass or AWS_REGION")
 )
 
+// errInternal marks a defect of this package (Reason: Internal).
+var errInternal = errors.New("internal error")
+
 // Reasons: the fixed set Reason returns, for metrics labels and Kubernetes events.
 const (
 	ReasonNotFound     = "NotFound"

@@ -183,6 +183,24 @@ func TestBatchingAndDedup(t *testing.T) {
 	}
 }
 
+func TestSameSecretSpelledTwiceInABatch(t *testing.T) {
+	srv := startFake(t, 2)
+	f, _ := newFetcher(t, srv, awsfetch.Options{})
+	s := spec(t, map[string]string{"objects": smObjects("app/s0", "app/s1") +
+		"- {objectName: app/s0, objectType: secretsmanager, objectVersionLabel: AWSCURRENT, objectAlias: cur}\n"})
+	vals, err := f.Fetch(ctx(t), s, idA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(vals[2].Value.Bytes()) != "value-0" || string(vals[0].Value.Bytes()) != "value-0" {
+		t.Fatalf("values %q %q", vals[0].Value.Bytes(), vals[2].Value.Bytes())
+	}
+	calls := srv.Calls()
+	if calls.ByAPI["secretsmanager:BatchGetSecretValue"] != 1 || calls.Total != 1 {
+		t.Fatalf("calls %v, want one batch", calls.ByAPI)
+	}
+}
+
 func TestSingleSecretUsesGetSecretValue(t *testing.T) {
 	srv := startFake(t, 2)
 	f, _ := newFetcher(t, srv, awsfetch.Options{})

@@ -389,6 +389,11 @@ func (f *Fetcher) fetchRefs(ctx context.Context, id Identity, region string, ref
 	if len(jobs) > 0 {
 		runBounded(f.concurrency, jobs)
 	}
+	for _, r := range refs {
+		if _, ok := res.m[r]; !ok { // a defect, never a silent empty value
+			res.m[r] = outcome{err: kindError(errInternal, "no answer for this object")}
+		}
+	}
 	return res.m
 }
 

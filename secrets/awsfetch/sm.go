@@ -55,11 +55,21 @@ func smValue(s *string, b []byte, version *string, region string) secrets.Fetche
 // A 5xx or network failure of the batch fails all its refs (ErrUnavailable), so
 // failover can take over without a second round of doomed calls.
 func (f *Fetcher) batchSM(ctx context.Context, c SecretsManagerAPI, idKey, region string, refs []spc.Ref, res *results) []spc.Ref {
-	pending := make(map[string]spc.Ref, len(refs))
+	// Several refs can share an id ("current" spelled with and without
+	// VersionLabel AWSCURRENT): each id is asked once and answers all of them.
+	pending := make(map[string][]spc.Ref, len(refs))
 	ids := make([]string, 0, len(refs))
 	for _, r := range refs {
-		pending[r.Name] = r
-		ids = append(ids, r.Name)
+		if _, ok := pending[r.Name]; !ok {
+			ids = append(ids, r.Name)
+		}
+		pending[r.Name] = append(pending[r.Name], r)
+	}
+	settle := func(id string, oc outcome) {
+		for _, r := range pending[id] {
+			res.set(r, oc)
+		}
+		delete(pending, id)
 	}
 	var token *string
 	for page := 0; page < maxBatchPages && len(pending) > 0; page++ {
@@ -69,8 +79,8 @@ func (f *Fetcher) batchSM(ctx context.Context, c SecretsManagerAPI, idKey, regio
 		if err != nil {
 			ae := classified(err)
 			if errors.Is(ae.kind, ErrUnavailable) {
-				for _, r := range pending {
-					res.set(r, outcome{err: ae})
+				for id := range pending {
+					settle(id, outcome{err: ae})
 				}
 				return nil
 			}
@@ -83,25 +93,22 @@ func (f *Fetcher) batchSM(ctx context.Context, c SecretsManagerAPI, idKey, regio
 		for i := range out.SecretValues {
 			e := &out.SecretValues[i]
 			for _, key := range []string{aws.ToString(e.Name), aws.ToString(e.ARN)} {
-				if r, ok := pending[key]; ok && key != "" {
-					res.set(r, outcome{val: smValue(e.SecretString, e.SecretBinary, e.VersionId, region)})
-					delete(pending, key)
+				if _, ok := pending[key]; ok && key != "" {
+					settle(key, outcome{val: smValue(e.SecretString, e.SecretBinary, e.VersionId, region)})
 					break
 				}
 			}
 		}
 		for _, e := range out.Errors {
-			r, ok := pending[aws.ToString(e.SecretId)]
-			if !ok {
+			id := aws.ToString(e.SecretId)
+			if _, ok := pending[id]; !ok {
 				continue
 			}
 			switch code := aws.ToString(e.ErrorCode); {
 			case notFoundCodes[code]:
-				res.set(r, outcome{err: kindError(ErrNotFound, "%s: %s: %s", APIBatchGetSecretValue, code, aws.ToString(e.Message))})
-				delete(pending, r.Name)
+				settle(id, outcome{err: kindError(ErrNotFound, "%s: %s: %s", APIBatchGetSecretValue, code, aws.ToString(e.Message))})
 			case decryptionCodes[code]:
-				res.set(r, outcome{err: kindError(ErrDecryption, "%s: %s: %s", APIBatchGetSecretValue, code, aws.ToString(e.Message))})
-				delete(pending, r.Name)
+				settle(id, outcome{err: kindError(ErrDecryption, "%s: %s: %s", APIBatchGetSecretValue, code, aws.ToString(e.Message))})
 			}
 			// Other per-id errors (access denied, internal, unknown) stay pending:
 			// GetSecretValue gives the definitive answer.
@@ -111,11 +118,9 @@ func (f *Fetcher) batchSM(ctx context.Context, c SecretsManagerAPI, idKey, regio
 		}
 		token = out.NextToken
 	}
-	fb := make([]spc.Ref, 0, len(pending))
-	for _, r := range refs {
-		if _, ok := pending[r.Name]; ok {
-			fb = append(fb, r)
-		}
+	var fb []spc.Ref
+	for _, id := range ids {
+		fb = append(fb, pending[id]...)
 	}
 	return fb
 }

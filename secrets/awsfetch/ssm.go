@@ -30,27 +30,34 @@ func ssmName(r spc.Ref) string {
 // match to a returned parameter; with single (one ref) a lone returned
 // parameter is the answer and no parameter means not found.
 func (f *Fetcher) getSSM(ctx context.Context, c SSMAPI, region string, refs []spc.Ref, single bool, res *results) []spc.Ref {
-	byName := make(map[string]spc.Ref, len(refs))
+	byName := make(map[string][]spc.Ref, len(refs))
 	names := make([]string, 0, len(refs))
 	for _, r := range refs {
 		n := ssmName(r)
-		byName[n] = r
-		names = append(names, n)
+		if _, ok := byName[n]; !ok {
+			names = append(names, n)
+		}
+		byName[n] = append(byName[n], r)
+	}
+	settle := func(n string, oc outcome) {
+		for _, r := range byName[n] {
+			res.set(r, oc)
+		}
+		delete(byName, n)
 	}
 	start := time.Now()
 	out, err := c.GetParameters(ctx, &ssm.GetParametersInput{Names: names, WithDecryption: aws.Bool(true)})
 	f.obs.AWSCall(APIGetParameters, region, reasonOf(err), time.Since(start))
 	if err != nil {
 		ae := classified(err)
-		for _, r := range refs {
-			res.set(r, outcome{err: ae})
+		for _, n := range names {
+			settle(n, outcome{err: ae})
 		}
 		return nil
 	}
 	for _, inv := range out.InvalidParameters {
-		if r, ok := byName[inv]; ok {
-			res.set(r, outcome{err: kindError(ErrNotFound, "%s: parameter, version or label does not exist (InvalidParameters)", APIGetParameters)})
-			delete(byName, inv)
+		if _, ok := byName[inv]; ok {
+			settle(inv, outcome{err: kindError(ErrNotFound, "%s: parameter, version or label does not exist (InvalidParameters)", APIGetParameters)})
 		}
 	}
 	for i := range out.Parameters {
@@ -60,9 +67,8 @@ func (f *Fetcher) getSSM(ctx context.Context, c SSMAPI, region string, refs []sp
 			sel = ":" + sel
 		}
 		for _, key := range []string{aws.ToString(p.Name) + sel, aws.ToString(p.ARN) + sel} {
-			if r, ok := byName[key]; ok {
-				res.set(r, outcome{val: ssmValue(p, region)})
-				delete(byName, key)
+			if _, ok := byName[key]; ok {
+				settle(key, outcome{val: ssmValue(p, region)})
 				break
 			}
 		}
@@ -71,20 +77,21 @@ func (f *Fetcher) getSSM(ctx context.Context, c SSMAPI, region string, refs []sp
 		return nil
 	}
 	if single {
-		for _, r := range byName {
+		for _, n := range names {
+			if _, ok := byName[n]; !ok {
+				continue
+			}
 			if len(out.Parameters) == 1 && len(out.InvalidParameters) == 0 {
-				res.set(r, outcome{val: ssmValue(&out.Parameters[0], region)})
+				settle(n, outcome{val: ssmValue(&out.Parameters[0], region)})
 			} else {
-				res.set(r, outcome{err: kindError(ErrNotFound, "%s: parameter not returned", APIGetParameters)})
+				settle(n, outcome{err: kindError(ErrNotFound, "%s: parameter not returned", APIGetParameters)})
 			}
 		}
 		return nil
 	}
-	left := make([]spc.Ref, 0, len(byName))
-	for _, r := range refs {
-		if _, ok := byName[ssmName(r)]; ok {
-			left = append(left, r)
-		}
+	var left []spc.Ref
+	for _, n := range names {
+		left = append(left, byName[n]...)
 	}
 	return left
 }
