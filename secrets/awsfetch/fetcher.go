@@ -41,6 +41,8 @@ type Identity struct {
 	// or "node". An empty Key disables the cache for this identity.
 	Key string
 	// Credentials signs the requests; nil uses the base config's credentials.
+	// The SDK clients do not cache it: pass an aws.CredentialsCache (or another
+	// caching provider) so each Fetch does not retrieve credentials anew.
 	Credentials aws.CredentialsProvider
 }
 
@@ -193,7 +195,7 @@ func (f *Fetcher) Fetch(ctx context.Context, spec *spc.Spec, id Identity) ([]sec
 			continue
 		}
 		oe := &ObjectError{Index: o.Index, Name: o.Name, Type: o.Type, Region: region, Kind: oc.err.kind, Err: oc.err.err}
-		if foc, ok := failover[o.FailoverRef()]; ok {
+		if foc, ok := failover[o.FailoverRef()]; ok && errors.Is(oc.err.kind, ErrUnavailable) {
 			if foc.err == nil {
 				out[i] = foc.val
 				continue
