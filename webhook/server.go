@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -38,6 +39,7 @@ const (
 // source, and a cache of SecretProviderClasses.
 func Run(ctx context.Context, o *Options) error {
 	log := logr.FromContextOrDiscard(ctx).WithName("webhook")
+	ctrllog.SetLogger(log)
 	cfg, err := restConfig(o.Kubeconfig)
 	if err != nil {
 		return err
@@ -112,7 +114,8 @@ func Run(ctx context.Context, o *Options) error {
 	if err := mgr.AddReadyzCheck("webhook-server", srv.StartedChecker()); err != nil {
 		return err
 	}
-	Register(srv, h, ready)
+	// The manager runs its webhook server only once asked for it.
+	Register(mgr.GetWebhookServer(), h, ready)
 
 	log.Info("starting webhook", "port", o.Port, "certMode", o.Certs.Mode, "driver", o.DriverName,
 		"defaultMode", o.DefaultMode, "namespace", o.Namespace)
