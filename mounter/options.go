@@ -53,6 +53,9 @@ type Options struct {
 	FetchTimeout time.Duration
 	// Kubeconfig is a kubeconfig file; empty uses the in-cluster configuration.
 	Kubeconfig string
+	// KubeAPIQPS and KubeAPIBurst bound the client-side rate of API server requests.
+	KubeAPIQPS   float32
+	KubeAPIBurst int
 
 	tmpfsBytes int64
 }
@@ -71,6 +74,8 @@ func NewOptions() *Options {
 		CacheTTL:            DefaultRefreshInterval,
 		TmpfsSize:           "8Mi",
 		FetchTimeout:        DefaultFetchTimeout,
+		KubeAPIQPS:          50,
+		KubeAPIBurst:        100,
 	}
 }
 
@@ -93,6 +98,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.TmpfsSize, "tmpfs-size", o.TmpfsSize, "size limit of each volume's tmpfs (a Kubernetes quantity)")
 	fs.DurationVar(&o.FetchTimeout, "fetch-timeout", o.FetchTimeout, "time limit of one volume's fetch")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default: in-cluster configuration)")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "API server requests per second (each first publish or refresh reads a SecretProviderClass and a ServiceAccount)")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "API server request burst")
 }
 
 // Validate checks the flags and fills the derived defaults.
@@ -131,6 +138,9 @@ func (o *Options) Validate() error {
 	}
 	if o.CacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("--cache-ttl %s: must not be negative", o.CacheTTL))
+	}
+	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst <= 0 {
+		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))
 	}
 	if o.FetchTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--fetch-timeout %s: must be positive", o.FetchTimeout))

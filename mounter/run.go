@@ -35,6 +35,8 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	restCfg.QPS, restCfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
+	restCfg.UserAgent = "aws-secrets-injector-mounter"
 	cluster, err := NewKubeCluster(restCfg)
 	if err != nil {
 		return err
