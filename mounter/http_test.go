@@ -1,0 +1,100 @@
+package mounter_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter/mountertest"
+)
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	b, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(b)
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	requireRoot(t)
+	e := mountertest.Start(t, mountertest.Options{CacheTTL: time.Minute})
+	ctx := context.Background()
+	for _, pod := range []string{"m1", "m2"} {
+		if err := e.Publish(ctx, pod, mountertest.SAApp, mountertest.SeedClass); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Publish(ctx, "denied", mountertest.SAOther, mountertest.SeedClass); err == nil {
+		t.Fatal("pod with the other role read the secret")
+	}
+	h := mounter.HTTPHandler(e.Socket, e.Driver.Metrics())
+	if code, body := get(t, h, "/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("/healthz = %d %q", code, body)
+	}
+	code, body := get(t, h, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics = %d", code)
+	}
+	for _, want := range []string{
+		`aws_secrets_injector_mounter_publishes_total{outcome="mounted"} 2`,
+		`aws_secrets_injector_mounter_publish_failures_total{reason="AccessDenied"} 1`,
+		`aws_secrets_injector_mounter_aws_calls_total{operation="AssumeRoleWithWebIdentity",service="STS"} 2`,
+		`aws_secrets_injector_mounter_aws_call_failures_total{api="GetSecretValue",reason="AccessDenied"} 1`,
+		`aws_secrets_injector_mounter_cache_hits_total 1`,
+		`aws_secrets_injector_mounter_volumes 2`,
+		`aws_secrets_injector_mounter_mounted_bytes 48`, // 2 × (len("admin") + len("supersecretpassword"))
+		`aws_secrets_injector_mounter_fetch_duration_seconds_count 3`,
+		`aws_secrets_injector_mounter_rotations_total 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if regexp.MustCompile(`supersecret|admin"`).MatchString(body) {
+		t.Error("/metrics leaks a value")
+	}
+	e.Close()
+	if code, _ := get(t, h, "/healthz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/healthz with the socket gone = %d", code)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	o := mounter.NewOptions()
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if err := fs.Parse([]string{"--node-name", "n1", "--driver-name", "secrets-store.csi.k8s.io"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if o.PluginDir != "/var/lib/kubelet/plugins/secrets-store.csi.k8s.io" || o.RegistrationEndpoint != o.PluginDir+"/csi.sock" {
+		t.Errorf("derived paths %q %q", o.PluginDir, o.RegistrationEndpoint)
+	}
+	bad := mounter.NewOptions()
+	fs = pflag.NewFlagSet("x", pflag.ContinueOnError)
+	bad.AddFlags(fs)
+	if err := fs.Parse([]string{"--node-name", "n1", "--endpoint", "tcp://1.2.3.4:5", "--node-identity", "sometimes",
+		"--tmpfs-size", "1Ki", "--refresh-interval", "1s", "--kubelet-dir", "rel"}); err != nil {
+		t.Fatal(err)
+	}
+	err := bad.Validate()
+	for _, want := range []string{"--endpoint", "--node-identity", "--tmpfs-size", "--refresh-interval", "--kubelet-dir"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate does not report %s: %v", want, err)
+		}
+	}
+	if p, err := mounter.ParseEndpoint("unix:///csi/csi.sock"); err != nil || p != "/csi/csi.sock" {
+		t.Errorf("ParseEndpoint = %q, %v", p, err)
+	}
+}
