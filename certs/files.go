@@ -67,3 +67,7 @@ func (f *Files) Start(ctx context.Context) error {
 		}
 	}
 }
+
+// NeedLeaderElection is false: every replica serves, so every replica keeps
+// its certificate current.
+func (f *Files) NeedLeaderElection() bool { return false }

@@ -306,3 +306,7 @@ func (m *SelfManaged) watchWebhookConfig(ctx context.Context, log logr.Logger) {
 		w.Stop()
 	}
 }
+
+// NeedLeaderElection is false: every replica serves, so every replica keeps
+// its certificate current.
+func (m *SelfManaged) NeedLeaderElection() bool { return false }

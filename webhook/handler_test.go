@@ -20,7 +20,7 @@ import (
 )
 
 // review builds an AdmissionReview for obj.
-func review(t *testing.T, op admissionv1.Operation, kind metav1.GroupVersionKind, ns string, obj any) []byte {
+func review(t testing.TB, op admissionv1.Operation, kind metav1.GroupVersionKind, ns string, obj any) []byte {
 	t.Helper()
 	raw, err := json.Marshal(obj)
 	if err != nil {

@@ -33,6 +33,8 @@ type Config struct {
 	ExcludedNamespaces []string
 	// DefaultRegion is passed to spc.Parse.
 	DefaultRegion string
+	// Specs, when set, caches validated classes across calls.
+	Specs *SpecCache
 }
 
 // alwaysExcluded are namespaces no configuration can opt in.
@@ -89,7 +91,8 @@ type Target struct {
 	Annotations *Annotations
 	// Class is the SecretProviderClass as read from the cluster.
 	Class *spc.Class
-	// Spec is Class's validated parameters.
+	// Spec is Class's validated parameters (shared through SpecCache: do
+	// not modify).
 	Spec *spc.Spec
 	// Containers are indexes into pod.Spec.Containers to mount into.
 	Containers []int
@@ -155,7 +158,7 @@ func Mutate(ctx context.Context, pod *corev1.Pod, ns string, cfg Config, lk Look
 		return nil, "", deny(annErr(AnnotationSecretProviderClass, `set spec.provider: aws in the class`,
 			"SecretProviderClass %q has provider %q, not %q", a.SecretProviderClass, class.Provider, spc.Provider))
 	}
-	spec, err := spc.Parse(class.Parameters, spc.Options{DefaultRegion: cfg.DefaultRegion})
+	spec, err := cfg.Specs.parse(class, spc.Options{DefaultRegion: cfg.DefaultRegion})
 	if err != nil {
 		// The class's issues carry their own fixes.
 		return nil, "", deny(annErr(AnnotationSecretProviderClass, "",

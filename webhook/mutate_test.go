@@ -184,3 +184,32 @@ func TestMutateIdempotent(t *testing.T) {
 		t.Fatalf("pass without status: %q %v, %d volumes", outcome, err, len(again.Spec.Volumes))
 	}
 }
+
+func TestSpecCache(t *testing.T) {
+	cfg := testConfig()
+	cfg.Specs = NewSpecCache(2)
+	lk := testLookups()
+	for range 3 {
+		if _, outcome, err := Mutate(context.Background(), testPod(nil), "apps", cfg, lk); err != nil || outcome != Mutated {
+			t.Fatalf("%q %v", outcome, err)
+		}
+	}
+	if len(cfg.Specs.m) != 1 {
+		t.Fatalf("cache holds %d entries, want 1", len(cfg.Specs.m))
+	}
+	// A changed class is parsed again: now invalid, so denied.
+	lk.classes["apps/db"] = awsClass("apps", "db", "- objectName: \"\"\n")
+	if _, _, err := Mutate(context.Background(), testPod(nil), "apps", cfg, lk); !errors.As(err, new(*DeniedError)) {
+		t.Fatalf("changed class served from cache: %v", err)
+	}
+	// Bounded.
+	for _, n := range []string{"x", "y", "z"} {
+		lk.classes["apps/"+n] = awsClass("apps", n, seedObjects)
+		if _, _, err := Mutate(context.Background(), testPod(map[string]string{AnnotationSecretProviderClass: n}), "apps", cfg, lk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(cfg.Specs.m) > 2 {
+		t.Fatalf("cache grew to %d", len(cfg.Specs.m))
+	}
+}

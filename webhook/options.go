@@ -159,6 +159,7 @@ func (o *Options) Config() Config {
 		Namespace:          o.Namespace,
 		ExcludedNamespaces: o.ExcludeNamespaces,
 		DefaultRegion:      o.DefaultRegion,
+		Specs:              NewSpecCache(1024),
 	}
 }
 

@@ -1,0 +1,290 @@
+package webhook
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/certs"
+)
+
+// benchServerEnv makes the test binary run only a webhook server (a child
+// process of the benchmark, so its RSS is the server's alone).
+const benchServerEnv = "WEBHOOK_BENCH_SERVER_CERT_DIR"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(benchServerEnv); dir != "" {
+		if err := runBenchServer(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "bench server:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// runBenchServer serves /mutate-pods on a loopback port with the
+// certificates in dir (files mode) and in-memory lookups, prints
+// "PORT n", and runs until SIGTERM.
+func runBenchServer(dir string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	src := certs.NewFiles(dir, time.Minute)
+	go func() { _ = src.Start(ctx) }()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	srv := newWebhookServer("127.0.0.1", port, src, tls.VersionTLS12)
+	cfg := testConfig()
+	cfg.Specs = NewSpecCache(16)
+	Register(srv, &Handler{Config: cfg, Lookups: testLookups()}, func(*http.Request) error { return src.Ready() })
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Start(ctx) }()
+	fmt.Printf("PORT %d\n", port)
+	return <-errc
+}
+
+// benchServer starts the child server and returns its URL, a client that
+// trusts it, and a function reading the child's RSS and peak RSS in MiB.
+func benchServer(b *testing.B) (string, *http.Client, func() (float64, float64)) {
+	b.Helper()
+	dir := b.TempDir()
+	if err := certs.Write(context.Background(), &certs.WriteOptions{Hosts: []string{"127.0.0.1"}, Out: dir, Validity: time.Hour}); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchServerEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "PORT ") {
+		b.Fatalf("bench server did not start: %q %v", line, err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	port := strings.TrimSpace(strings.TrimPrefix(line, "PORT "))
+
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:   true, // as the API server's webhook client
+		MaxIdleConnsPerHost: 100,
+	}}
+	url := "https://127.0.0.1:" + port + MutatePath
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get("https://127.0.0.1:" + port + ReadyzPath)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("bench server not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rss := func() (float64, float64) {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		if err != nil {
+			return 0, 0
+		}
+		field := func(name string) float64 {
+			for l := range strings.Lines(string(st)) {
+				if strings.HasPrefix(l, name+":") {
+					kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
+					return kb / 1024
+				}
+			}
+			return 0
+		}
+		return field("VmRSS"), field("VmHWM")
+	}
+	return url, client, rss
+}
+
+// benchBody is an AdmissionReview of the annotated test pod (the mutating path).
+func benchBody(b *testing.B) []byte {
+	b.Helper()
+	return review(b, admissionv1.Create, podKind, "apps", testPod(nil))
+}
+
+func send(client *http.Client, url string, body []byte) (time.Duration, error) {
+	start := time.Now()
+	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(rb, []byte(`"patchType":"JSONPatch"`)) {
+		return 0, fmt.Errorf("status %d, body %.200s", resp.StatusCode, rb)
+	}
+	return d, nil
+}
+
+func report(b *testing.B, lat []time.Duration, errs int, elapsed time.Duration, rss func() (float64, float64)) {
+	b.Helper()
+	if len(lat) == 0 {
+		b.Fatalf("no successful request (%d errors)", errs)
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+	cur, peak := rss()
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	b.ReportMetric(float64(errs), "errors")
+	b.ReportMetric(cur, "server-rss-MiB")
+	b.ReportMetric(peak, "server-peak-rss-MiB")
+	if errs > 0 {
+		b.Errorf("%d requests failed", errs)
+	}
+}
+
+// benchDuration bounds each load run (WEBHOOK_BENCH_SECONDS overrides 5).
+func benchDuration() time.Duration {
+	if s, err := strconv.Atoi(os.Getenv("WEBHOOK_BENCH_SECONDS")); err == nil && s > 0 && s <= 60 {
+		return time.Duration(s) * time.Second
+	}
+	return 5 * time.Second
+}
+
+// BenchmarkAdmissionTLS500RPS: open-loop load at 500 requests a second over
+// loopback TLS (HTTP/2) for a bounded time; each request is a pod that gets
+// mutated. Goal: p99 < 2 ms. b.N is not used: one bounded run.
+func BenchmarkAdmissionTLS500RPS(b *testing.B) {
+	url, client, rss := benchServer(b)
+	body := benchBody(b)
+	for range 50 { // warm the connection
+		if _, err := send(client, url, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const rate = 500
+	d := benchDuration()
+	total := int(d.Seconds() * rate)
+	lat := make([]time.Duration, 0, total)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := 0
+	b.ResetTimer()
+	start := time.Now()
+	for i := range total {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / rate)))
+		wg.Go(func() {
+			l, err := send(client, url, body)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs++
+				return
+			}
+			lat = append(lat, l)
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	report(b, lat, errs, time.Since(start), rss)
+}
+
+// BenchmarkAdmissionTLSSaturation: 32 closed-loop clients as fast as the
+// server answers, for a bounded time.
+func BenchmarkAdmissionTLSSaturation(b *testing.B) {
+	url, client, rss := benchServer(b)
+	body := benchBody(b)
+	const workers = 32
+	d := benchDuration()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var lat []time.Duration
+	errs := 0
+	b.ResetTimer()
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			var mine []time.Duration
+			bad := 0
+			for time.Since(start) < d {
+				l, err := send(client, url, body)
+				if err != nil {
+					bad++
+					continue
+				}
+				mine = append(mine, l)
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			errs += bad
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	report(b, lat, errs, time.Since(start), rss)
+}
+
+// BenchmarkHandle: the admission handler alone (decode, mutate, patch), no HTTP.
+func BenchmarkHandle(b *testing.B) {
+	cfg := testConfig()
+	cfg.Specs = NewSpecCache(16)
+	h := &Handler{Config: cfg, Lookups: testLookups()}
+	raw := review(b, admissionv1.Create, podKind, "apps", testPod(nil))
+	var ar admissionv1.AdmissionReview
+	if err := json.Unmarshal(raw, &ar); err != nil {
+		b.Fatal(err)
+	}
+	req := admission.Request{AdmissionRequest: *ar.Request}
+	b.ReportAllocs()
+	for b.Loop() {
+		if resp := h.Handle(context.Background(), req); len(resp.Patches) == 0 {
+			b.Fatal("no patch")
+		}
+	}
+}
