@@ -75,7 +75,7 @@ func (m *mockSM) BatchGetSecretValue(_ context.Context, in *secretsmanager.Batch
 	out := &secretsmanager.BatchGetSecretValueOutput{}
 	start := 0
 	if in.NextToken != nil {
-		fmt.Sscan(*in.NextToken, &start)
+		_, _ = fmt.Sscan(*in.NextToken, &start)
 	}
 	ids := in.SecretIdList[start:]
 	if m.pageSize > 0 && len(ids) > m.pageSize {

@@ -87,9 +87,9 @@ func Files(spec *spc.Spec, vals []secrets.Fetched) ([]secrets.File, error) {
 
 	var files []secrets.File
 	var errs []error
-	for i := range spec.Objects {
+	for i, v := range vals {
 		o := &spec.Objects[i]
-		fs, err := objectFiles(spec, o, vals[i], used)
+		fs, err := objectFiles(spec, o, v, used)
 		if err != nil {
 			errs = append(errs, err)
 			continue

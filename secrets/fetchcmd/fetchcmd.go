@@ -167,7 +167,7 @@ func Run(ctx context.Context, o *Options) error {
 	if o.OutDir == "" {
 		return printList(out, files)
 	}
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+	if err := os.MkdirAll(o.OutDir, 0o750); err != nil {
 		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("create output directory: %w", err)}
 	}
 	changed, err := atomicdir.Write(o.OutDir, files)
@@ -198,9 +198,9 @@ func printList(w io.Writer, files []secrets.File) error {
 	sorted := append([]secrets.File(nil), files...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSIZE\tMODE")
+	_, _ = fmt.Fprintln(tw, "NAME\tSIZE\tMODE") // errors surface at Flush
 	for _, f := range sorted {
-		fmt.Fprintf(tw, "%s\t%d\t%04o\n", f.Path, f.Content.Len(), f.Mode.Perm())
+		_, _ = fmt.Fprintf(tw, "%s\t%d\t%04o\n", f.Path, f.Content.Len(), f.Mode.Perm())
 	}
 	return tw.Flush()
 }
