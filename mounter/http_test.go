@@ -51,12 +51,12 @@ func TestHealthAndMetrics(t *testing.T) {
 		`aws_secrets_injector_mounter_aws_call_failures_total{api="GetSecretValue",reason="AccessDenied"} 1`,
 		`aws_secrets_injector_mounter_cache_hits_total 1`,
 		`aws_secrets_injector_mounter_volumes 2`,
-		`aws_secrets_injector_mounter_mounted_bytes 48`, // 2 × (len("admin") + len("supersecretpassword"))
+		`aws_secrets_injector_mounter_mounted_bytes 154`, // 2 × (whole JSON value 53 + "admin" 5 + "supersecretpassword" 19)
 		`aws_secrets_injector_mounter_fetch_duration_seconds_count 3`,
 		`aws_secrets_injector_mounter_rotations_total 0`,
 	} {
 		if !strings.Contains(body, want) {
-			t.Errorf("/metrics lacks %s", want)
+			t.Errorf("/metrics lacks %s in:\n%s", want, grepLines(body, strings.Fields(want)[0]))
 		}
 	}
 	if regexp.MustCompile(`supersecret|admin"`).MatchString(body) {
@@ -97,4 +97,14 @@ func TestOptions(t *testing.T) {
 	if p, err := mounter.ParseEndpoint("unix:///csi/csi.sock"); err != nil || p != "/csi/csi.sock" {
 		t.Errorf("ParseEndpoint = %q, %v", p, err)
 	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
