@@ -28,6 +28,7 @@ type mockSM struct {
 	pageSize    int               // >0: batch answers at most this many values a page
 	batchErrs   map[string]string // id → per-id error code in batch answers
 	batchReturn func(id string) string
+	getErrs     map[string]error // id → GetSecretValue error
 	delay       time.Duration
 
 	mu                  sync.Mutex
@@ -60,6 +61,9 @@ func (m *mockSM) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretV
 	m.mu.Lock()
 	m.gets++
 	m.mu.Unlock()
+	if err, ok := m.getErrs[*in.SecretId]; ok {
+		return nil, err
+	}
 	v, ok := m.resolve(*in.SecretId)
 	if !ok {
 		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("no such secret")}
@@ -238,5 +242,42 @@ func TestReason(t *testing.T) {
 		if r == "" {
 			t.Fatal("empty reason in Reasons")
 		}
+	}
+}
+
+type regionalClients map[string]*mockSM
+
+func (c regionalClients) SecretsManager(region string, _ aws.CredentialsProvider) SecretsManagerAPI {
+	return c[region]
+}
+func (c regionalClients) SSM(string, aws.CredentialsProvider) SSMAPI { return nil }
+
+// An object whose primary read is a 4xx is never served from the failover
+// region, even when another object with the same failover object fails over.
+func TestFailoverOnlyForUnavailableObjects(t *testing.T) {
+	east := newMock(0)
+	east.batchErrs = map[string]string{"down": "InternalServiceError"}
+	east.getErrs = map[string]error{"down": respErr(503, &smtypes.InternalServiceError{Message: aws.String("x")})}
+	west := newMock(0)
+	west.values["replica"] = "from-west"
+	s := &spc.Spec{Region: "us-east-1", FailoverRegion: "us-west-2", Objects: []spc.Object{
+		{Index: 0, Name: "missing", Type: spc.SecretsManager, Failover: &spc.Failover{Name: "replica"}},
+		{Index: 1, Name: "down", Type: spc.SecretsManager, Failover: &spc.Failover{Name: "replica"}},
+	}}
+	f := New(aws.Config{}, Options{Clients: regionalClients{"us-east-1": east, "us-west-2": west}})
+	_, err := f.Fetch(context.Background(), s, Identity{})
+	var fe *FetchError
+	if !errors.As(err, &fe) || len(fe.Errs) != 1 || fe.Errs[0].Index != 0 || !errors.Is(fe.Errs[0].Kind, ErrNotFound) {
+		t.Fatalf("error %v, want only object 0 failing, not found", err)
+	}
+	if west.gets != 1 {
+		t.Fatalf("failover region reads %d, want 1", west.gets)
+	}
+
+	// Without the not-found object, the unavailable one is served from the failover region.
+	s.Objects = s.Objects[1:]
+	vals, err := f.Fetch(context.Background(), s, Identity{})
+	if err != nil || string(vals[0].Value.Bytes()) != "from-west" || vals[0].Region != "us-west-2" {
+		t.Fatalf("vals %v, err %v", vals, err)
 	}
 }
