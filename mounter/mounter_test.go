@@ -484,3 +484,40 @@ func TestIdentityAndCapabilities(t *testing.T) {
 		t.Errorf("node info %v, %v", ni, err)
 	}
 }
+
+// TestRotationCostsOneFetchPerInterval: N pods of one identity refreshing the
+// same class cost one fetch per interval on the node (cache TTL = interval).
+func TestRotationCostsOneFetchPerInterval(t *testing.T) {
+	requireRoot(t)
+	clk := newClock()
+	e := mountertest.Start(t, mountertest.Options{Now: clk.Now, RefreshInterval: time.Minute, CacheTTL: time.Minute})
+	ctx := context.Background()
+	const n = 8
+	for i := range n {
+		if err := e.Publish(ctx, podName(i), mountertest.SAApp, mountertest.SeedClass); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := e.SecretCalls(); c != 1 {
+		t.Fatalf("first publishes: %d fetches, want 1", c)
+	}
+	if _, err := e.AWS.PutSecret(mountertest.SeedSecret, `{"username":"admin","password":"next"}`); err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= 3; round++ {
+		clk.Add(61 * time.Second)
+		for i := range n {
+			if err := e.Publish(ctx, podName(i), mountertest.SAApp, mountertest.SeedClass); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c := e.SecretCalls(); c != 1+round {
+			t.Errorf("after %d intervals: %d fetches, want %d", round, c, 1+round)
+		}
+	}
+	for i := range n {
+		if got := readFile(t, filepath.Join(e.Target(podName(i)), "db-password")); got != "next" {
+			t.Errorf("pod %d db-password = %q", i, got)
+		}
+	}
+}

@@ -176,15 +176,8 @@ func (d *Driver) teardown(v *volume) error {
 		return err
 	}
 	dir := d.volumeDir(v.VolumeID)
-	staging := stagingPath(dir)
-	mounted, err := isMounted(d.cfg.Mounter, staging)
-	if err != nil {
-		return classify(ReasonMount, fmt.Errorf("check staging mount: %w", err))
-	}
-	if mounted {
-		if err := d.cfg.Mounter.Unmount(staging); err != nil {
-			return classify(ReasonMount, err)
-		}
+	if err := d.unmountAll(stagingPath(dir)); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return classify(ReasonMount, fmt.Errorf("remove %s: %w", dir, err))
@@ -192,24 +185,33 @@ func (d *Driver) teardown(v *volume) error {
 	return nil
 }
 
-// unmountTarget unmounts target (every mount stacked on it) and removes the directory.
+// unmountTarget unmounts target and removes the directory.
 func (d *Driver) unmountTarget(target string) error {
-	for range 4 {
-		mounted, err := isMounted(d.cfg.Mounter, target)
-		if err != nil {
-			return classify(ReasonMount, fmt.Errorf("check target mount: %w", err))
-		}
-		if !mounted {
-			break
-		}
-		if err := d.cfg.Mounter.Unmount(target); err != nil {
-			return classify(ReasonMount, err)
-		}
+	if err := d.unmountAll(target); err != nil {
+		return err
 	}
 	if err := os.Remove(target); err != nil && !isNotExist(err) {
 		return classify(ReasonMount, fmt.Errorf("remove target %s: %w", target, err))
 	}
 	return nil
+}
+
+// unmountAll unmounts every mount stacked on p (a retried publish may have
+// stacked one); a path that is not mounted or missing is fine.
+func (d *Driver) unmountAll(p string) error {
+	for range 8 {
+		mounted, err := isMounted(d.cfg.Mounter, p)
+		if err != nil {
+			return classify(ReasonMount, fmt.Errorf("check mount %s: %w", p, err))
+		}
+		if !mounted {
+			return nil
+		}
+		if err := d.cfg.Mounter.Unmount(p); err != nil {
+			return classify(ReasonMount, err)
+		}
+	}
+	return classify(ReasonMount, fmt.Errorf("%s is still mounted after 8 unmounts", p))
 }
 
 // Restore finds the volumes served before a restart (their state files) and

@@ -42,7 +42,7 @@ func (s *IdentityServer) GetPluginCapabilities(context.Context, *csi.GetPluginCa
 	return &csi.GetPluginCapabilitiesResponse{}, nil
 }
 
-// Probe reports ready once the driver restored its volumes.
+// Probe reports ready: a Driver serves only after Restore.
 func (s *IdentityServer) Probe(context.Context, *csi.ProbeRequest) (*csi.ProbeResponse, error) {
 	s.d.mu.Lock()
 	ready := s.d.ready
