@@ -423,4 +423,3 @@ func eventually(t *testing.T, d time.Duration, what string, f func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
