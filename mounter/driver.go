@@ -225,20 +225,22 @@ func (d *Driver) reasonOf(err error) string {
 	return ReasonInternal
 }
 
-// Failure reasons: the fixed label set of the failures metric.
+// Failure reasons: the fixed label set of the failures metric: the shared
+// core's (awsfetch.Reasons) plus the mounter's own.
 const (
 	ReasonInvalidRequest = "InvalidRequest"
-	ReasonInvalidClass   = "InvalidSecretProviderClass"
+	ReasonInvalidClass   = awsfetch.ReasonInvalidClass
 	ReasonNoIdentity     = "NoIdentity"
-	ReasonAccessDenied   = "AccessDenied"
-	ReasonNotFound       = "NotFound"
-	ReasonThrottled      = "Throttled"
-	ReasonDecryption     = "DecryptionFailure"
-	ReasonAWSUnavailable = "AWSUnavailable"
+	ReasonAccessDenied   = awsfetch.ReasonAccessDenied
+	ReasonNotFound       = awsfetch.ReasonNotFound
+	ReasonThrottled      = awsfetch.ReasonThrottled
+	ReasonDecryption     = awsfetch.ReasonDecryption
+	ReasonAWSUnavailable = awsfetch.ReasonUnavailable
+	ReasonAWSError       = awsfetch.ReasonAWSError
+	ReasonInvalidValue   = awsfetch.ReasonInvalidValue
 	ReasonKubernetesAPI  = "KubernetesAPI"
 	ReasonMount          = "MountFailed"
-	ReasonInternal       = "Internal"
-	ReasonExtract        = "ExtractFailed"
+	ReasonInternal       = awsfetch.ReasonInternal
 )
 
 // Event reasons recorded on pods.

@@ -375,6 +375,15 @@ func TestInvalidRequestsAndClasses(t *testing.T) {
 	if ok, evs := e.HasEvent(mounter.EventSecretFetchFailed); !ok {
 		t.Errorf("no SecretFetchFailed event: %v", evs)
 	}
+	// A value that is not JSON, with a jmesPath: the extraction fails, naming the object, never the value.
+	if _, err := e.AWS.PutSecret("my-app/plain", "plain-text-value"); err != nil {
+		t.Fatal(err)
+	}
+	e.Cluster.AddClass(mountertest.Namespace, "notjson", map[string]string{"objects": "- objectName: my-app/plain\n  objectType: secretsmanager\n  jmesPath:\n    - {path: user, objectAlias: user}"})
+	_, err = e.Node.NodePublishVolume(ctx, e.PublishRequest("pod-notjson", mountertest.SAApp, "notjson"))
+	if code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "my-app/plain") || strings.Contains(err.Error(), "plain-text-value") {
+		t.Errorf("extraction failure: %v", err)
+	}
 	if n := e.Driver.Volumes(); n != 0 {
 		t.Errorf("volumes = %d after failures", n)
 	}

@@ -154,7 +154,7 @@ func grpcCode(reason string) codes.Code {
 	switch reason {
 	case ReasonInvalidRequest:
 		return codes.InvalidArgument
-	case ReasonInvalidClass, ReasonNotFound, ReasonDecryption, ReasonExtract:
+	case ReasonInvalidClass, ReasonNotFound, ReasonDecryption, ReasonInvalidValue, ReasonAWSError:
 		return codes.FailedPrecondition
 	case ReasonAccessDenied, ReasonNoIdentity:
 		return codes.PermissionDenied
