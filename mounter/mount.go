@@ -29,7 +29,6 @@ var mountFlags = map[string]uintptr{
 	"noexec":  unix.MS_NOEXEC,
 	"bind":    unix.MS_BIND,
 	"remount": unix.MS_REMOUNT,
-	"private": unix.MS_PRIVATE,
 }
 
 // Mount mounts source at target. With "bind" in options it bind-mounts and,

@@ -30,7 +30,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
-// Annotations on a ServiceAccount that this package reads (the EKS pod-identity webhook's).
+// Annotations on a ServiceAccount that this package reads (the EKS pod-identity
+// webhook's). AnnotationSTSRegionalEndpoint is accepted and needs no handling:
+// the AWS SDK for Go v2 always calls the regional STS endpoint of the region.
 const (
 	AnnotationRoleARN             = "eks.amazonaws.com/role-arn"
 	AnnotationAudience            = "eks.amazonaws.com/audience"
