@@ -80,7 +80,9 @@ func TestFilesReloads(t *testing.T) {
 	second := write()
 	waitServed(t, f, second)
 	cancel()
-	<-done
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
 
 func mustRead(t *testing.T, p string) []byte {

@@ -61,7 +61,7 @@ type Options struct {
 
 // NewOptions returns the defaults.
 func NewOptions() *Options {
-	return &Options{
+	return &Options{ //nolint:gosec // G101: SecretName is a Secret's name, not a credential
 		Mode:            ModeSelfManaged,
 		Dir:             "/var/run/aws-secrets-injector/certs",
 		SecretName:      "aws-secrets-injector-webhook-tls",
@@ -203,7 +203,7 @@ func Write(ctx context.Context, o *WriteOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+	if err := os.MkdirAll(o.Out, 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", o.Out, err)
 	}
 	files := []struct {
@@ -231,13 +231,13 @@ func writeFile(p string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp)
+	defer func() { _ = os.Remove(tmp) }() // fails harmlessly after the rename
 	if err := f.Chmod(mode); err != nil {
-		f.Close()
+		_ = f.Close()
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	if _, err := f.Write(data); err != nil {
-		f.Close()
+		_ = f.Close()
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	if err := f.Close(); err != nil {

@@ -154,8 +154,8 @@ func send(client *http.Client, url string, body []byte) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
 	rb, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
 	if err != nil {
 		return 0, err
 	}

@@ -122,7 +122,7 @@ func waitTLS(t *testing.T, addr string) *x509.Certificate {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // reading the served certificate only
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
 		if err == nil {
 			leaf := conn.ConnectionState().PeerCertificates[0]
 			_ = conn.Close()
@@ -247,7 +247,7 @@ func TestAPIServerCallsWebhook(t *testing.T) {
 
 func waitReady(t *testing.T, addr string) {
 	t.Helper()
-	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // local probe
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := c.Get("https://" + addr + ReadyzPath)
