@@ -194,7 +194,8 @@ func BenchmarkMounterRSS(b *testing.B) {
 	defer conn.Close()
 	node := csi.NewNodeClient(conn)
 	time.Sleep(time.Second)
-	idle := procRSS(b, cmd.Process.Pid)
+	idle := procRSS(b, cmd.Process.Pid, "VmRSS")
+	idleAnon := procRSS(b, cmd.Process.Pid, "RssAnon")
 
 	const vols = 500
 	start := time.Now()
@@ -205,7 +206,8 @@ func BenchmarkMounterRSS(b *testing.B) {
 		}
 	}
 	took := time.Since(start)
-	busy := procRSS(b, cmd.Process.Pid)
+	busy := procRSS(b, cmd.Process.Pid, "VmRSS")
+	busyAnon := procRSS(b, cmd.Process.Pid, "RssAnon")
 	for i := range vols {
 		if _, err := node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: fmt.Sprintf("csi-v%d", i),
 			TargetPath: e.Target(fmt.Sprintf("v%d", i))}); err != nil {
@@ -214,11 +216,13 @@ func BenchmarkMounterRSS(b *testing.B) {
 	}
 	b.ReportMetric(idle, "idle-RSS-MiB")
 	b.ReportMetric(busy, "500vol-RSS-MiB")
+	b.ReportMetric(idleAnon, "idle-anon-MiB")
+	b.ReportMetric(busyAnon, "500vol-anon-MiB")
 	b.ReportMetric(float64(took.Milliseconds())/vols, "ms/publish-serial")
 }
 
-// procRSS returns VmRSS of pid in MiB.
-func procRSS(b *testing.B, pid int) float64 {
+// procRSS returns a memory field of /proc/PID/status (VmRSS, RssAnon, ...) in MiB.
+func procRSS(b *testing.B, pid int, field string) float64 {
 	b.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -227,7 +231,7 @@ func procRSS(b *testing.B, pid int) float64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			if err != nil {
 				b.Fatal(err)
@@ -235,6 +239,6 @@ func procRSS(b *testing.B, pid int) float64 {
 			return kb / 1024
 		}
 	}
-	b.Fatal("no VmRSS")
+	b.Fatal("no " + field)
 	return 0
 }
