@@ -100,16 +100,12 @@ func decodePod(raw []byte) (*corev1.Pod, []byte, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, nil, errors.New("request has no object")
 	}
-	var tm metav1.TypeMeta
-	if err := json.Unmarshal(raw, &tm); err != nil {
-		return nil, nil, fmt.Errorf("decode object: %w", err)
-	}
-	if (tm.Kind != "" && tm.Kind != "Pod") || (tm.APIVersion != "" && tm.APIVersion != "v1") {
-		return nil, nil, fmt.Errorf("object is %s %s, not a v1 Pod", tm.APIVersion, tm.Kind)
-	}
 	pod := &corev1.Pod{}
 	if err := json.Unmarshal(raw, pod); err != nil {
 		return nil, nil, fmt.Errorf("decode pod: %w", err)
+	}
+	if (pod.Kind != "" && pod.Kind != "Pod") || (pod.APIVersion != "" && pod.APIVersion != "v1") {
+		return nil, nil, fmt.Errorf("object is %s %s, not a v1 Pod", pod.APIVersion, pod.Kind)
 	}
 	norm, err := json.Marshal(pod)
 	if err != nil {
