@@ -38,6 +38,18 @@ test-unit: ## Unit tests with the race detector
 sanity: ## csi-test v5 sanity suite against the real mounter (real tmpfs mounts: root)
 	$(GO) test -count=1 -v ./test/sanity/
 
+CHART := charts/aws-secrets-injector
+
+.PHONY: helm-lint
+helm-lint: tools-helm ## helm lint --strict and helm template of the chart with the defaults and every non-default mode in $(CHART)/ci/
+	$(BIN)/helm lint --strict $(CHART)
+	$(BIN)/helm template aws-secrets-injector $(CHART) --namespace aws-secrets-injector >/dev/null
+	@for f in $(CHART)/ci/*-values.yaml; do \
+	  echo "== $$f"; \
+	  $(BIN)/helm lint --strict $(CHART) -f $$f; \
+	  $(BIN)/helm template aws-secrets-injector $(CHART) --namespace aws-secrets-injector -f $$f >/dev/null; \
+	done
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 20s)
 	@for spec in $$($(GO) list -f '{{.ImportPath}}' ./...); do \

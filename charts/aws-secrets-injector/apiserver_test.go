@@ -47,7 +47,7 @@ func TestAPIServer(t *testing.T) {
 	mustCreate(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-b"}})
 
 	t.Run("dry-run", func(t *testing.T) {
-		for _, vs := range valueSets {
+		for _, vs := range valueSets(t) {
 			t.Run(vs.name, func(t *testing.T) {
 				for _, o := range renderChart(t, vs.values).Objects {
 					if err := c.Create(ctx, o, client.DryRunAll); err != nil {

@@ -40,7 +40,7 @@ func namesOf(r *rendered, t testing.TB) names {
 }
 
 func TestRenderInvariants(t *testing.T) {
-	for _, vs := range valueSets {
+	for _, vs := range valueSets(t) {
 		t.Run(vs.name, func(t *testing.T) {
 			r := renderChart(t, vs.values)
 			n := namesOf(r, t)
@@ -881,4 +881,33 @@ func ptrString[T any](p *T) string {
 		return "<nil>"
 	}
 	return fmt.Sprint(*p)
+}
+
+// TestValueSetsCoverModes: the ci/ value sets cover every non-default mode
+// the chart offers.
+func TestValueSetsCoverModes(t *testing.T) {
+	seen := map[string]bool{}
+	for _, vs := range valueSets(t) {
+		r := renderChart(t, vs.values)
+		for _, k := range []string{"webhook.certificates.mode", "webhook.defaultMode", "mounter.nodeIdentity", "driverName",
+			"metrics.enabled", "metrics.serviceMonitor.enabled", "webhook.failurePolicy", "mounter.enabled", "logging.format", "webhook.podAntiAffinity"} {
+			seen[k+"="+fmt.Sprint(value(t, r, k))] = true
+		}
+		if value(t, r, "aws.endpoint") != "" {
+			seen["aws.endpoint"] = true
+		}
+		if value(t, r, "image.digest") != "" {
+			seen["image.digest"] = true
+		}
+	}
+	for _, want := range []string{
+		"webhook.certificates.mode=cert-manager", "webhook.defaultMode=init", "mounter.nodeIdentity=fallback",
+		"driverName=secrets-store.csi.k8s.io", "metrics.serviceMonitor.enabled=true", "metrics.enabled=false",
+		"webhook.failurePolicy=Ignore", "mounter.enabled=false", "logging.format=text", "webhook.podAntiAffinity=hard",
+		"aws.endpoint", "image.digest",
+	} {
+		if !seen[want] {
+			t.Errorf("no value set in ci/ renders %s", want)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -34,23 +35,23 @@ type valueSet struct {
 }
 
 // valueSets are the installations every invariant is checked for: the
-// defaults and each non-default mode.
-var valueSets = []valueSet{
-	{"defaults", nil},
-	{"cert-manager", vals("webhook", vals("certificates", vals("mode", "cert-manager")))},
-	{"cert-manager-cluster-issuer", vals("webhook", vals("certificates", vals("mode", "cert-manager",
-		"certManager", vals("issuerRef", vals("name", "corp-ca", "kind", "ClusterIssuer")))))},
-	{"init-default-mode", vals("webhook", vals("defaultMode", "init"), "mounter", vals("enabled", false))},
-	{"node-identity-fallback", vals("mounter", vals("nodeIdentity", "fallback", "refreshInterval", "30s", "cacheTTL", "0"),
-		"aws", vals("region", "eu-west-1", "endpoint", "https://vpce-0abc.secretsmanager.eu-west-1.vpce.amazonaws.com"))},
-	{"upstream-driver-name", vals("driverName", "secrets-store.csi.k8s.io")},
-	{"metrics-servicemonitor", vals("metrics", vals("serviceMonitor", vals("enabled", true, "labels", vals("release", "prom"))),
-		"logging", vals("format", "text", "verbosity", 2))},
-	{"metrics-off-ignore", vals("metrics", vals("enabled", false), "webhook", vals("failurePolicy", "Ignore",
-		"replicas", 3, "podAntiAffinity", "hard", "excludeNamespaces", []any{"legacy", "kube-system"}, "tlsMinVersion", "1.3"))},
-	{"digest-custom-kubelet", vals("image", vals("repository", "123456789012.dkr.ecr.us-east-1.amazonaws.com/asi",
-		"digest", "sha256:"+strings.Repeat("ab", 32), "pullPolicy", "Always"),
-		"mounter", vals("kubeletDir", "/var/lib/k0s/kubelet/"), "fullnameOverride", "asi")},
+// defaults and each non-default mode, from ci/*-values.yaml (the files
+// `make helm-lint` lints with).
+func valueSets(t testing.TB) []valueSet {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("ci", "*-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := []valueSet{{"defaults", nil}}
+	for _, f := range files {
+		v, err := chartutil.ReadValuesFile(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		sets = append(sets, valueSet{strings.TrimSuffix(filepath.Base(f), "-values.yaml"), v.AsMap()})
+	}
+	return sets
 }
 
 // vals builds a values map from key, value pairs.
