@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -87,7 +88,7 @@ func createClass(t *testing.T, env *envtest.Env, ns, name string) {
 
 func plainPod(name string, ann map[string]string) *corev1.Pod {
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: ann},
+		ObjectMeta: metav1.ObjectMeta{Name: name, GenerateName: "pod-", Annotations: ann},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}},
 	}
 }
@@ -154,7 +155,7 @@ func TestAPIServerCallsWebhook(t *testing.T) {
 	o := NewOptions()
 	o.Kubeconfig = env.KubeConfigFile
 	o.Host, o.Port = env.Webhook.LocalServingHost, env.Webhook.LocalServingPort
-	o.MetricsAddr, o.HealthAddr = "0", "127.0.0.1:0"
+	o.MetricsAddr, o.HealthAddr = freeAddr(t), freeAddr(t)
 	o.Namespace = ownNamespace
 	o.Certs.Mode, o.Certs.Dir = certs.ModeFiles, env.Webhook.LocalServingCertDir
 	if err := o.Validate(); err != nil {
@@ -232,6 +233,19 @@ func TestAPIServerCallsWebhook(t *testing.T) {
 	t.Run("unannotated pod: untouched, webhook not called", untouched("opted", "d", nil))
 	t.Run("inject false: untouched, webhook not called", untouched("opted", "e", map[string]string{AnnotationInject: "false"}))
 
+	t.Run("metrics and health endpoints", func(t *testing.T) {
+		for url, want := range map[string]string{
+			"http://" + o.MetricsAddr + "/metrics": `aws_secrets_injector_webhook_admissions_total{result="mutated"}`,
+			"http://" + o.HealthAddr + HealthzPath: "ok",
+			"http://" + o.HealthAddr + ReadyzPath:  "ok",
+		} {
+			body := httpGet(t, url)
+			if !strings.Contains(body, want) {
+				t.Errorf("%s: %q does not contain %q", url, body, want)
+			}
+		}
+	})
+
 	t.Run("missing SecretProviderClass: refused with the message", func(t *testing.T) {
 		_, err := cs.CoreV1().Pods("opted").Create(ctx, plainPod("f", injectAnn("missing")), metav1.CreateOptions{})
 		if err == nil {
@@ -242,6 +256,90 @@ func TestAPIServerCallsWebhook(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, want)
 			}
 		}
+	})
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestRunSelfManaged runs two webhook instances as the binary does, in
+// self-managed mode: they bootstrap one CA in one Secret, patch it into the
+// webhook configuration in place of envtest's, serve the same certificate,
+// and the API server admits a pod through the one it calls.
+func TestRunSelfManaged(t *testing.T) {
+	const mwcName = "aws-secrets-injector-run"
+	env := envtest.Start(t, envtest.WithWebhookInstallOptions(crenvtest.WebhookInstallOptions{
+		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{webhookConfig(mwcName)},
+	}))
+	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.New(t)))
+	defer cancel()
+	for ns, labels := range map[string]map[string]string{ownNamespace: nil, "opted": {NamespaceLabel: NamespaceLabelValue}} {
+		if _, err := env.CreateNamespace(ctx, ns, labels); err != nil {
+			t.Fatal(err)
+		}
+	}
+	createClass(t, env, "opted", "db")
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	addrs := make([]string, 2)
+	for i := range addrs {
+		o := NewOptions()
+		o.Kubeconfig = env.KubeConfigFile
+		o.Host = env.Webhook.LocalServingHost
+		if i == 0 {
+			o.Port = env.Webhook.LocalServingPort
+		} else {
+			_, p, _ := net.SplitHostPort(freeAddr(t))
+			o.Port, _ = strconv.Atoi(p)
+		}
+		o.MetricsAddr, o.HealthAddr = "0", "0"
+		o.Namespace = ownNamespace
+		o.WebhookConfigName = mwcName
+		o.Certs.ExtraHosts = []string{o.Host}
+		o.Certs.CheckInterval = time.Second
+		if err := o.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+		wg.Go(func() {
+			if err := Run(ctx, o); err != nil {
+				t.Errorf("instance %d: %v", i, err)
+			}
+		})
+	}
+	first, second := waitTLS(t, addrs[0]), waitTLS(t, addrs[1])
+	if first.SerialNumber.Cmp(second.SerialNumber) != 0 {
+		t.Fatal("the two instances serve different certificates")
+	}
+	eventually(t, 20*time.Second, "pod admitted through the webhook", func() bool {
+		p, err := env.Clientset.CoreV1().Pods("opted").Create(ctx, plainPod("", injectAnn("db")), metav1.CreateOptions{})
+		return err == nil && p.Annotations[AnnotationStatus] == StatusInjected
 	})
 }
 

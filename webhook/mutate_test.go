@@ -65,6 +65,8 @@ func TestMutateGolden(t *testing.T) {
 	mirror.Annotations[MirrorPodAnnotation] = "abc"
 	collide := testPod(map[string]string{AnnotationMountPath: "/cache/"})
 
+	// A case's name prefix says what it expects: csi-/init- mutated,
+	// skip- unchanged, deny- a denial. Golden files: testdata/<name>.yaml.
 	cases := []struct {
 		name string
 		ns   string
@@ -107,7 +109,7 @@ func TestMutateGolden(t *testing.T) {
 				t.Fatalf("want a denial, got outcome %q, error %v", outcome, err)
 			case prefix == "skip" && (err != nil || outcome != Skipped || !equality.Semantic.DeepEqual(out, in)):
 				t.Fatalf("want the pod unchanged, got outcome %q, error %v", outcome, err)
-			case prefix == "csi" && (err != nil || outcome != Mutated):
+			case (prefix == "csi" || prefix == "init") && (err != nil || outcome != Mutated):
 				t.Fatalf("want the pod mutated, got outcome %q, error %v", outcome, err)
 			}
 			golden(t, tc.name+".yaml", render(t, out, outcome, err))
