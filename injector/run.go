@@ -33,13 +33,13 @@ const (
 
 // Steps of one fill, named in errors.
 const (
-	stepConfig      = "load AWS configuration"
-	stepParse       = "parse"
-	stepMountPath   = "mount path"
-	stepCredentials = "get AWS credentials"
-	stepFetch       = "fetch"
-	stepExtract     = "extract"
-	stepWrite       = "write"
+	stepConfig    = "load AWS configuration"
+	stepParse     = "parse"
+	stepMountPath = "mount path"
+	stepIdentity  = "get AWS credentials"
+	stepFetch     = "fetch"
+	stepExtract   = "extract"
+	stepWrite     = "write"
 )
 
 // ReasonCredentials is the reason of a failure to get the pod's AWS credentials.
@@ -220,7 +220,7 @@ func (in *injector) fill(ctx context.Context) (n int, changed bool, err error) {
 		return 0, false, &Error{Class: in.o.ClassName, Step: step, Reason: reason, Transient: transient, Err: err, Fix: fix, Attempts: 1}
 	}
 	if _, err := in.cfg.Credentials.Retrieve(ctx); err != nil {
-		return fail(stepCredentials, ReasonCredentials, credentialsTransient(err), err, credentialsFix)
+		return fail(stepIdentity, ReasonCredentials, credentialsTransient(err), err, credentialsFix)
 	}
 	vals, err := in.fetcher.Fetch(ctx, in.spec, awsfetch.Identity{Key: ""})
 	if err != nil {
