@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -27,15 +26,20 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/certs"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/envtest"
 )
 
-// benchServerEnv makes the test binary run only a webhook server (a child
-// process of the benchmark, so its RSS is the server's alone).
-const benchServerEnv = "WEBHOOK_BENCH_SERVER_CERT_DIR"
+// Environment of the child process that runs the webhook for the load
+// benchmarks (a separate process, so that its RSS is the webhook's alone).
+const (
+	benchKubeconfigEnv = "WEBHOOK_BENCH_KUBECONFIG"
+	benchCertDirEnv    = "WEBHOOK_BENCH_CERT_DIR"
+	benchPortEnv       = "WEBHOOK_BENCH_PORT"
+)
 
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(benchServerEnv); dir != "" {
-		if err := runBenchServer(dir); err != nil {
+	if kc := os.Getenv(benchKubeconfigEnv); kc != "" {
+		if err := runBenchServer(kc, os.Getenv(benchCertDirEnv), os.Getenv(benchPortEnv)); err != nil {
 			fmt.Fprintln(os.Stderr, "bench server:", err)
 			os.Exit(1)
 		}
@@ -44,44 +48,47 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// runBenchServer serves /mutate-pods on a loopback port with the
-// certificates in dir (files mode) and in-memory lookups, prints
-// "PORT n", and runs until SIGTERM.
-func runBenchServer(dir string) error {
+// runBenchServer runs the webhook exactly as `aws-secrets-injector webhook`
+// does (Run: manager, SecretProviderClass informer cache, certificate files
+// with hot reload), on a loopback port, until SIGTERM.
+func runBenchServer(kubeconfig, certDir, port string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	src := certs.NewFiles(dir, time.Minute)
-	go func() { _ = src.Start(ctx) }()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	o := NewOptions()
+	o.Kubeconfig = kubeconfig
+	o.Host = "127.0.0.1"
+	o.Port, _ = strconv.Atoi(port)
+	o.MetricsAddr, o.HealthAddr = "0", "0"
+	o.Namespace = ownNamespace
+	o.Certs.Mode, o.Certs.Dir = certs.ModeFiles, certDir
+	if err := o.Validate(); err != nil {
 		return err
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	srv := newWebhookServer("127.0.0.1", port, src, tls.VersionTLS12)
-	cfg := testConfig()
-	cfg.Specs = NewSpecCache(16)
-	Register(srv, &Handler{Config: cfg, Lookups: testLookups()}, func(*http.Request) error { return src.Ready() })
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Start(ctx) }()
-	fmt.Printf("PORT %d\n", port)
-	return <-errc
+	return Run(ctx, o)
 }
 
-// benchServer starts the child server and returns its URL, a client that
+// benchServer starts a real API server holding the class apps/db, and the
+// webhook in a child process; it returns the webhook's URL, a client that
 // trusts it, and a function reading the child's RSS and peak RSS in MiB.
 func benchServer(b *testing.B) (string, *http.Client, func() (float64, float64)) {
 	b.Helper()
+	env := envtest.Start(b)
+	if _, err := env.CreateNamespace(context.Background(), "apps", nil); err != nil {
+		b.Fatal(err)
+	}
+	createClass(b, env, "apps", "db")
 	dir := b.TempDir()
 	if err := certs.Write(context.Background(), &certs.WriteOptions{Hosts: []string{"127.0.0.1"}, Out: dir, Validity: time.Hour}); err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), benchServerEnv+"="+dir)
-	out, err := cmd.StdoutPipe()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	_ = l.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchKubeconfigEnv+"="+env.KubeConfigFile, benchCertDirEnv+"="+dir, benchPortEnv+"="+port)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -90,12 +97,6 @@ func benchServer(b *testing.B) (string, *http.Client, func() (float64, float64))
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "PORT ") {
-		b.Fatalf("bench server did not start: %q %v", line, err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	port := strings.TrimSpace(strings.TrimPrefix(line, "PORT "))
 
 	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
 	if err != nil {
@@ -108,10 +109,10 @@ func benchServer(b *testing.B) (string, *http.Client, func() (float64, float64))
 		ForceAttemptHTTP2:   true, // as the API server's webhook client
 		MaxIdleConnsPerHost: 100,
 	}}
-	url := "https://127.0.0.1:" + port + MutatePath
-	deadline := time.Now().Add(20 * time.Second)
+	base := "https://127.0.0.1:" + port
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := client.Get("https://127.0.0.1:" + port + ReadyzPath)
+		resp, err := client.Get(base + ReadyzPath) // ready: certificate loaded, class cache synced
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -119,7 +120,7 @@ func benchServer(b *testing.B) (string, *http.Client, func() (float64, float64))
 			}
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("bench server not ready: %v", err)
+			b.Fatalf("webhook not ready: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -139,7 +140,7 @@ func benchServer(b *testing.B) (string, *http.Client, func() (float64, float64))
 		}
 		return field("VmRSS"), field("VmHWM")
 	}
-	return url, client, rss
+	return base + MutatePath, client, rss
 }
 
 // benchBody is an AdmissionReview of the annotated test pod (the mutating path).
@@ -166,7 +167,7 @@ func send(client *http.Client, url string, body []byte) (time.Duration, error) {
 	return d, nil
 }
 
-func report(b *testing.B, lat []time.Duration, errs int, elapsed time.Duration, rss func() (float64, float64)) {
+func report(b *testing.B, lat []time.Duration, errs int, elapsed time.Duration, idle float64, rss func() (float64, float64)) {
 	b.Helper()
 	if len(lat) == 0 {
 		b.Fatalf("no successful request (%d errors)", errs)
@@ -181,6 +182,7 @@ func report(b *testing.B, lat []time.Duration, errs int, elapsed time.Duration, 
 	b.ReportMetric(q(0.99), "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 	b.ReportMetric(float64(errs), "errors")
+	b.ReportMetric(idle, "server-idle-rss-MiB")
 	b.ReportMetric(cur, "server-rss-MiB")
 	b.ReportMetric(peak, "server-peak-rss-MiB")
 	if errs > 0 {
@@ -201,6 +203,7 @@ func benchDuration() time.Duration {
 // mutated. Goal: p99 < 2 ms. b.N is not used: one bounded run.
 func BenchmarkAdmissionTLS500RPS(b *testing.B) {
 	url, client, rss := benchServer(b)
+	idle, _ := rss()
 	body := benchBody(b)
 	for range 50 { // warm the connection
 		if _, err := send(client, url, body); err != nil {
@@ -231,13 +234,14 @@ func BenchmarkAdmissionTLS500RPS(b *testing.B) {
 	}
 	wg.Wait()
 	b.StopTimer()
-	report(b, lat, errs, time.Since(start), rss)
+	report(b, lat, errs, time.Since(start), idle, rss)
 }
 
 // BenchmarkAdmissionTLSSaturation: 32 closed-loop clients as fast as the
 // server answers, for a bounded time.
 func BenchmarkAdmissionTLSSaturation(b *testing.B) {
 	url, client, rss := benchServer(b)
+	idle, _ := rss()
 	body := benchBody(b)
 	const workers = 32
 	d := benchDuration()
@@ -267,7 +271,7 @@ func BenchmarkAdmissionTLSSaturation(b *testing.B) {
 	}
 	wg.Wait()
 	b.StopTimer()
-	report(b, lat, errs, time.Since(start), rss)
+	report(b, lat, errs, time.Since(start), idle, rss)
 }
 
 // BenchmarkHandle: the admission handler alone (decode, mutate, patch), no HTTP.

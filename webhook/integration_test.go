@@ -73,7 +73,7 @@ func webhookConfig(name string) *admissionregistrationv1.MutatingWebhookConfigur
 	}
 }
 
-func createClass(t *testing.T, env *envtest.Env, ns, name string) {
+func createClass(t testing.TB, env *envtest.Env, ns, name string) {
 	t.Helper()
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"spec": map[string]any{"provider": "aws", "parameters": map[string]any{"objects": seedObjects, "region": "us-east-1"}},
