@@ -2,15 +2,23 @@ package mounter_test
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter/identity"
@@ -158,4 +166,140 @@ func waitEvent(ctx context.Context, t *testing.T, kube *envtest.Env, ns, pod, re
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Errorf("no %s event on pod %s", reason, pod)
+}
+
+// TestRunServesAndRestarts runs the production entry point (mounter.Run) with
+// a real API server: kubelet registration socket, CSI socket, /healthz and
+// /metrics; then stops it and starts it again on the same directories, as a
+// DaemonSet pod restart does, and checks the volume is still served and
+// refreshed.
+func TestRunServesAndRestarts(t *testing.T) {
+	requireRoot(t)
+	kube := envtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := kube.CreateServiceAccount(ctx, mountertest.Namespace, mountertest.SAApp,
+		map[string]string{identity.AnnotationRoleARN: mountertest.RoleApp}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kube.CreateSecretProviderClass(ctx, mountertest.Namespace, []byte(mountertest.SeedClassYAML)); err != nil {
+		t.Fatal(err)
+	}
+	e := mountertest.Start(t, mountertest.Options{}) // the fake AWS, token issuer and target dirs
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+	kubeletDir := filepath.Join(e.Dir, "kubelet")
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	_ = lis.Close()
+	opts := mounter.NewOptions()
+	fs := pflag.NewFlagSet("mounter", pflag.ContinueOnError)
+	opts.AddFlags(fs)
+	if err := fs.Parse([]string{"--endpoint", "unix://" + filepath.Join(e.Dir, "run-csi.sock"), "--kubelet-dir", kubeletDir,
+		"--node-name", "run-node", "--http-address", addr, "--kubeconfig", kube.KubeConfigFile,
+		"--region", mountertest.Region, "--aws-endpoint", e.AWS.URL(), "--refresh-interval", "5s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := opts.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	start := func() (stop func()) {
+		rctx, rcancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- mounter.Run(rctx, opts) }()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			resp, err := httpGet(ctx, "http://"+addr+"/healthz")
+			if err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("mounter did not become healthy: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return func() {
+			rcancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run returned %v", err)
+			}
+		}
+	}
+	stop := start()
+
+	// The kubelet's view: the registration socket names the driver and the CSI endpoint.
+	regSock := filepath.Join(kubeletDir, "plugins_registry", mounter.DefaultDriverName+"-reg.sock")
+	rconn, err := grpc.NewClient("unix://"+regSock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rconn.Close()
+	info, err := registerapi.NewRegistrationClient(rconn).GetInfo(ctx, &registerapi.InfoRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != mounter.DefaultDriverName || info.Endpoint != filepath.Join(kubeletDir, "plugins", mounter.DefaultDriverName, "csi.sock") {
+		t.Errorf("registration info %+v", info)
+	}
+
+	conn, err := grpc.NewClient("unix://"+filepath.Join(e.Dir, "run-csi.sock"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	node := csi.NewNodeClient(conn)
+	req := e.PublishRequest("run-pod", mountertest.SAApp, mountertest.SeedClass)
+	if _, err := node.NodePublishVolume(ctx, req); err != nil {
+		t.Fatalf("publish through Run: %v", err)
+	}
+	pw := filepath.Join(req.TargetPath, "db-password")
+	if got := readFile(t, pw); got != "supersecretpassword" {
+		t.Errorf("db-password = %q", got)
+	}
+	resp, err := httpGet(ctx, "http://"+addr+"/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if !strings.Contains(string(body), `aws_secrets_injector_mounter_publishes_total{outcome="mounted"} 1`) {
+		t.Errorf("/metrics does not count the publish")
+	}
+
+	// Restart: the mounts survive, the new process restores the volume and
+	// rotation resumes on the next republish.
+	stop()
+	if got := readFile(t, pw); got != "supersecretpassword" {
+		t.Errorf("files gone while the mounter was down: %q", got)
+	}
+	if _, err := e.AWS.PutSecret(mountertest.SeedSecret, `{"username":"admin","password":"after-restart"}`); err != nil {
+		t.Fatal(err)
+	}
+	stop = start()
+	defer stop()
+	time.Sleep(5 * time.Second) // the refresh interval
+	req = e.PublishRequest("run-pod", mountertest.SAApp, mountertest.SeedClass)
+	if _, err := node.NodePublishVolume(ctx, req); err != nil {
+		t.Fatalf("republish after restart: %v", err)
+	}
+	if got := readFile(t, pw); got != "after-restart" {
+		t.Errorf("rotation after restart: db-password = %q", got)
+	}
+	if _, err := node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: req.VolumeId, TargetPath: req.TargetPath}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func httpGet(ctx context.Context, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	return http.DefaultClient.Do(req)
 }
