@@ -296,3 +296,34 @@ echo "owner=$(stat -c %u:%g ..data/db-user)"
 		t.Errorf("host mount dir not empty: %v", names)
 	}
 }
+
+func TestBinaryCredentialFailuresAreImmediateAndExplained(t *testing.T) {
+	fake := startFake(t, testState())
+	for name, mutate := range map[string]func(p *pod){
+		"token of an untrusted issuer": func(p *pod) {
+			other, err := fakeaws.NewTokenIssuer("https://untrusted.example.test")
+			must(t, err)
+			tok, err := other.ServiceAccountToken("default", "my-app", fakeaws.STSAudience, time.Hour)
+			must(t, err)
+			must(t, os.WriteFile(filepath.Join(p.dir, "token"), []byte(tok), 0o644))
+		},
+		"token file missing": func(p *pod) { must(t, os.Remove(filepath.Join(p.dir, "token"))) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := newPod(t, fake, seedObjects)
+			mutate(p)
+			start := time.Now()
+			code, stderr := p.run(t, "inject")
+			if code == 0 {
+				t.Fatal("exit 0 without credentials")
+			}
+			line := oneErrorLine(t, stderr)
+			if !strings.Contains(line, "get AWS credentials") || !strings.Contains(line, "eks.amazonaws.com/role-arn") {
+				t.Errorf("error line: %s", line)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("a permanent credentials failure took %s (retried?)", d)
+			}
+		})
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +19,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/go-logr/logr"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
@@ -344,11 +347,10 @@ const credentialsFix = "check the pod's AWS identity: for IRSA the service accou
 	"association and AWS_CONTAINER_CREDENTIALS_FULL_URI/AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"
 
 // credentialsTransient tells a failure to get credentials that may pass (no
-// answer, throttling, 5xx) from one that will not (refused, missing token file).
+// answer, throttling, 5xx) from one that will not (refused token, unreadable
+// token file, no credential source): only failures recognisably of the network
+// or of an overloaded service are transient.
 func credentialsTransient(err error) bool {
-	if errors.Is(err, context.Canceled) {
-		return false
-	}
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
 		s := re.HTTPStatusCode()
@@ -360,10 +362,10 @@ func credentialsTransient(err error) bool {
 		return strings.Contains(c, "Throttl") || c == "TooManyRequestsException" || c == "IDPCommunicationError" ||
 			strings.HasPrefix(c, "Internal") || strings.HasPrefix(c, "ServiceUnavailable")
 	}
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-		return false
-	}
-	return true // no response at all: a network error
+	var ne net.Error
+	var se *smithyhttp.RequestSendError
+	return errors.As(err, &se) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // fetchTransient is true when every object failed for a transient reason.

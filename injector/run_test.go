@@ -3,11 +3,17 @@ package injector
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/smithy-go"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
@@ -293,5 +299,25 @@ func TestBackoffAndJitterBounds(t *testing.T) {
 func TestOneLine(t *testing.T) {
 	if got := oneLine("a\n  b\r\n\nc"); got != "a b c" {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestCredentialsTransient(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, true},
+		{fmt.Errorf("refresh: %w", &smithy.GenericAPIError{Code: "ThrottlingException"}), true},
+		{&smithy.GenericAPIError{Code: "IDPCommunicationError"}, true},
+		{&smithy.GenericAPIError{Code: "InvalidIdentityToken"}, false},
+		{&smithy.GenericAPIError{Code: "AccessDenied"}, false},
+		{fmt.Errorf("unable to read file at /t: %v", fs.ErrNotExist), false},
+		{errors.New("no EC2 IMDS role found"), false},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), true},
+	} {
+		if got := credentialsTransient(c.err); got != c.want {
+			t.Errorf("credentialsTransient(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }
