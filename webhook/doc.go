@@ -20,6 +20,11 @@
 // volume of the driver for its class, is left alone (reinvocation is
 // idempotent).
 //
+// In csi mode the refresh and refresh-interval annotations are validated but
+// change nothing in the pod: the mounter re-fetches on every republish
+// (CSIDriver requiresRepublish) at the class's refreshInterval or its own
+// --refresh-interval. init-first only matters in init mode.
+//
 // The MutatingWebhookConfiguration the chart renders (names from values):
 //
 //	apiVersion: admissionregistration.k8s.io/v1
