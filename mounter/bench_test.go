@@ -191,7 +191,7 @@ func BenchmarkMounterRSS(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	node := csi.NewNodeClient(conn)
 	time.Sleep(time.Second)
 	idle := procRSS(b, cmd.Process.Pid, "VmRSS")
@@ -228,7 +228,7 @@ func procRSS(b *testing.B, pid int, field string) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {

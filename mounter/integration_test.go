@@ -239,7 +239,7 @@ func TestRunServesAndRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rconn.Close()
+	defer func() { _ = rconn.Close() }()
 	info, err := registerapi.NewRegistrationClient(rconn).GetInfo(ctx, &registerapi.InfoRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +252,7 @@ func TestRunServesAndRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	node := csi.NewNodeClient(conn)
 	req := e.PublishRequest("run-pod", mountertest.SAApp, mountertest.SeedClass)
 	if _, err := node.NodePublishVolume(ctx, req); err != nil {

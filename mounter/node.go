@@ -23,8 +23,8 @@ func (s *NodeServer) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi
 	return &csi.NodeGetInfoResponse{NodeId: s.d.cfg.NodeID}, nil
 }
 
-// NodeGetCapabilities: VOLUME_MOUNT_GROUP (the kubelet passes the pod's fsGroup
-// and the mounter makes the files group-owned; the CSIDriver sets fsGroupPolicy: File).
+// NodeGetCapabilities reports VOLUME_MOUNT_GROUP: the kubelet passes the pod's
+// fsGroup and the mounter makes the files group-owned (the CSIDriver sets fsGroupPolicy: File).
 func (s *NodeServer) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
 	return &csi.NodeGetCapabilitiesResponse{Capabilities: []*csi.NodeServiceCapability{{
 		Type: &csi.NodeServiceCapability_Rpc{Rpc: &csi.NodeServiceCapability_RPC{Type: csi.NodeServiceCapability_RPC_VOLUME_MOUNT_GROUP}},

@@ -67,7 +67,7 @@ func Run(ctx context.Context, o *Options) error {
 		"nodeIdentity", o.NodeIdentity, "region", base.Region, "restoredVolumes", d.Volumes())
 
 	sock, _ := ParseEndpoint(o.Endpoint)
-	lis, err := ListenUnix(sock)
+	lis, err := ListenUnix(ctx, sock)
 	if err != nil {
 		return err
 	}

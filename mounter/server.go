@@ -37,7 +37,7 @@ func (s *IdentityServer) GetPluginInfo(context.Context, *csi.GetPluginInfoReques
 	return &csi.GetPluginInfoResponse{Name: s.d.cfg.DriverName, VendorVersion: version.Version}, nil
 }
 
-// GetPluginCapabilities: a node-only plugin (no controller service, no topology).
+// GetPluginCapabilities reports none: a node-only plugin (no controller service, no topology).
 func (s *IdentityServer) GetPluginCapabilities(context.Context, *csi.GetPluginCapabilitiesRequest) (*csi.GetPluginCapabilitiesResponse, error) {
 	return &csi.GetPluginCapabilitiesResponse{}, nil
 }
@@ -130,14 +130,14 @@ func ParseEndpoint(ep string) (string, error) {
 }
 
 // ListenUnix removes a stale socket at path and listens on it.
-func ListenUnix(path string) (net.Listener, error) {
+func ListenUnix(ctx context.Context, path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("create socket dir: %w", err)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove stale socket: %w", err)
 	}
-	lis, err := net.Listen("unix", path)
+	lis, err := (&net.ListenConfig{}).Listen(ctx, "unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
@@ -150,7 +150,7 @@ func ProbeSocket(ctx context.Context, path string) error {
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", path, err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	resp, err := csi.NewIdentityClient(conn).Probe(ctx, &csi.ProbeRequest{})
 	if err != nil {
 		return fmt.Errorf("probe: %w", err)

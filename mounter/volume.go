@@ -24,7 +24,7 @@ const (
 	CtxServiceAccount = "csi.storage.k8s.io/serviceAccount.name"
 	CtxEphemeral      = "csi.storage.k8s.io/ephemeral"
 	// CtxTokens holds the pod's service-account tokens: never log it.
-	CtxTokens = "csi.storage.k8s.io/serviceAccount.tokens"
+	CtxTokens = "csi.storage.k8s.io/serviceAccount.tokens" //nolint:gosec // a volume context key, not a credential
 	// AttrSecretProviderClass names the SecretProviderClass in the pod's namespace.
 	AttrSecretProviderClass = "secretProviderClass"
 )

@@ -297,7 +297,7 @@ func (e *Env) serve() error {
 	}
 	e.Driver = d
 	e.Socket = filepath.Join(e.Dir, "csi.sock")
-	lis, err := mounter.ListenUnix(e.Socket)
+	lis, err := mounter.ListenUnix(context.Background(), e.Socket)
 	if err != nil {
 		return err
 	}

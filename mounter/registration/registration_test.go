@@ -48,7 +48,7 @@ func TestKubeletRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	c := registerapi.NewRegistrationClient(conn)
 	info, err := c.GetInfo(ctx, &registerapi.InfoRequest{})
 	if err != nil {

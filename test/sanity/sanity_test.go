@@ -95,7 +95,7 @@ func TestSanity(t *testing.T) {
 	env := mountertest.Start(t, mountertest.Options{CacheTTL: time.Minute})
 
 	ctrlSock := filepath.Join(env.Dir, "controller.sock")
-	lis, err := mounter.ListenUnix(ctrlSock)
+	lis, err := mounter.ListenUnix(context.Background(), ctrlSock)
 	if err != nil {
 		t.Fatal(err)
 	}
