@@ -312,7 +312,7 @@ func TestCredentialsTransient(t *testing.T) {
 		{&smithy.GenericAPIError{Code: "IDPCommunicationError"}, true},
 		{&smithy.GenericAPIError{Code: "InvalidIdentityToken"}, false},
 		{&smithy.GenericAPIError{Code: "AccessDenied"}, false},
-		{fmt.Errorf("unable to read file at /t: %v", fs.ErrNotExist), false},
+		{errors.New("unable to read file at /t: " + fs.ErrNotExist.Error()), false}, // the SDK flattens it with %v,
 		{errors.New("no EC2 IMDS role found"), false},
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), true},
 	} {
