@@ -521,3 +521,87 @@ func eventually(t *testing.T, d time.Duration, what string, f func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestSelfManagedCARollover drives a clock through a CA rollover (the
+// certificates stay valid in real time): bootstrap a week ago, stage the
+// next CA, promote it now. The API server admits pods at every step, and the
+// bundle keeps the previous CA after the promotion.
+func TestSelfManagedCARollover(t *testing.T) {
+	const mwcName, secretName = "aws-secrets-injector-rollover", "rollover-tls"
+	env := envtest.Start(t, envtest.WithWebhookInstallOptions(crenvtest.WebhookInstallOptions{
+		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{webhookConfig(mwcName)},
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for ns, labels := range map[string]map[string]string{ownNamespace: nil, "opted": {NamespaceLabel: NamespaceLabelValue}} {
+		if _, err := env.CreateNamespace(ctx, ns, labels); err != nil {
+			t.Fatal(err)
+		}
+	}
+	createClass(t, env, "opted", "db")
+	real := time.Now()
+	var mu sync.Mutex
+	now := real.Add(-7 * 24 * time.Hour)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	setClock := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	host := env.Webhook.LocalServingHost
+	m := certs.NewSelfManaged(certs.SelfManagedConfig{
+		Client: env.Clientset, Namespace: ownNamespace, SecretName: secretName, WebhookConfigName: mwcName,
+		CheckInterval: time.Hour, Now: clock,
+		Policy: certs.Policy{Hosts: []string{host}, CommonName: "rollover-ca", CAValidity: 10 * 24 * time.Hour, ServingValidity: 5 * 24 * time.Hour},
+	})
+	if err := m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := newWebhookServer(host, env.Webhook.LocalServingPort, m, tls.VersionTLS12)
+	h := &Handler{Config: Config{DriverName: DefaultDriverName, DefaultMode: ModeCSI, DefaultMountPath: DefaultMountPath, Namespace: ownNamespace},
+		Lookups: ClientLookups{Classes: env.Client, ServiceAccounts: env.Client}}
+	Register(srv, h, func(*http.Request) error { return m.Ready() })
+	go func() { _ = srv.Start(ctx) }()
+	waitTLS(t, net.JoinHostPort(host, strconv.Itoa(env.Webhook.LocalServingPort)))
+
+	bundle := func() []*x509.Certificate {
+		cur, err := env.Clientset.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, mwcName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := certs.ParseCertificates(cur.Webhooks[0].ClientConfig.CABundle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	admit := func(step string) {
+		t.Helper()
+		eventually(t, 10*time.Second, step+": pod admitted", func() bool {
+			p, err := env.Clientset.CoreV1().Pods("opted").Create(ctx, plainPod("", injectAnn("db")), metav1.CreateOptions{})
+			return err == nil && p.Annotations[AnnotationStatus] == StatusInjected
+		})
+	}
+
+	// 1. Five and a half days later: next CA staged, serving certificate renewed.
+	setClock(real.Add(-36 * time.Hour))
+	if err := m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	staged := bundle()
+	if len(staged) != 2 {
+		t.Fatalf("after staging the bundle holds %d CAs, want 2", len(staged))
+	}
+	admit("staged")
+
+	// 2. Now: the staged CA signs; the previous one stays trusted.
+	setClock(real)
+	if err := m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := bundle()
+	if len(after) != 2 || !after[0].Equal(staged[1]) || !after[1].Equal(staged[0]) {
+		t.Fatalf("after promotion the bundle is not [new CA, previous CA]: %d certificates", len(after))
+	}
+	leaf := waitTLS(t, net.JoinHostPort(host, strconv.Itoa(env.Webhook.LocalServingPort)))
+	if err := leaf.CheckSignatureFrom(after[0]); err != nil {
+		t.Fatalf("served certificate not signed by the promoted CA: %v", err)
+	}
+	admit("promoted")
+}
