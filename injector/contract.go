@@ -242,3 +242,37 @@ func parseDeadline(name, v string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// Subcommand is the injector container's subcommand: an image whose entrypoint
+// is the binary runs it with args [Subcommand]; everything else travels in the
+// environment (Env.Vars).
+const Subcommand = "inject"
+
+// DefaultBinary is the binary's path in the project's image.
+const DefaultBinary = "/aws-secrets-injector"
+
+// ProbeCommand is the exec command of the native sidecar's startupProbe, for
+// the binary at path binary (DefaultBinary in the project's image). It reads
+// the mount path from EnvMountPath, which the probe inherits from the container.
+func ProbeCommand(binary string) []string {
+	return []string{binary, Subcommand, "--" + FlagCheck}
+}
+
+// probeSlack covers process start and the configuration load before the
+// deadline starts counting.
+const probeSlack = 10 * time.Second
+
+// ProbeFailureThreshold is the startupProbe failureThreshold, for a probe every
+// periodSeconds, that outlasts the first fill's deadline (0 = DefaultDeadline):
+// the injector itself exits non-zero when the deadline passes, so the probe
+// never needs to be the one that gives up.
+func ProbeFailureThreshold(deadline time.Duration, periodSeconds int32) int32 {
+	if deadline <= 0 {
+		deadline = DefaultDeadline
+	}
+	if periodSeconds <= 0 {
+		periodSeconds = 1
+	}
+	period := time.Duration(periodSeconds) * time.Second
+	return int32((deadline + probeSlack + period - 1) / period)
+}

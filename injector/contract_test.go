@@ -251,3 +251,26 @@ func TestOptionsValidateRejects(t *testing.T) {
 		t.Errorf("missing SPC: %v", err)
 	}
 }
+
+func TestProbeHelpers(t *testing.T) {
+	if got := strings.Join(ProbeCommand(DefaultBinary), " "); got != "/aws-secrets-injector inject --check" {
+		t.Errorf("ProbeCommand = %s", got)
+	}
+	for _, c := range []struct {
+		d    time.Duration
+		p    int32
+		want int32
+	}{{0, 1, 130}, {2 * time.Minute, 2, 65}, {30 * time.Second, 1, 40}, {time.Second, 0, 11}, {1500 * time.Millisecond, 1, 12}} {
+		if got := ProbeFailureThreshold(c.d, c.p); got != c.want {
+			t.Errorf("ProbeFailureThreshold(%s, %d) = %d, want %d", c.d, c.p, got, c.want)
+		}
+	}
+	// The command the probe helper names is the one the flags accept.
+	o, err := parseOptions(t, map[string]string{EnvMountPath: t.TempDir()}, ProbeCommand(DefaultBinary)[2:]...)
+	if err != nil || !o.Check {
+		t.Fatalf("probe args: %v", err)
+	}
+	if err := Run(t.Context(), o); err == nil || !strings.Contains(err.Error(), "not ready") {
+		t.Errorf("probe on an empty dir: %v", err)
+	}
+}

@@ -48,21 +48,31 @@
 // refresh fails (logged, structured, without values) and returns nil when the
 // context is cancelled (SIGTERM).
 //
+// The container runs the image's binary with args ["inject"] (Subcommand).
+// Besides the contract, the webhook passes the standard AWS variables it is
+// configured with (AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_STS for a
+// custom or test endpoint; AWS_STS_REGIONAL_ENDPOINTS) and, for IRSA,
+// AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE and the projected token volume
+// when the EKS pod-identity webhook did not: the SDK reads them all.
+//
 // # Startup probe
 //
 // A native sidecar counts as started as soon as its process runs, so the
 // webhook must render a startupProbe that holds the app containers back until
-// the first fill is complete:
+// the first fill is complete (ProbeCommand, ProbeFailureThreshold):
 //
 //	startupProbe:
 //	  exec:
 //	    command: ["/aws-secrets-injector", "inject", "--check"]
 //	  periodSeconds: 1
-//	  failureThreshold: <deadline in seconds + 30>
+//	  failureThreshold: 130   # ProbeFailureThreshold(deadline, 1): deadline + 10 s
 //
-// `inject --check` reads only the mount path (env or --mount-path) and exits 0
-// when <mount path>/..data is a link to a directory, i.e. a complete set has
-// been swapped in; it never contacts AWS. A one-shot init container needs no probe.
+// `inject --check` reads only the mount path (the container's
+// AWS_SECRETS_INJECTOR_MOUNT_PATH, or --mount-path) and exits 0 when
+// <mount path>/..data is a link to a directory, i.e. a complete set has been
+// swapped in; else it prints one "not ready" line and exits 1. It never
+// contacts AWS. A one-shot init container needs no probe: the kubelet starts the
+// next container only after it exited 0.
 //
 // # Container constraints
 //
