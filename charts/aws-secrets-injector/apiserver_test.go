@@ -36,7 +36,7 @@ func TestAPIServer(t *testing.T) {
 	// its EndpointSlices (there are none here) instead of dialling a ClusterIP,
 	// so it never sends a packet off loopback.
 	env := envtest.Start(t, envtest.WithCRDPaths(crds), envtest.WithAPIServerFlag("enable-aggregator-routing", "true"))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	c := env.Client
 	mustCreate(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: releaseNS,
@@ -65,6 +65,8 @@ func TestAPIServer(t *testing.T) {
 	t.Run("webhook-routing", func(t *testing.T) { checkRouting(ctx, t, env) })
 	t.Run("rbac-webhook", func(t *testing.T) { checkWebhookRBAC(ctx, t, env) })
 	t.Run("rbac-mounter", func(t *testing.T) { checkMounterRBAC(ctx, t, env) })
+	// Last: the running webhook patches the caBundle of the configuration.
+	t.Run("resources-cover-rss", func(t *testing.T) { checkResourcesCoverRSS(ctx, t, env, renderChart(t, nil)) })
 }
 
 func mustCreate(ctx context.Context, t *testing.T, c client.Client, o client.Object) {

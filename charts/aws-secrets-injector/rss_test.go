@@ -1,0 +1,153 @@
+package chart_test
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/test/envtest"
+)
+
+// checkResourcesCoverRSS runs the real binary with the chart's own arguments
+// (only addresses, paths and the kubeconfig replaced to fit a test) against
+// the API server, waits until each component is healthy, and checks that the
+// chart's memory request covers the measured RSS and that the limit leaves at
+// least 2x headroom. The mounter is measured idle here; its RSS with 500
+// volumes comes from `make bench` (BenchmarkMounterRSS) and is in values.yaml.
+func checkResourcesCoverRSS(ctx context.Context, t *testing.T, env *envtest.Env, r *rendered) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "aws-secrets-injector")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "../../cmd/aws-secrets-injector")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+
+	t.Run("webhook", func(t *testing.T) {
+		dep := one[*appsv1.Deployment](t, r, releaseName+"-webhook")
+		c := dep.Spec.Template.Spec.Containers[0]
+		port, health := freePort(t), freePort(t)
+		args := append(c.Args[:len(c.Args):len(c.Args)], "--kubeconfig="+env.KubeConfigFile, "--host=127.0.0.1",
+			"--port="+strconv.Itoa(port), "--health-addr=127.0.0.1:"+strconv.Itoa(health), "--metrics-addr=0")
+		rss := runMeasured(ctx, t, bin, args, nil, "http://127.0.0.1:"+strconv.Itoa(health)+"/readyz")
+		checkMemory(t, "webhook", c, rss)
+	})
+	t.Run("mounter", func(t *testing.T) {
+		ds := one[*appsv1.DaemonSet](t, r, releaseName+"-mounter")
+		c := ds.Spec.Template.Spec.Containers[0]
+		// Unix socket paths are limited to 108 bytes: a short directory.
+		short, err := os.MkdirTemp("", "asi")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.RemoveAll(short) })
+		kubelet := filepath.Join(short, "kubelet")
+		plugin := filepath.Join(kubelet, "plugins", "csi.aws-secrets-injector.io")
+		for _, d := range []string{filepath.Join(kubelet, "plugins_registry"), plugin} {
+			if err := os.MkdirAll(d, 0o750); err != nil {
+				t.Fatal(err)
+			}
+		}
+		http := freePort(t)
+		args := append(c.Args[:len(c.Args):len(c.Args)], "--kubeconfig="+env.KubeConfigFile, "--kubelet-dir="+kubelet,
+			"--plugin-dir="+plugin, "--endpoint=unix://"+filepath.Join(plugin, "csi.sock"),
+			"--kubelet-registration-path="+filepath.Join(plugin, "csi.sock"), "--node-name=node-1",
+			"--http-address=127.0.0.1:"+strconv.Itoa(http), "--region=us-east-1")
+		env := []string{"AWS_EC2_METADATA_DISABLED=true"}
+		rss := runMeasured(ctx, t, bin, args, env, "http://127.0.0.1:"+strconv.Itoa(http)+"/healthz")
+		checkMemory(t, "mounter", c, rss)
+	})
+}
+
+// runMeasured starts bin with args, waits until url answers 200, lets it
+// settle and returns its VmRSS in bytes; the process is stopped at the end.
+func runMeasured(ctx context.Context, t *testing.T, bin string, args, env []string, url string) int64 {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	logf, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(logf.Name())
+			t.Fatalf("%s did not become healthy at %s (last: %v)\n%s", args[0], url, err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	return vmRSS(t, cmd.Process.Pid)
+}
+
+func vmRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+func checkMemory(t *testing.T, what string, c corev1.Container, rss int64) {
+	t.Helper()
+	req, limit := c.Resources.Requests.Memory(), c.Resources.Limits.Memory()
+	t.Logf("%s: idle VmRSS %.1f MiB; chart requests %s, limit %s", what, float64(rss)/(1<<20), req, limit)
+	if req.Value() < rss {
+		t.Errorf("%s: memory request %s is below the measured RSS %s", what, req, resource.NewQuantity(rss, resource.BinarySI))
+	}
+	if limit.Value() < 2*rss {
+		t.Errorf("%s: memory limit %s leaves less than 2x the measured RSS %s", what, limit, resource.NewQuantity(rss, resource.BinarySI))
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
