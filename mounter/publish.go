@@ -54,6 +54,7 @@ func (d *Driver) load(ctx context.Context, p podInfo) (*loaded, error) {
 	id, err := d.cfg.Resolver.Resolve(ctx, identity.Request{
 		Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, Annotations: ann,
 		Tokens: p.Tokens, UsePodIdentity: spec.UsePodIdentity, Region: spec.Region,
+		PreferredAddressType: spec.PreferredAddressType,
 	})
 	if err != nil {
 		return nil, classify(ReasonNoIdentity, err)

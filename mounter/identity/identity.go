@@ -48,6 +48,10 @@ const (
 // DefaultPodIdentityEndpoint is the EKS Pod Identity agent's link-local endpoint.
 const DefaultPodIdentityEndpoint = "http://169.254.170.23/v1/credentials"
 
+// DefaultPodIdentityEndpointIPv6 is the agent's IPv6 endpoint, used for classes with
+// preferredAddressType: ipv6 while the endpoint is the default.
+const DefaultPodIdentityEndpointIPv6 = "http://[fd00:ec2::23]/v1/credentials"
+
 // DefaultExpiryWindow is how long before expiry cached credentials are renewed.
 const DefaultExpiryWindow = 5 * time.Minute
 
@@ -130,6 +134,8 @@ type Request struct {
 	UsePodIdentity bool
 	// Region is the region of the SecretProviderClass, used for STS when the base config has none.
 	Region string
+	// PreferredAddressType is the class's preferredAddressType ("ipv4", "ipv6", "auto").
+	PreferredAddressType string
 }
 
 // ErrNoIdentity is wrapped when a pod has no usable AWS identity.
@@ -268,8 +274,12 @@ func (r *Resolver) podIdentity(sa string, req Request) (Identity, error) {
 			"the CSIDriver object must list it in tokenRequests", ErrNoIdentity, PodIdentityAudience)
 	}
 	key := "pod-identity:" + sa
+	endpoint := r.opts.PodIdentityEndpoint
+	if req.PreferredAddressType == "ipv6" && endpoint == DefaultPodIdentityEndpoint {
+		endpoint = DefaultPodIdentityEndpointIPv6
+	}
 	e := r.entry(key, tok.Token, func(h *tokenHolder) aws.CredentialsProvider {
-		return endpointcreds.New(r.opts.PodIdentityEndpoint, func(o *endpointcreds.Options) {
+		return endpointcreds.New(endpoint, func(o *endpointcreds.Options) {
 			o.AuthorizationTokenProvider = h
 			if r.opts.HTTPClient != nil {
 				o.HTTPClient = r.opts.HTTPClient
