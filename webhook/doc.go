@@ -48,11 +48,16 @@
 //	        - {key: aws-secrets-injector.io/inject, operator: In, values: ["enabled"]}
 //	        - {key: kubernetes.io/metadata.name, operator: NotIn, values: [NS, kube-system, kube-public]}
 //	    matchConditions:
-//	      - name: annotated
+//	      - name: inject-annotation
 //	        expression: >-
 //	          has(object.metadata.annotations) &&
 //	          'aws-secrets-injector.io/inject' in object.metadata.annotations &&
 //	          object.metadata.annotations['aws-secrets-injector.io/inject'] == 'true'
+//	      - name: not-mirror-pod
+//	        expression: >-
+//	          !has(object.metadata.annotations) ||
+//	          !('kubernetes.io/config.mirror' in object.metadata.annotations)
+//	    matchPolicy: Equivalent
 //	    sideEffects: None
 //	    reinvocationPolicy: IfNeeded
 //	    timeoutSeconds: 10

@@ -61,9 +61,12 @@ func webhookConfig(name string) *admissionregistrationv1.MutatingWebhookConfigur
 					Values: []string{ownNamespace, "kube-system", "kube-public"}},
 			}},
 			MatchConditions: []admissionregistrationv1.MatchCondition{{
-				Name: "annotated",
+				Name: "inject-annotation",
 				Expression: "has(object.metadata.annotations) && '" + AnnotationInject + "' in object.metadata.annotations && " +
 					"object.metadata.annotations['" + AnnotationInject + "'] == 'true'",
+			}, {
+				Name:       "not-mirror-pod",
+				Expression: "!has(object.metadata.annotations) || !('" + MirrorPodAnnotation + "' in object.metadata.annotations)",
 			}},
 			SideEffects:        &none,
 			ReinvocationPolicy: &ifNeeded,
