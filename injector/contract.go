@@ -3,6 +3,7 @@ package injector
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"path"
 	"strings"
 	"time"
@@ -274,5 +275,9 @@ func ProbeFailureThreshold(deadline time.Duration, periodSeconds int32) int32 {
 		periodSeconds = 1
 	}
 	period := time.Duration(periodSeconds) * time.Second
-	return int32((deadline + probeSlack + period - 1) / period)
+	n := (deadline + probeSlack + period - 1) / period
+	if n > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int32(n) //nolint:gosec // n is checked against MaxInt32 above
 }

@@ -321,3 +321,19 @@ func TestCredentialsTransient(t *testing.T) {
 		}
 	}
 }
+
+func TestClassRefreshIntervalAppliesOnlyInRefreshMode(t *testing.T) {
+	fake := startFake(t, testState())
+	for _, c := range []struct{ flag, want time.Duration }{{time.Minute, 5 * time.Second}, {0, 0}} {
+		o := testOptions(t, fake, seedObjects)
+		o.Params["refreshInterval"] = "5s"
+		o.RefreshInterval = c.flag
+		in, err := newInjector(t.Context(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.interval != c.want {
+			t.Errorf("flag %s: interval %s, want %s", c.flag, in.interval, c.want)
+		}
+	}
+}
