@@ -209,6 +209,12 @@ func checkImages(t *testing.T, r *rendered) {
 			if c.Image != img || c.ImagePullPolicy != policy {
 				t.Errorf("%s/%s: image %s (%s), want %s (%s)", comp, c.Name, c.Image, c.ImagePullPolicy, img, policy)
 			}
+			for _, e := range value(t, r, comp+".env").([]any) {
+				m := e.(map[string]any)
+				if got := findEnv(&c, m["name"].(string)); got == nil || got.Value != m["value"] {
+					t.Errorf("%s/%s: env %v missing (have %+v)", comp, c.Name, m, c.Env)
+				}
+			}
 			if c.Args[0] != comp {
 				t.Errorf("%s/%s: subcommand %q", comp, c.Name, c.Args[0])
 			}
@@ -868,11 +874,14 @@ func checkNotes(t *testing.T, r *rendered) {
 		"kubectl label namespace NAMESPACE aws-secrets-injector.io/inject=enabled",
 		`aws-secrets-injector.io/inject: "true"`,
 		"aws-secrets-injector.io/secret-provider-class: ",
-		"driver: " + value(t, r, "driverName").(string),
 	} {
 		if !strings.Contains(r.Notes, s) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", s, r.Notes)
 		}
+	}
+	direct := "driver: " + value(t, r, "driverName").(string)
+	if strings.Contains(r.Notes, direct) != value(t, r, "mounter.enabled").(bool) {
+		t.Errorf("NOTES.txt shows the direct CSI volume (%q) iff the mounter is installed:\n%s", direct, r.Notes)
 	}
 }
 
