@@ -218,7 +218,10 @@ func checkWebhookRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 	checkAccess(t, []access{
 		{"list SecretProviderClasses cluster-wide", true, func() error { return cl.List(ctx, spcList()) }},
 		{"get a SecretProviderClass", true, func() error { return cl.Get(ctx, types.NamespacedName{Namespace: "team-a", Name: "db"}, spc()) }},
-		{"get a ServiceAccount", true, func() error { _, err := cs.CoreV1().ServiceAccounts("team-a").Get(ctx, "app", metav1.GetOptions{}); return err }},
+		{"get a ServiceAccount", true, func() error {
+			_, err := cs.CoreV1().ServiceAccounts("team-a").Get(ctx, "app", metav1.GetOptions{})
+			return err
+		}},
 		{"get its MutatingWebhookConfiguration", true, func() error { _, err := mwcs.Get(ctx, config, metav1.GetOptions{}); return err }},
 		{"watch its MutatingWebhookConfiguration by name", true, func() error { return watch(byName(config)) }},
 		{"patch its MutatingWebhookConfiguration", true, func() error {
@@ -247,7 +250,9 @@ func checkWebhookRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 		}},
 		{"list MutatingWebhookConfigurations", false, func() error { _, err := mwcs.List(ctx, metav1.ListOptions{}); return err }},
 		{"watch every MutatingWebhookConfiguration", false, func() error { return watch(metav1.ListOptions{}) }},
-		{"delete its MutatingWebhookConfiguration", false, func() error { return mwcs.Delete(ctx, config, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}) }},
+		{"delete its MutatingWebhookConfiguration", false, func() error {
+			return mwcs.Delete(ctx, config, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+		}},
 		{"get another Secret in its namespace", false, func() error { _, err := secrets.Get(ctx, "other", metav1.GetOptions{}); return err }},
 		{"list Secrets in its namespace", false, func() error { _, err := secrets.List(ctx, metav1.ListOptions{}); return err }},
 		{"watch its Secret", false, func() error {
@@ -289,16 +294,28 @@ func checkMounterRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 	checkAccess(t, []access{
 		{"get a SecretProviderClass", true, func() error { return cl.Get(ctx, types.NamespacedName{Namespace: "team-a", Name: "db"}, spc()) }},
 		{"list SecretProviderClasses", true, func() error { return cl.List(ctx, spcList()) }},
-		{"get a ServiceAccount", true, func() error { _, err := cs.CoreV1().ServiceAccounts("team-a").Get(ctx, "app", metav1.GetOptions{}); return err }},
-		{"create an Event", true, func() error { _, err := cs.CoreV1().Events("team-a").Create(ctx, event, metav1.CreateOptions{}); return err }},
+		{"get a ServiceAccount", true, func() error {
+			_, err := cs.CoreV1().ServiceAccounts("team-a").Get(ctx, "app", metav1.GetOptions{})
+			return err
+		}},
+		{"create an Event", true, func() error {
+			_, err := cs.CoreV1().Events("team-a").Create(ctx, event, metav1.CreateOptions{})
+			return err
+		}},
 		{"patch an Event", true, func() error {
 			_, err := cs.CoreV1().Events("team-a").Patch(ctx, event.Name, types.MergePatchType, []byte(`{"count":2}`), metav1.PatchOptions{})
 			return err
 		}},
 
-		{"get a Secret", false, func() error { _, err := cs.CoreV1().Secrets(releaseNS).Get(ctx, "other", metav1.GetOptions{}); return err }},
+		{"get a Secret", false, func() error {
+			_, err := cs.CoreV1().Secrets(releaseNS).Get(ctx, "other", metav1.GetOptions{})
+			return err
+		}},
 		{"list Secrets", false, func() error { _, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{}); return err }},
-		{"list ServiceAccounts", false, func() error { _, err := cs.CoreV1().ServiceAccounts("team-a").List(ctx, metav1.ListOptions{}); return err }},
+		{"list ServiceAccounts", false, func() error {
+			_, err := cs.CoreV1().ServiceAccounts("team-a").List(ctx, metav1.ListOptions{})
+			return err
+		}},
 		{"create a ServiceAccount token", false, func() error {
 			_, err := cs.CoreV1().ServiceAccounts("team-a").CreateToken(ctx, "app", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
 			return err

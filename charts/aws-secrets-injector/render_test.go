@@ -218,7 +218,7 @@ func kinds(r *rendered) []string {
 // value reads a dotted path from the effective values (a leaf or a table).
 func value(t testing.TB, r *rendered, p string) any {
 	t.Helper()
-	var cur any = r.Values["Values"]
+	cur := r.Values["Values"]
 	for _, k := range strings.Split(p, ".") {
 		m, ok := cur.(chartutil.Values)
 		if !ok {
