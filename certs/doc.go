@@ -6,8 +6,10 @@
 // an optional staged next CA, the CA bundle and the serving certificate for
 // the webhook Service's DNS names. Every replica runs the same loop:
 //
-//  1. read the Secret, or create it when absent; on AlreadyExists another
-//     replica won the race, so re-read and use what it stored;
+//  1. read the Secret, or create it when absent (its bundle keeps the CAs
+//     the webhook configuration trusts now, so deleting the Secret does not
+//     break replicas still serving the old certificate); on AlreadyExists
+//     another replica won the race, so re-read and use what it stored;
 //  2. renew what is due (Rotate, a pure function of the State and the time):
 //     the serving certificate at 2/3 of its lifetime; the next CA is staged
 //     into the bundle at 1/2 of the CA's lifetime and starts signing at 2/3,

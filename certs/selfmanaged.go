@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -162,7 +163,9 @@ func (m *SelfManaged) Sync(ctx context.Context) error {
 		}
 		sec, err := secrets.Get(ctx, m.cfg.SecretName, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			st, _, err := Rotate(&State{}, m.cfg.Now(), m.cfg.Policy, false)
+			// Keep trusting what the webhook configuration trusts now
+			// (the Secret was deleted while replicas serve its certificate).
+			st, _, err := Rotate(&State{Bundle: m.currentBundle(ctx)}, m.cfg.Now(), m.cfg.Policy, false)
 			if err != nil {
 				return err
 			}
@@ -214,6 +217,20 @@ func (m *SelfManaged) Sync(ctx context.Context) error {
 		return nil
 	}
 	return m.patchBundle(ctx, log, state.BundlePEM())
+}
+
+// currentBundle returns the CA certificates in the webhook configuration's
+// first caBundle, or nil.
+func (m *SelfManaged) currentBundle(ctx context.Context) []*x509.Certificate {
+	if m.cfg.WebhookConfigName == "" {
+		return nil
+	}
+	mwc, err := m.cfg.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, m.cfg.WebhookConfigName, metav1.GetOptions{})
+	if err != nil || len(mwc.Webhooks) == 0 {
+		return nil
+	}
+	certs, _ := ParseCertificates(mwc.Webhooks[0].ClientConfig.CABundle)
+	return certs
 }
 
 // load puts the serving certificate into memory when it changed.

@@ -106,3 +106,33 @@ func TestSelfManagedStartRetriesUntilContextEnds(t *testing.T) {
 		t.Fatal("Start returned nil though no certificate could be issued")
 	}
 }
+
+func TestSelfManagedRecreatedSecretKeepsTrust(t *testing.T) {
+	ctx := context.Background()
+	cs := fake.NewClientset(&admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "inj"}, Webhooks: []admissionregistrationv1.MutatingWebhook{{Name: "a.example.com"}}})
+	cfg := SelfManagedConfig{Client: cs, Namespace: "sys", SecretName: "tls", WebhookConfigName: "inj", Policy: testPolicy}
+	a := NewSelfManaged(cfg)
+	if err := a.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := a.GetCertificate(nil)
+	if err := cs.CoreV1().Secrets("sys").Delete(ctx, "tls", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b := NewSelfManaged(cfg)
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mwc, _ := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "inj", metav1.GetOptions{})
+	bundle, _ := ParseCertificates(mwc.Webhooks[0].ClientConfig.CABundle)
+	leaf, _ := x509.ParseCertificate(old.Certificate[0])
+	if !verifies(t, leaf, bundle, time.Now()) {
+		t.Fatal("the certificate served before the Secret was recreated is no longer trusted")
+	}
+	nc, _ := b.GetCertificate(nil)
+	newLeaf, _ := x509.ParseCertificate(nc.Certificate[0])
+	if !verifies(t, newLeaf, bundle, time.Now()) || len(bundle) != 2 {
+		t.Fatalf("new certificate not trusted, or bundle of %d", len(bundle))
+	}
+}
