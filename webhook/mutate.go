@@ -128,7 +128,7 @@ func Mutate(ctx context.Context, pod *corev1.Pod, ns string, cfg Config, lk Look
 		ns = pod.Namespace
 	}
 	// 1. Pods that are not ours, or already done: unchanged.
-	if cfg.IsExcludedNamespace(ns) || out.Annotations[MirrorPodAnnotation] != "" {
+	if _, mirror := out.Annotations[MirrorPodAnnotation]; mirror || cfg.IsExcludedNamespace(ns) {
 		return out, Skipped, nil
 	}
 	if out.Annotations[AnnotationInject] != "true" || out.Annotations[AnnotationStatus] == StatusInjected {
