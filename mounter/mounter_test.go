@@ -530,3 +530,25 @@ func TestRotationCostsOneFetchPerInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestTokensInSecrets: with serviceAccountTokenInSecrets the kubelet moves the
+// tokens from the volume context to the request's secrets.
+func TestTokensInSecrets(t *testing.T) {
+	requireRoot(t)
+	e := mountertest.Start(t, mountertest.Options{})
+	req := e.PublishRequest("pod-sec", mountertest.SAApp, mountertest.SeedClass)
+	req.Secrets = map[string]string{mounter.CtxTokens: req.VolumeContext[mounter.CtxTokens]}
+	delete(req.VolumeContext, mounter.CtxTokens)
+	if _, err := e.Node.NodePublishVolume(context.Background(), req); err != nil {
+		t.Fatalf("publish with tokens in secrets: %v", err)
+	}
+	if got := readFile(t, filepath.Join(req.TargetPath, "db-user")); got != "admin" {
+		t.Errorf("db-user = %q", got)
+	}
+	delete(req.Secrets, mounter.CtxTokens)
+	req.VolumeId, req.TargetPath = "csi-pod-notoken", e.Target("pod-notoken")
+	_, err := e.Node.NodePublishVolume(context.Background(), req)
+	if code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "tokenRequests") {
+		t.Errorf("publish without tokens: %v", err)
+	}
+}

@@ -49,7 +49,7 @@ func (s *NodeServer) NodePublishVolume(ctx context.Context, req *csi.NodePublish
 			return nil, status.Errorf(codes.InvalidArgument, "volume_mount_group %q is not a numeric group id", group)
 		}
 	}
-	p, err := parsePodInfo(req.GetVolumeContext())
+	p, err := parsePodInfo(req.GetVolumeContext(), req.GetSecrets())
 	if err != nil {
 		d.failed(ReasonInvalidRequest)
 		return nil, status.Error(codes.InvalidArgument, err.Error())

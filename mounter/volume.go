@@ -23,7 +23,9 @@ const (
 	CtxPodUID         = "csi.storage.k8s.io/pod.uid"
 	CtxServiceAccount = "csi.storage.k8s.io/serviceAccount.name"
 	CtxEphemeral      = "csi.storage.k8s.io/ephemeral"
-	// CtxTokens holds the pod's service-account tokens: never log it.
+	// CtxTokens holds the pod's service-account tokens: never log it. The kubelet
+	// sends it in the volume context, or in the request's secrets when the
+	// CSIDriver sets serviceAccountTokenInSecrets: true (Kubernetes 1.35+).
 	CtxTokens = "csi.storage.k8s.io/serviceAccount.tokens" //nolint:gosec // a volume context key, not a credential
 	// AttrSecretProviderClass names the SecretProviderClass in the pod's namespace.
 	AttrSecretProviderClass = "secretProviderClass"
@@ -39,8 +41,10 @@ type podInfo struct {
 	Tokens         map[string]identity.Token
 }
 
-// parsePodInfo reads the volume context; errors name the missing key and the fix.
-func parsePodInfo(vc map[string]string) (podInfo, error) {
+// parsePodInfo reads the volume context, and the tokens from the request's
+// secrets (serviceAccountTokenInSecrets) or else the volume context; errors
+// name the missing key and the fix.
+func parsePodInfo(vc, secrets map[string]string) (podInfo, error) {
 	p := podInfo{
 		Namespace:      vc[CtxPodNamespace],
 		Name:           vc[CtxPodName],
@@ -60,7 +64,11 @@ func parsePodInfo(vc map[string]string) (podInfo, error) {
 	if len(missing) > 0 {
 		return p, fmt.Errorf("volume context lacks %s: the CSIDriver object must set podInfoOnMount: true", strings.Join(missing, ", "))
 	}
-	toks, err := identity.ParseTokens(vc[CtxTokens])
+	raw, ok := secrets[CtxTokens]
+	if !ok {
+		raw = vc[CtxTokens]
+	}
+	toks, err := identity.ParseTokens(raw)
 	if err != nil {
 		return p, err
 	}
