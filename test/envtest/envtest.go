@@ -184,7 +184,7 @@ func start(t testing.TB, o options, root, assets string) (*Env, error) {
 		return nil, err
 	}
 
-	port, err := freePort()
+	port, err := freePort(context.Background())
 	if err != nil {
 		return nil, err
 	}
@@ -204,8 +204,9 @@ func start(t testing.TB, o options, root, assets string) (*Env, error) {
 	}
 	api := env.ControlPlane.GetAPIServer()
 	api.Path = filepath.Join(assets, "kube-apiserver")
-	api.SecureServing.ListenAddr.Address = "127.0.0.1"
-	api.SecureServing.ListenAddr.Port = strconv.Itoa(port)
+	// The secure serving address (APIServer.SecureServing.ListenAddr).
+	api.Address = "127.0.0.1"
+	api.Port = strconv.Itoa(port)
 	args := api.Configure()
 	args.Set("service-account-issuer", issuer)
 	args.Set("service-account-key-file", pubFile)
@@ -327,13 +328,17 @@ func writeKeyPair(dir string, key *rsa.PrivateKey) (pubFile, keyFile string, err
 
 // freePort asks the kernel for a free loopback port. Another process may take
 // it before the API server binds it; envtest then retries the start.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	port := l.Addr().(*net.TCPAddr).Port
+	if err := l.Close(); err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	return port, nil
 }
 
 // TokenOption changes a TokenRequest made by MintToken.
