@@ -25,8 +25,10 @@ import (
 // TestAPIServer has a real kube-apiserver (1) accept every object of every
 // value set (server-side dry run: full validation, CEL compilation of the
 // match conditions, defaulting), then, with the default install created for
-// real, (2) route exactly the opted-in, annotated pods to the webhook and (3)
-// enforce the RBAC: each component can do what it needs and nothing next to it.
+// real, (2) route exactly the opted-in, annotated pods to the webhook, (3)
+// enforce the RBAC: each component can do what it needs and nothing next to
+// it, and (4) run the real binaries with the chart's arguments (the webhook
+// under its own RBAC) within the chart's resources.
 func TestAPIServer(t *testing.T) {
 	crds, err := filepath.Abs(filepath.Join("testdata", "crds"))
 	if err != nil {
@@ -66,7 +68,7 @@ func TestAPIServer(t *testing.T) {
 	t.Run("rbac-webhook", func(t *testing.T) { checkWebhookRBAC(ctx, t, env) })
 	t.Run("rbac-mounter", func(t *testing.T) { checkMounterRBAC(ctx, t, env) })
 	// Last: the running webhook patches the caBundle of the configuration.
-	t.Run("resources-cover-rss", func(t *testing.T) { checkResourcesCoverRSS(ctx, t, env, renderChart(t, nil)) })
+	t.Run("real-binaries", func(t *testing.T) { checkRealBinaries(ctx, t, env, renderChart(t, nil)) })
 }
 
 func mustCreate(ctx context.Context, t *testing.T, c client.Client, o client.Object) {

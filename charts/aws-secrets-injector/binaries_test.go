@@ -15,18 +15,24 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/test/envtest"
 )
 
-// checkResourcesCoverRSS runs the real binary with the chart's own arguments
+// checkRealBinaries runs the real binary with the chart's own arguments
 // (only addresses, paths and the kubeconfig replaced to fit a test) against
-// the API server, waits until each component is healthy, and checks that the
-// chart's memory request covers the measured RSS and that the limit leaves at
-// least 2x headroom. The mounter is measured idle here; its RSS with 500
-// volumes comes from `make bench` (BenchmarkMounterRSS) and is in values.yaml.
-func checkResourcesCoverRSS(ctx context.Context, t *testing.T, env *envtest.Env, r *rendered) {
+// the API server and waits until each component is healthy. The webhook runs
+// as its ServiceAccount (impersonation), so its readiness proves the chart's
+// RBAC suffices for the self-managed certificate bootstrap and the
+// SecretProviderClass cache. Then it checks that the chart's memory request
+// covers the measured RSS and the limit leaves at least 2x headroom. The
+// mounter is measured idle; its RSS with 500 volumes comes from `make bench`
+// (BenchmarkMounterRSS) and is noted in values.yaml.
+func checkRealBinaries(ctx context.Context, t *testing.T, env *envtest.Env, r *rendered) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "aws-secrets-injector")
 	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "../../cmd/aws-secrets-injector")
@@ -38,11 +44,32 @@ func checkResourcesCoverRSS(ctx context.Context, t *testing.T, env *envtest.Env,
 	t.Run("webhook", func(t *testing.T) {
 		dep := one[*appsv1.Deployment](t, r, releaseName+"-webhook")
 		c := dep.Spec.Template.Spec.Containers[0]
+		// Start from scratch: the self-managed bootstrap creates the Secret.
+		err := env.Clientset.CoreV1().Secrets(releaseNS).Delete(ctx, releaseName+"-webhook-tls", metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		// The webhook runs as its ServiceAccount, so readiness also proves the
+		// chart's RBAC is enough for the real binary: the SecretProviderClass
+		// informer, the certificate Secret and the caBundle patch.
+		kubeconfig := impersonatingKubeconfig(t, env, releaseName+"-webhook")
 		port, health := freePort(t), freePort(t)
-		args := append(c.Args[:len(c.Args):len(c.Args)], "--kubeconfig="+env.KubeConfigFile, "--host=127.0.0.1",
+		args := append(c.Args[:len(c.Args):len(c.Args)], "--kubeconfig="+kubeconfig, "--host=127.0.0.1",
 			"--port="+strconv.Itoa(port), "--health-addr=127.0.0.1:"+strconv.Itoa(health), "--metrics-addr=0")
 		rss := runMeasured(ctx, t, bin, args, nil, "http://127.0.0.1:"+strconv.Itoa(health)+"/readyz")
 		checkMemory(t, "webhook", c, rss)
+
+		mwc, err := env.Clientset.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, releaseName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(mwc.Webhooks[0].ClientConfig.CABundle) == 0 {
+			t.Errorf("the webhook did not patch the caBundle into %s", mwc.Name)
+		}
+		sec, err := env.Clientset.CoreV1().Secrets(releaseNS).Get(ctx, releaseName+"-webhook-tls", metav1.GetOptions{})
+		if err != nil || len(sec.Data) == 0 {
+			t.Errorf("certificate Secret: %v", err)
+		}
 	})
 	t.Run("mounter", func(t *testing.T) {
 		ds := one[*appsv1.DaemonSet](t, r, releaseName+"-mounter")
@@ -69,6 +96,25 @@ func checkResourcesCoverRSS(ctx context.Context, t *testing.T, env *envtest.Env,
 		rss := runMeasured(ctx, t, bin, args, env, "http://127.0.0.1:"+strconv.Itoa(http)+"/healthz")
 		checkMemory(t, "mounter", c, rss)
 	})
+}
+
+// impersonatingKubeconfig writes a kubeconfig acting as the release's
+// ServiceAccount name.
+func impersonatingKubeconfig(t *testing.T, env *envtest.Env, name string) string {
+	t.Helper()
+	cfg, err := clientcmd.Load(env.KubeConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range cfg.AuthInfos {
+		a.Impersonate = "system:serviceaccount:" + releaseNS + ":" + name
+		a.ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + releaseNS, "system:authenticated"}
+	}
+	p := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // runMeasured starts bin with args, waits until url answers 200, lets it
