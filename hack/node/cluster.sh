@@ -8,7 +8,9 @@
 #   hack/node/cluster.sh down            tear everything down (safe to run any time)
 #   hack/node/cluster.sh smoke           up, run static-binary pods and check them, down
 #   hack/node/cluster.sh load-image TAR  import a docker-archive tarball into the node's containerd
-#   hack/node/cluster.sh env             print the variables tests need (KUBECONFIG, ...)
+#   hack/node/cluster.sh env             print the variables tests need (KUBECONFIG, issuer, JWKS, ...)
+#   hack/node/cluster.sh run NAME CMD... start another process in the namespace (e.g. the fake AWS
+#                                        on $NODE_IP); down stops it first
 #
 # Layout (all configurable through the environment):
 #   network namespace $NODE_NS (asi-node) with a veth pair: $NODE_IP (10.200.0.2) inside
@@ -90,15 +92,27 @@ build_binaries() {
       (cd "$ROOT/hack/tools/image" && GOWORK=off CGO_ENABLED=0 "$GO" build -trimpath -ldflags '-s -w' -o "$BIN/$t" "./cmd/$t")
     fi
   done
-  if [[ ! -f "$BIN/pause-image.tar" || "$BIN/pause" -nt "$BIN/pause-image.tar" ]]; then
-    "$BIN/mkimage" --file "$BIN/pause:/pause" --entrypoint /pause --user 65535:65535 \
-      --tag "$PAUSE_IMAGE" --out "$BIN/pause-image.tar"
-  fi
-  # The smoke image: two static binaries. /pause blocks; /etcd --version prints and exits.
-  if [[ ! -f "$BIN/smoke-image.tar" || "$BIN/etcd" -nt "$BIN/smoke-image.tar" ]]; then
-    "$BIN/mkimage" --file "$BIN/pause:/pause" --file "$BIN/etcd:/etcd" --entrypoint /pause \
-      --user 65535:65535 --tag "$SMOKE_IMAGE" --out "$BIN/smoke-image.tar"
-  fi
+  image "$BIN/pause-image.tar" "$PAUSE_IMAGE" /pause "$BIN/pause:/pause"
+  # The smoke image: static binaries only. /pause blocks; /etcd --version prints
+  # and exits; /kubectl calls the API server on the node IP with the pod's token.
+  image "$BIN/smoke-image.tar" "$SMOKE_IMAGE" /pause "$BIN/pause:/pause" "$BIN/etcd:/etcd" "$BIN/kubectl:/kubectl"
+}
+
+# image TAR TAG ENTRYPOINT SRC:DST...: build a one-layer image tarball with
+# mkimage unless TAR is newer than every input and was built from the same list.
+image() {
+  local tar="$1" tag="$2" entry="$3" f stale=
+  shift 3
+  local key="$tag $entry $*"
+  [[ -f "$tar" && "$(cat "$tar.inputs" 2>/dev/null)" == "$key" ]] || stale=1
+  for f in "$@"; do
+    [[ "${f%%:*}" -nt "$tar" ]] && stale=1
+  done
+  [[ -n $stale ]] || return 0
+  local args=()
+  for f in "$@"; do args+=(--file "$f"); done
+  "$BIN/mkimage" "${args[@]}" --entrypoint "$entry" --user 65535:65535 --tag "$tag" --out "$tar" >/dev/null
+  echo "$key" >"$tar.inputs"
 }
 
 # ---------------------------------------------------------------- certificates
@@ -202,6 +216,7 @@ start() {
   local name="$1"
   shift
   log "starting $name"
+  readlink -f "$(command -v "$1")" >"$PIDS/$name.exe"
   setsid nsenter --net="/run/netns/$NODE_NS" "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
   echo $! >"$PIDS/$name.pid"
 }
@@ -211,7 +226,8 @@ stop() {
   local name="$1" timeout="${2:-20}" pid
   [[ -f "$PIDS/$name.pid" ]] || return 0
   pid="$(cat "$PIDS/$name.pid")"
-  if kill -0 "$pid" 2>/dev/null && [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$(readlink -f "$(pidexe "$name")")" ]]; then
+  # Only the process we started: same pid and same executable.
+  if kill -0 "$pid" 2>/dev/null && [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$(cat "$PIDS/$name.exe" 2>/dev/null)" ]]; then
     log "stopping $name ($pid)"
     kill -TERM "$pid" 2>/dev/null || true
     local i
@@ -224,14 +240,7 @@ stop() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
   fi
-  rm -f "$PIDS/$name.pid"
-}
-
-pidexe() {
-  case "$1" in
-    containerd) command -v containerd ;;
-    *) echo "$BIN/$1" ;;
-  esac
+  rm -f "$PIDS/$name.pid" "$PIDS/$name.exe"
 }
 
 # wait_for WHAT SECONDS CMD...: poll CMD every 0.5 s.
@@ -415,6 +424,8 @@ up() {
   wait_for "node $NODE_NAME Ready" 90 \
     bash -c "'$BIN/kubectl' --kubeconfig '$KUBECONFIG' get node '$NODE_NAME' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
   wait_for "default service account" 30 kubectl -n default get serviceaccount default
+  # The issuer's key set, for a fake STS that trusts this cluster as IAM trusts an EKS OIDC provider.
+  kubectl get --raw /openid/v1/jwks >"$NODE_STATE/jwks.json"
   log "node up in $((SECONDS - t0))s: export KUBECONFIG=$KUBECONFIG (API server https://$NODE_IP:$API_PORT)"
 }
 
@@ -434,7 +445,17 @@ down() {
     log "deleting workloads"
     kubectl delete pods --all-namespaces --all --grace-period=1 --wait=true --timeout=60s >/dev/null 2>&1 || true
   fi
-  # 2. Control plane and node, in order; the API server before etcd.
+  # 2. Extra processes started with `run`, then the control plane and node, in
+  #    order; the API server before etcd.
+  local f extra
+  for f in "$PIDS"/*.pid; do
+    [[ -e $f ]] || continue
+    extra="$(basename "$f" .pid)"
+    case "$extra" in
+      kube-scheduler | kube-controller-manager | kubelet | containerd | kube-apiserver | etcd) ;;
+      *) stop "$extra" ;;
+    esac
+  done
   stop kube-scheduler
   stop kube-controller-manager
   stop kubelet 30
@@ -509,6 +530,9 @@ spec:
   - name: pause
     image: $SMOKE_IMAGE
     imagePullPolicy: Never
+    env: # no kube-proxy: in-cluster clients use the node IP, not the service IP
+    - {name: KUBERNETES_SERVICE_HOST, value: "$NODE_IP"}
+    - {name: KUBERNETES_SERVICE_PORT, value: "$API_PORT"}
 ---
 apiVersion: v1
 kind: Pod
@@ -535,10 +559,35 @@ EOF
   [[ $tok == token ]] || die "no projected service-account token volume: $tok"
   grep -qs "$KUBELET_DIR/pods/$(kubectl get pod smoke-sleeper -o jsonpath='{.metadata.uid}')/volumes/kubernetes.io~projected/.* tmpfs " /proc/self/mountinfo ||
     die "the projected token volume is not a tmpfs on the node"
-  log "smoke passed in $((SECONDS - t0))s: pod IP $ip; logs and exec: $(head -1 <<<"$execd")"
+  # A pod reaches a server bound to the node IP (as it will reach the fake AWS),
+  # authenticated by its projected service-account token (in-cluster config).
+  local ver
+  ver="$(kubectl exec smoke-sleeper -- /kubectl get --raw /version)"
+  grep -q '"gitVersion": *"v1.37.2"' <<<"$ver" || die "pod -> API server on the node IP: $ver"
+  kubectl exec smoke-sleeper -- /kubectl auth whoami -o jsonpath='{.status.userInfo.username}' |
+    grep -qx 'system:serviceaccount:default:default' || die "the pod's token did not authenticate it as default/default"
+  log "smoke passed in $((SECONDS - t0))s: pod IP $ip; logs and exec: $(head -1 <<<"$execd"); pod -> $NODE_IP:$API_PORT as its service account"
+}
+
+# run NAME CMD...: start another process inside the node's network namespace
+# (for example the fake AWS bound to $NODE_IP, which pods reach directly);
+# `down` stops it first. Its log: $NODE_STATE/logs/NAME.log.
+run_extra() {
+  need_root
+  [[ -e "/run/netns/$NODE_NS" ]] || die "the node is not up"
+  local name="$1"
+  shift
+  [[ $name =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "run: NAME must be lower-case letters, digits and dashes"
+  [[ ! -f "$PIDS/$name.pid" ]] || die "run: $name is already running (pid $(cat "$PIDS/$name.pid"))"
+  command -v "$1" >/dev/null || die "run: $1 not found"
+  start "$name" "$@"
+  sleep 0.2
+  kill -0 "$(cat "$PIDS/$name.pid")" 2>/dev/null || { tail -n 20 "$LOGS/$name.log" >&2; die "$name exited at once"; }
 }
 
 print_env() {
+  echo "export SERVICE_ACCOUNT_ISSUER=https://$NODE_IP:$API_PORT"
+  echo "export SERVICE_ACCOUNT_JWKS=$NODE_STATE/jwks.json SERVICE_ACCOUNT_PUBLIC_KEY=$PKI/sa.pub"
   echo "export KUBECONFIG=$KUBECONFIG"
   echo "export NODE_NS=$NODE_NS NODE_IP=$NODE_IP HOST_IP=$HOST_IP"
   echo "export CONTAINERD_ADDRESS=$CTR_SOCK"
@@ -550,5 +599,6 @@ case "${1:-}" in
   smoke) smoke ;;
   load-image) need_root; [[ -n "${2:-}" ]] || die "usage: $0 load-image TAR"; load_image "$2" ;;
   env) print_env ;;
-  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  run) [[ $# -ge 3 ]] || die "usage: $0 run NAME CMD [ARGS...]"; shift; run_extra "$@" ;;
+  *) awk 'NR > 1 && /^set -euo/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit 2 ;;
 esac
