@@ -31,7 +31,7 @@ test: ## Everything CI runs: unit (race), fuzz seeds, integration, sanity, helm 
 	$(MAKE) test-unit
 
 .PHONY: test-unit
-test-unit: ## Unit tests with the race detector
+test-unit: tools-apiserver ## Unit tests with the race detector (the real-API-server tests need bin/kube-apiserver, bin/etcd)
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 .PHONY: sanity
