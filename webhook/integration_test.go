@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,7 +16,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/testr"
+	"github.com/go-logr/logr/funcr"
 	dto "github.com/prometheus/client_model/go"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -146,7 +148,7 @@ func TestAPIServerCallsWebhook(t *testing.T) {
 	env := envtest.Start(t, envtest.WithWebhookInstallOptions(crenvtest.WebhookInstallOptions{
 		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{webhookConfig(DefaultWebhookConfigName)},
 	}))
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.New(t)))
+	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), runLogger()))
 	done := make(chan error, 1)
 	t.Cleanup(func() {
 		cancel()
@@ -299,7 +301,7 @@ func TestRunSelfManaged(t *testing.T) {
 	env := envtest.Start(t, envtest.WithWebhookInstallOptions(crenvtest.WebhookInstallOptions{
 		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{webhookConfig(mwcName)},
 	}))
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.New(t)))
+	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), runLogger()))
 	defer cancel()
 	for ns, labels := range map[string]map[string]string{ownNamespace: nil, "opted": {NamespaceLabel: NamespaceLabelValue}} {
 		if _, err := env.CreateNamespace(ctx, ns, labels); err != nil {
@@ -613,4 +615,12 @@ func TestSelfManagedCARollover(t *testing.T) {
 		t.Fatalf("served certificate not signed by the promoted CA: %v", err)
 	}
 	admit("promoted")
+}
+
+// runLogger is the logger handed to Run in these tests. Not testr: Run installs
+// it as controller-runtime's global logger, which can be set only once per
+// process, so a later test's webhook server would log through an earlier
+// test's finished *testing.T and panic.
+func runLogger() logr.Logger {
+	return funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{})
 }
