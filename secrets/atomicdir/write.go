@@ -74,7 +74,7 @@ func WriteWithOptions(dir string, files []secrets.File, opts Options) (changed b
 			_ = os.RemoveAll(gen)
 		}
 	}()
-	if err := os.Chmod(gen, 0o755); err != nil {
+	if err := os.Chmod(gen, 0o755); err != nil { //nolint:gosec // pods of any uid must traverse it; the file modes guard content
 		return false, fmt.Errorf("chmod generation directory: %w", err)
 	}
 	if err := chownIf(gen, opts); err != nil {
@@ -217,7 +217,7 @@ func mkdirAll(gen, rel string, opts Options) error {
 		case !errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("stat %s: %w", rel, err)
 		}
-		if err := os.Mkdir(cur, 0o755); err != nil {
+		if err := os.Mkdir(cur, 0o755); err != nil { //nolint:gosec // pods of any uid must traverse it; the file modes guard content
 			return fmt.Errorf("create directory %s: %w", rel, err)
 		}
 		if err := chownIf(cur, opts); err != nil {
@@ -302,9 +302,17 @@ func Read(dir string) ([]secrets.File, error) {
 	return readGeneration(filepath.Join(dir, gen))
 }
 
+// readGeneration reads a generation through an os.Root, so a symlink planted
+// inside it cannot make the walk read outside.
 func readGeneration(gen string) ([]secrets.File, error) {
+	root, err := os.OpenRoot(gen)
+	if err != nil {
+		return nil, fmt.Errorf("open generation %s: %w", filepath.Base(gen), err)
+	}
+	defer func() { _ = root.Close() }()
+	rfs := root.FS()
 	var out []secrets.File
-	err := filepath.WalkDir(gen, func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(rfs, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -318,15 +326,11 @@ func readGeneration(gen string) ([]secrets.File, error) {
 		if err != nil {
 			return err
 		}
-		b, err := os.ReadFile(p)
+		b, err := fs.ReadFile(rfs, p)
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(gen, p)
-		if err != nil {
-			return err
-		}
-		out = append(out, secrets.File{Path: filepath.ToSlash(rel), Mode: info.Mode().Perm(), Content: secrets.NewValue(b)})
+		out = append(out, secrets.File{Path: p, Mode: info.Mode().Perm(), Content: secrets.NewValue(b)})
 		return nil
 	})
 	if err != nil {

@@ -191,15 +191,15 @@ func parseObject(c *collector, s *Spec, i int, m map[string]any) (Object, bool) 
 	field := fmt.Sprintf("objects[%d]", i)
 	nerr := len(c.errs)
 	o := Object{Index: i, Mode: DefaultFileMode}
-	o.Name, _ = str(c, i, "", m, field, "objectName")
+	o.Name = str(c, i, "", m, field, "objectName")
 	name := o.Name
 	unknownKeys(c, i, name, m, field, objectKeys, map[string]string{
 		"objectTemplate": "objectTemplate is not supported: extract fields with jmesPath instead",
 	})
-	typ, _ := str(c, i, name, m, field, "objectType")
-	o.Alias, _ = str(c, i, name, m, field, "objectAlias")
-	o.Version, _ = str(c, i, name, m, field, "objectVersion")
-	o.VersionLabel, _ = str(c, i, name, m, field, "objectVersionLabel")
+	typ := str(c, i, name, m, field, "objectType")
+	o.Alias = str(c, i, name, m, field, "objectAlias")
+	o.Version = str(c, i, name, m, field, "objectVersion")
+	o.VersionLabel = str(c, i, name, m, field, "objectVersionLabel")
 
 	if o.Name == "" {
 		c.errorf(i, "", field+".objectName", "set objectName to the secret or parameter name, or its ARN", "missing")
@@ -276,8 +276,8 @@ func parseJMESPath(c *collector, s *Spec, o *Object, raw any, field string) []JM
 		}
 		unknownKeys(c, o.Index, o.Name, m, f, jmesKeys, nil)
 		e := JMESPathEntry{Mode: o.Mode}
-		e.Path, _ = str(c, o.Index, o.Name, m, f, "path")
-		alias, _ := str(c, o.Index, o.Name, m, f, "objectAlias")
+		e.Path = str(c, o.Index, o.Name, m, f, "path")
+		alias := str(c, o.Index, o.Name, m, f, "objectAlias")
 		if e.Path == "" {
 			c.errorf(o.Index, o.Name, f+".path", `set path to a JMESPath expression, e.g. "username"`, "missing")
 		} else if expr, err := jmespath.Compile(e.Path); err != nil {
@@ -314,9 +314,9 @@ func parseFailover(c *collector, s *Spec, o *Object, raw any, field string) *Fai
 	}
 	unknownKeys(c, o.Index, o.Name, m, field, failoverKeys, nil)
 	f := &Failover{}
-	f.Name, _ = str(c, o.Index, o.Name, m, field, "objectName")
-	f.Version, _ = str(c, o.Index, o.Name, m, field, "objectVersion")
-	f.VersionLabel, _ = str(c, o.Index, o.Name, m, field, "objectVersionLabel")
+	f.Name = str(c, o.Index, o.Name, m, field, "objectName")
+	f.Version = str(c, o.Index, o.Name, m, field, "objectVersion")
+	f.VersionLabel = str(c, o.Index, o.Name, m, field, "objectVersionLabel")
 	if f.Name == "" {
 		c.errorf(o.Index, o.Name, field+".objectName", "set the name or ARN of the replica in the failover region", "missing")
 	}
@@ -465,24 +465,24 @@ func fileMode(c *collector, i int, name string, m map[string]any, field string) 
 }
 
 // str reads an optional string key; numbers are accepted and formatted (objectVersion: 3).
-func str(c *collector, i int, name string, m map[string]any, field, key string) (string, bool) {
+func str(c *collector, i int, name string, m map[string]any, field, key string) string {
 	v, ok := m[key]
 	if !ok || v == nil {
-		return "", false
+		return ""
 	}
 	switch t := v.(type) {
 	case string:
-		return t, true
+		return t
 	case float64:
 		if t == float64(int64(t)) {
-			return strconv.FormatInt(int64(t), 10), true
+			return strconv.FormatInt(int64(t), 10)
 		}
-		return strconv.FormatFloat(t, 'f', -1, 64), true
+		return strconv.FormatFloat(t, 'f', -1, 64)
 	case int64:
-		return strconv.FormatInt(t, 10), true
+		return strconv.FormatInt(t, 10)
 	default:
 		c.errorf(i, name, field+"."+key, "use a string", "is a %s, not a string", kindOf(v))
-		return "", false
+		return ""
 	}
 }
 

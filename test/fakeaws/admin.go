@@ -208,7 +208,7 @@ func (s *Server) matchFault(api, region, principalKey string, p protocol) (time.
 		match := (f.API == "" || globMatch(f.API, api)) &&
 			(f.Region == "" || f.Region == region) &&
 			(f.Principal == "" || globMatch(f.Principal, principalKey))
-		if match && f.Probability > 0 && f.Probability < 1 && rand.Float64() >= f.Probability { //nolint:gosec // test fault dice
+		if match && f.Probability > 0 && f.Probability < 1 && rand.Float64() >= f.Probability {
 			match = false
 		}
 		if match {

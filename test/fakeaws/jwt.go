@@ -168,7 +168,7 @@ func (is *issuerState) get(ctx context.Context, u string) ([]byte, error) {
 		return nil, fmt.Errorf("build request for %s: %w", u, err)
 	}
 	if is.bearerFile != "" {
-		tok, err := os.ReadFile(is.bearerFile) //nolint:gosec // files named by the state
+		tok, err := os.ReadFile(is.bearerFile)
 		if err != nil {
 			return nil, fmt.Errorf("read bearer token: %w", err)
 		}
@@ -338,8 +338,16 @@ func parseJWKS(data []byte) ([]jwk, error) {
 			if err1 != nil || err2 != nil {
 				return nil, fmt.Errorf("jwks key %d: bad EC x/y", i)
 			}
-			pub := &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
-			if _, err := pub.ECDH(); err != nil {
+			size := (curve.Params().BitSize + 7) / 8
+			if len(x) > size || len(y) > size {
+				return nil, fmt.Errorf("jwks key %d: EC x/y longer than the curve's %d bytes", i, size)
+			}
+			point := make([]byte, 1+2*size)
+			point[0] = 4 // uncompressed
+			copy(point[1+size-len(x):1+size], x)
+			copy(point[1+2*size-len(y):], y)
+			pub, err := ecdsa.ParseUncompressedPublicKey(curve, point)
+			if err != nil {
 				return nil, fmt.Errorf("jwks key %d: point not on curve", i)
 			}
 			out = append(out, jwk{k.Kid, pub})
@@ -509,7 +517,7 @@ func (s *Server) addIssuerConfig(c Issuer) error {
 		keys = append(keys, k...)
 	}
 	if c.JWKSFile != "" {
-		b, err := os.ReadFile(c.JWKSFile) //nolint:gosec // files named by the state
+		b, err := os.ReadFile(c.JWKSFile)
 		if err != nil {
 			return fmt.Errorf("issuer %s: read jwks file: %w", c.Issuer, err)
 		}
@@ -520,7 +528,7 @@ func (s *Server) addIssuerConfig(c Issuer) error {
 		keys = append(keys, k...)
 	}
 	for _, f := range c.PublicKeyFiles {
-		b, err := os.ReadFile(f) //nolint:gosec // files named by the state
+		b, err := os.ReadFile(f)
 		if err != nil {
 			return fmt.Errorf("issuer %s: read key file: %w", c.Issuer, err)
 		}
@@ -534,7 +542,7 @@ func (s *Server) addIssuerConfig(c Issuer) error {
 	}
 	client := s.opts.httpClient
 	if c.CAFile != "" {
-		pemData, err := os.ReadFile(c.CAFile) //nolint:gosec // files named by the state
+		pemData, err := os.ReadFile(c.CAFile)
 		if err != nil {
 			return fmt.Errorf("issuer %s: read ca file: %w", c.Issuer, err)
 		}
@@ -608,9 +616,13 @@ func (t *TokenIssuer) JWKS() []byte {
 			"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes())}
 	case *ecdsa.PublicKey:
 		size := (pub.Curve.Params().BitSize + 7) / 8
+		point, err := pub.Bytes() // 0x04 || X || Y, each size bytes
+		if err != nil {
+			return nil
+		}
 		key = map[string]string{"kty": "EC", "alg": t.alg, "use": "sig", "kid": t.kid, "crv": pub.Curve.Params().Name,
-			"x": base64.RawURLEncoding.EncodeToString(pub.X.FillBytes(make([]byte, size))),
-			"y": base64.RawURLEncoding.EncodeToString(pub.Y.FillBytes(make([]byte, size)))}
+			"x": base64.RawURLEncoding.EncodeToString(point[1 : 1+size]),
+			"y": base64.RawURLEncoding.EncodeToString(point[1+size:])}
 	}
 	b, _ := json.Marshal(map[string]any{"keys": []any{key}})
 	return b
