@@ -61,16 +61,34 @@ func FuzzParseAnnotations(f *testing.F) {
 // FuzzMutate: the mutation never panics, never changes its input, and is
 // idempotent: mutate(mutate(p)) == mutate(p).
 func FuzzMutate(f *testing.F) {
-	f.Add("apps", "db", "", "", "", "/cache", "app", false, false)
-	f.Add("apps", "db", "csi", "/etc/s", "sidecar", "/etc/s", "sidecar", true, false)
-	f.Add("apps", "nope", "init", "x", "app,app", "", "", false, true)
-	f.Add("kube-system", "db", "csi", "/mnt/secrets-store", "", "/mnt/secrets-store", "aws-secrets", true, true)
-	f.Fuzz(func(t *testing.T, ns, class, mode, mountPath, containers, existingMount, existingVolume string, withStatus, mirror bool) {
+	f.Add("apps", "db", "", "", "", "/cache", "app", false, false, false, false, "", "", "")
+	f.Add("apps", "db", "csi", "/etc/s", "sidecar", "/etc/s", "sidecar", true, false, true, false, "", "", "1m")
+	f.Add("apps", "nope", "init", "x", "app,app", "", "", false, true, false, false, "", "", "")
+	f.Add("kube-system", "db", "csi", "/mnt/secrets-store", "", "/mnt/secrets-store", "aws-secrets", true, true, false, false, "", "", "")
+	// Init mode: IRSA (before and after the EKS webhook), refresh, init-first, names taken, resources.
+	f.Add("apps", "db", "init", "", "", "", "", false, false, false, false, "", "", "")
+	f.Add("apps", "db", "init", "/etc/s", "sidecar", "", "aws-iam-token", false, false, true, true, "irsa", "64Mi", "")
+	f.Add("apps", "db", "init", "", "", "", "aws-secrets", false, false, true, false, "irsa-custom", "1Gi", "30s")
+	f.Add("apps", "db", "init", "/var/run/secrets/eks.amazonaws.com/serviceaccount", "", "", "", false, false, false, true, "irsa", "x", "0")
+	f.Fuzz(func(t *testing.T, ns, class, mode, mountPath, containers, existingMount, existingVolume string, withStatus, mirror,
+		refresh, initFirst bool, serviceAccount, memoryRequest, interval string) {
 		p := testPod(map[string]string{AnnotationSecretProviderClass: class})
-		for k, v := range map[string]string{AnnotationMode: mode, AnnotationMountPath: mountPath, AnnotationContainers: containers} {
+		for k, v := range map[string]string{AnnotationMode: mode, AnnotationMountPath: mountPath, AnnotationContainers: containers,
+			AnnotationInjectorMemoryRequest: memoryRequest, AnnotationRefreshInterval: interval} {
 			if v != "" {
 				p.Annotations[k] = v
 			}
+		}
+		if refresh {
+			p.Annotations[AnnotationRefresh] = "true"
+		}
+		if initFirst {
+			p.Annotations[AnnotationInitFirst] = "true"
+		}
+		p.Spec.ServiceAccountName = serviceAccount
+		if existingVolume == IRSAVolumeName {
+			eksWebhook(p, testRoleARN, IRSAMountPath)
+			existingVolume = ""
 		}
 		if withStatus {
 			p.Annotations[AnnotationStatus] = StatusInjected

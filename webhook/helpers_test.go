@@ -69,16 +69,25 @@ func testLookups() *fakeLookups {
 		},
 		accounts: map[string]*corev1.ServiceAccount{
 			"apps/default": {ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "apps"}},
+			"apps/irsa": {ObjectMeta: metav1.ObjectMeta{Name: "irsa", Namespace: "apps",
+				Annotations: map[string]string{IRSARoleARNAnnotation: testRoleARN}}},
+			"apps/irsa-custom": {ObjectMeta: metav1.ObjectMeta{Name: "irsa-custom", Namespace: "apps",
+				Annotations: map[string]string{IRSARoleARNAnnotation: testRoleARN, IRSAAudienceAnnotation: "custom.example.com",
+					IRSATokenExpirationAnnotation: "3600", IRSARegionalSTSAnnotation: "true"}}},
 		},
 	}
 }
 
+const testRoleARN = "arn:aws:iam::111122223333:role/my-app"
+
+// testConfig is the webhook's defaults, with init mode enabled.
 func testConfig() Config {
 	return Config{
 		DriverName:       DefaultDriverName,
 		DefaultMode:      ModeCSI,
 		DefaultMountPath: DefaultMountPath,
 		InjectorImage:    "example.com/aws-secrets-injector:test",
+		Init:             DefaultInitConfig(),
 		Namespace:        "aws-secrets-injector",
 	}
 }

@@ -2,34 +2,514 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/injector"
 )
 
-// initMutator implements ModeInit: a memory emptyDir filled by an init
-// container (or native sidecar) running the injector image. Not implemented
-// yet (issue 5): pods asking for it are denied with a clear message.
+// Pod annotations of init mode (besides the shared ones in annotations.go).
+// They are read only when the pod is in init mode.
+const (
+	// AnnotationInjectorCPURequest overrides the injector container's CPU
+	// request (a Kubernetes quantity, e.g. "20m").
+	AnnotationInjectorCPURequest = AnnotationPrefix + "injector-cpu-request"
+	// AnnotationInjectorCPULimit sets the injector container's CPU limit.
+	AnnotationInjectorCPULimit = AnnotationPrefix + "injector-cpu-limit"
+	// AnnotationInjectorMemoryRequest overrides the injector container's
+	// memory request (e.g. "64Mi").
+	AnnotationInjectorMemoryRequest = AnnotationPrefix + "injector-memory-request"
+	// AnnotationInjectorMemoryLimit overrides the injector container's memory
+	// limit (e.g. "128Mi").
+	AnnotationInjectorMemoryLimit = AnnotationPrefix + "injector-memory-limit"
+	// AnnotationInjectorDeadline bounds the first fill (a Go duration):
+	// transient AWS errors are retried within it (injector.EnvDeadline).
+	AnnotationInjectorDeadline = AnnotationPrefix + "injector-deadline"
+)
+
+// InjectorContainerName is the name of the init container (native sidecar
+// with refresh) that init mode adds; a suffix is appended when the pod already
+// has a container of that name.
+const InjectorContainerName = "aws-secrets-injector"
+
+// Defaults of init mode (the webhook's --injector-* flags).
+const (
+	DefaultInjectorCPURequest      = "10m"
+	DefaultInjectorMemoryRequest   = "64Mi"
+	DefaultInjectorMemoryLimit     = "128Mi"
+	DefaultInjectorVolumeSizeLimit = "8Mi"
+	DefaultInjectorRefreshInterval = 2 * time.Minute
+	// DefaultInjectorUser is the user (and group) the injector runs as when
+	// the pod's securityContext sets neither: the image's nonroot user.
+	DefaultInjectorUser int64 = 65532
+)
+
+// IRSA: what the EKS pod-identity webhook reads from the ServiceAccount and
+// adds to a pod. Init mode adds the same to its container when that webhook
+// has not (yet), so the injector has the pod's identity whatever the webhook
+// order.
+const (
+	IRSARoleARNAnnotation         = "eks.amazonaws.com/role-arn"
+	IRSAAudienceAnnotation        = "eks.amazonaws.com/audience"
+	IRSATokenExpirationAnnotation = "eks.amazonaws.com/token-expiration"
+	IRSARegionalSTSAnnotation     = "eks.amazonaws.com/sts-regional-endpoints"
+	IRSAVolumeName                = "aws-iam-token"
+	IRSAMountPath                 = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
+	IRSATokenPath                 = "token"
+	IRSADefaultAudience           = "sts.amazonaws.com"
+	IRSADefaultExpirationSeconds  = int64(86400)
+	// irsaMinExpirationSeconds and irsaMaxExpirationSeconds are the API
+	// server's bounds of a projected token's expirationSeconds.
+	irsaMinExpirationSeconds = int64(600)
+	irsaMaxExpirationSeconds = int64(1) << 32
+
+	// PodIdentityVolumeName is the projected token volume the EKS Pod
+	// Identity webhook adds, mounted at PodIdentityMountPath.
+	PodIdentityVolumeName = "eks-pod-identity-token"
+	PodIdentityMountPath  = "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount"
+)
+
+// Environment variables of the AWS SDK that init mode sets on its container.
+const (
+	envAWSRegion            = "AWS_REGION"
+	envAWSEndpoint          = "AWS_ENDPOINT_URL"
+	envAWSEndpointSTS       = "AWS_ENDPOINT_URL_STS"
+	envAWSRoleARN           = "AWS_ROLE_ARN"
+	envAWSTokenFile         = "AWS_WEB_IDENTITY_TOKEN_FILE"
+	envAWSRegionalSTS       = "AWS_STS_REGIONAL_ENDPOINTS"
+	envAWSContainerURI      = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+	envAWSContainerAuthFile = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"
+)
+
+// InitConfig is init mode's part of Config (the --injector-* flags).
+type InitConfig struct {
+	// PullPolicy is the injector container's imagePullPolicy; empty leaves
+	// the API server's default.
+	PullPolicy corev1.PullPolicy
+	// Region, when set, becomes AWS_REGION of the injector container.
+	Region string
+	// Endpoint, when set, becomes AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_STS
+	// of the injector container (the SDK's web identity provider builds its
+	// STS client before it applies AWS_ENDPOINT_URL, so IRSA needs the
+	// STS-specific variable too).
+	Endpoint string
+	// Resources are the injector container's default requests and limits;
+	// pods override them by annotation.
+	Resources corev1.ResourceRequirements
+	// VolumeSizeLimit is the sizeLimit of the memory emptyDir (nil: none).
+	VolumeSizeLimit *resource.Quantity
+	// RefreshInterval is the refresh period of a pod with refresh: "true"
+	// and no refresh-interval annotation (the class's refreshInterval, when
+	// set, takes precedence in the injector).
+	RefreshInterval time.Duration
+	// Deadline bounds the first fill when the pod has no injector-deadline
+	// annotation; 0 leaves the injector's default (injector.DefaultDeadline).
+	Deadline time.Duration
+}
+
+// DefaultInitConfig returns init mode's defaults.
+func DefaultInitConfig() InitConfig {
+	size := resource.MustParse(DefaultInjectorVolumeSizeLimit)
+	return InitConfig{
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse(DefaultInjectorCPURequest),
+				corev1.ResourceMemory: resource.MustParse(DefaultInjectorMemoryRequest),
+			},
+			Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(DefaultInjectorMemoryLimit)},
+		},
+		VolumeSizeLimit: &size,
+		RefreshInterval: DefaultInjectorRefreshInterval,
+	}
+}
+
+// initMutator implements ModeInit: a memory emptyDir, mounted read-only in
+// the selected app containers and filled by an init container running the
+// webhook's own image with `inject` (injector package), or a native sidecar
+// (restartPolicy: Always, startupProbe) that keeps it fresh with refresh.
 //
-// This file is the seam. Mutate has already, before apply is called:
-// skipped excluded namespaces, mirror pods, pods without inject: "true" and
-// pods with status: injected; parsed every annotation (t.Annotations:
-// MountPath, Containers, Refresh, RefreshInterval, InitFirst); read and
-// validated the SecretProviderClass (t.Class, t.Spec — shared, do not
-// modify); resolved the selected app containers (t.Containers) and checked
-// the mount path against their mounts. It sets status: injected after apply
-// succeeds. apply adds the volume (uniqueVolumeName), the read-only mounts,
-// and the init container (cfg.InjectorImage; lk.ServiceAccount for the
-// IRSA role annotation); present must recognise a pod that already carries
-// it, so that reinvocation without the status annotation changes nothing.
-// Errors the user can fix are deny(annErr(annotation, fix, problem)).
-// Golden cases go in TestMutateGolden with the name prefix "init-", and
-// FuzzMutate covers the mode once apply succeeds.
+// The injector container gets:
+//   - the env contract (injector.Env.Vars: the class's parameters resolved at
+//     admission, so the pod needs no RBAC; its name; the mount path; the
+//     refresh interval; the deadline), AWS_REGION and AWS_ENDPOINT_URL(_STS)
+//     when configured;
+//   - IRSA when the ServiceAccount has eks.amazonaws.com/role-arn and the
+//     container lacks it: AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE,
+//     AWS_STS_REGIONAL_ENDPOINTS=regional when the ServiceAccount asks, and
+//     the projected token volume aws-iam-token (reused when the EKS
+//     pod-identity webhook added it already), exactly as that webhook does.
+//     When it runs after us it skips our container's env (AWS_ROLE_ARN is
+//     set) and mount (the volume is mounted), so both orders agree;
+//   - EKS Pod Identity: the credentials env and token mount copied from an
+//     app container that has them;
+//   - small resources (InitConfig.Resources, annotations override), a
+//     restricted security context that respects the pod's runAsUser and
+//     runAsGroup, and terminationMessagePolicy FallbackToLogsOnError so the
+//     injector's one error line shows in the pod's status.
 type initMutator struct{}
 
-func (initMutator) present(*corev1.Pod, *Annotations, *Config) bool { return false }
+// present: the pod already has an injector container (one carrying the env
+// contract), whatever its name.
+func (initMutator) present(pod *corev1.Pod, _ *Annotations, _ *Config) bool {
+	return slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool {
+		return envIndex(c.Env, injector.EnvSPC) >= 0
+	})
+}
 
-func (initMutator) apply(context.Context, *corev1.Pod, *Target, *Config, Lookups) error {
-	return deny(annErr(AnnotationMode, fmt.Sprintf("use %q until init mode is available", ModeCSI),
-		"mode %q is not supported by this webhook version", ModeInit))
+func (initMutator) apply(ctx context.Context, pod *corev1.Pod, t *Target, cfg *Config, lk Lookups) error {
+	a := t.Annotations
+	if cfg.InjectorImage == "" {
+		return deny(annErr(AnnotationMode, fmt.Sprintf("use %q, or ask the operator to set the webhook's --injector-image", ModeCSI),
+			"mode %q is not enabled on this webhook (no injector image configured)", ModeInit))
+	}
+	for _, p := range []string{IRSAMountPath, PodIdentityMountPath} {
+		if a.MountPath == p {
+			return deny(annErr(AnnotationMountPath, "choose another mount path",
+				"%q is where the AWS identity token is mounted", a.MountPath))
+		}
+	}
+	res, err := injectorResources(pod.Annotations, cfg.Init.Resources)
+	if err != nil {
+		return deny(err)
+	}
+	deadline, err := injectorDeadline(pod.Annotations, cfg.Init.Deadline)
+	if err != nil {
+		return deny(err)
+	}
+	var interval time.Duration
+	if a.Refresh {
+		interval = a.RefreshInterval
+		if interval == 0 {
+			interval = cfg.Init.RefreshInterval
+		}
+		if interval <= 0 {
+			interval = DefaultInjectorRefreshInterval
+		}
+	}
+
+	// 1. The memory emptyDir and the read-only mounts in the app containers.
+	vol := uniqueVolumeName(pod, DefaultVolumeName)
+	var size *resource.Quantity
+	if cfg.Init.VolumeSizeLimit != nil {
+		q := cfg.Init.VolumeSizeLimit.DeepCopy()
+		size = &q
+	}
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
+		Name: vol,
+		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+			Medium: corev1.StorageMediumMemory, SizeLimit: size,
+		}},
+	})
+	for _, i := range t.Containers {
+		c := &pod.Spec.Containers[i]
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: vol, MountPath: a.MountPath, ReadOnly: true})
+	}
+
+	// 2. The injector container.
+	vars, err := injector.Env{
+		Params:          t.Class.Parameters,
+		ClassName:       t.Namespace + "/" + a.SecretProviderClass,
+		MountPath:       a.MountPath,
+		RefreshInterval: interval,
+		Deadline:        deadline,
+	}.Vars()
+	if err != nil {
+		return fmt.Errorf("render the injector environment: %w", err)
+	}
+	c := corev1.Container{
+		Name:                     uniqueContainerName(pod, InjectorContainerName),
+		Image:                    cfg.InjectorImage,
+		ImagePullPolicy:          cfg.Init.PullPolicy,
+		Args:                     []string{injector.Subcommand},
+		Resources:                res,
+		VolumeMounts:             []corev1.VolumeMount{{Name: vol, MountPath: a.MountPath}},
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext:          injectorSecurityContext(pod.Spec.SecurityContext),
+	}
+	for _, v := range vars {
+		c.Env = append(c.Env, corev1.EnvVar{Name: v.Name, Value: v.Value})
+	}
+	if cfg.Init.Region != "" {
+		c.Env = append(c.Env, corev1.EnvVar{Name: envAWSRegion, Value: cfg.Init.Region})
+	}
+	if cfg.Init.Endpoint != "" {
+		c.Env = append(c.Env,
+			corev1.EnvVar{Name: envAWSEndpoint, Value: cfg.Init.Endpoint},
+			corev1.EnvVar{Name: envAWSEndpointSTS, Value: cfg.Init.Endpoint})
+	}
+	if a.Refresh {
+		always := corev1.ContainerRestartPolicyAlways
+		c.RestartPolicy = &always
+		c.StartupProbe = &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: injector.ProbeCommand(injector.DefaultBinary)}},
+			PeriodSeconds:    1,
+			FailureThreshold: injector.ProbeFailureThreshold(deadline, 1),
+		}
+	}
+
+	// 3. The pod's AWS identity.
+	if err := addIRSA(ctx, pod, &c, t.Namespace, lk); err != nil {
+		return err
+	}
+	addPodIdentity(pod, &c)
+
+	// 4. After the pod's own init containers, or first when asked.
+	if a.InitFirst {
+		pod.Spec.InitContainers = append([]corev1.Container{c}, pod.Spec.InitContainers...)
+	} else {
+		pod.Spec.InitContainers = append(pod.Spec.InitContainers, c)
+	}
+	return nil
+}
+
+// injectorResources returns def overridden by the resource annotations; a
+// malformed or non-positive quantity, or a request above its limit, is an
+// *AnnotationError.
+func injectorResources(ann map[string]string, def corev1.ResourceRequirements) (corev1.ResourceRequirements, error) {
+	res := *def.DeepCopy()
+	set := func(list *corev1.ResourceList, name corev1.ResourceName, key, example string) error {
+		v, ok := ann[key]
+		if !ok {
+			return nil
+		}
+		q, err := resource.ParseQuantity(v)
+		if err != nil || q.Sign() <= 0 {
+			return annErr(key, fmt.Sprintf("use a positive Kubernetes quantity such as %q", example), "%s is not a positive quantity", quote(v))
+		}
+		if *list == nil {
+			*list = corev1.ResourceList{}
+		}
+		(*list)[name] = q
+		return nil
+	}
+	for _, s := range []struct {
+		list    *corev1.ResourceList
+		name    corev1.ResourceName
+		key     string
+		example string
+	}{
+		{&res.Requests, corev1.ResourceCPU, AnnotationInjectorCPURequest, "10m"},
+		{&res.Limits, corev1.ResourceCPU, AnnotationInjectorCPULimit, "100m"},
+		{&res.Requests, corev1.ResourceMemory, AnnotationInjectorMemoryRequest, "64Mi"},
+		{&res.Limits, corev1.ResourceMemory, AnnotationInjectorMemoryLimit, "128Mi"},
+	} {
+		if err := set(s.list, s.name, s.key, s.example); err != nil {
+			return res, err
+		}
+	}
+	for _, p := range []struct {
+		name           corev1.ResourceName
+		request, limit string
+		what           string
+	}{
+		{corev1.ResourceCPU, AnnotationInjectorCPURequest, AnnotationInjectorCPULimit, "CPU"},
+		{corev1.ResourceMemory, AnnotationInjectorMemoryRequest, AnnotationInjectorMemoryLimit, "memory"},
+	} {
+		req, hasReq := res.Requests[p.name]
+		lim, hasLim := res.Limits[p.name]
+		if !hasReq || !hasLim || req.Cmp(lim) <= 0 {
+			continue
+		}
+		key := p.request // blame the annotation the pod set
+		if _, ok := ann[key]; !ok {
+			key = p.limit
+		}
+		return res, annErr(key, fmt.Sprintf("keep %s at or below %s", p.request, p.limit),
+			"the injector's %s request %s exceeds its limit %s", p.what, req.String(), lim.String())
+	}
+	return res, nil
+}
+
+// injectorDeadline returns the injector-deadline annotation, or def.
+func injectorDeadline(ann map[string]string, def time.Duration) (time.Duration, error) {
+	v, ok := ann[AnnotationInjectorDeadline]
+	if !ok {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return 0, annErr(AnnotationInjectorDeadline, `use a Go duration such as "2m"`, "%s is not a duration", quote(v))
+	case d < time.Second:
+		return 0, annErr(AnnotationInjectorDeadline, `use 1s or more, e.g. "2m"`, "%s is too short", d)
+	}
+	return d, nil
+}
+
+// injectorSecurityContext is the restricted context of the injector
+// container. It runs as DefaultInjectorUser unless the pod sets runAsUser
+// (then the pod's user and group apply, unless that user is root) and never
+// touches the pod's fsGroup, so the files belong to the pod's users.
+func injectorSecurityContext(psc *corev1.PodSecurityContext) *corev1.SecurityContext {
+	yes, no := true, false
+	sc := &corev1.SecurityContext{
+		RunAsNonRoot:             &yes,
+		ReadOnlyRootFilesystem:   &yes,
+		AllowPrivilegeEscalation: &no,
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+	var podUser, podGroup *int64
+	if psc != nil {
+		podUser, podGroup = psc.RunAsUser, psc.RunAsGroup
+	}
+	if podUser == nil || *podUser == 0 {
+		// The pod's user is the image's (ours is nonroot) or root: run as
+		// the nonroot user; keep a group the pod chose.
+		uid := DefaultInjectorUser
+		sc.RunAsUser = &uid
+		if podGroup == nil || *podGroup == 0 {
+			gid := DefaultInjectorUser
+			sc.RunAsGroup = &gid
+		}
+	}
+	return sc
+}
+
+// addIRSA gives c the pod's IRSA identity when its ServiceAccount has a role
+// and c lacks it, as the EKS pod-identity webhook would: env, the projected
+// token volume (added once per pod, reused when present) and its mount.
+func addIRSA(ctx context.Context, pod *corev1.Pod, c *corev1.Container, ns string, lk Lookups) error {
+	if envIndex(c.Env, envAWSRoleARN) >= 0 || envIndex(c.Env, envAWSTokenFile) >= 0 {
+		return nil
+	}
+	name := pod.Spec.ServiceAccountName
+	if name == "" {
+		name = pod.Spec.DeprecatedServiceAccount //nolint:staticcheck // still honoured by the API server
+	}
+	if name == "" {
+		name = "default"
+	}
+	sa, err := lk.ServiceAccount(ctx, ns, name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil // no account, no role: the API server refuses the pod anyway
+	case err != nil:
+		return fmt.Errorf("get ServiceAccount %s/%s: %w", ns, name, err)
+	}
+	role := sa.Annotations[IRSARoleARNAnnotation]
+	if role == "" {
+		return nil
+	}
+
+	// The token volume: reuse the pod's (the EKS webhook ran first) at the
+	// path its containers mount it, or add it.
+	mountPath, tokenPath := IRSAMountPath, IRSATokenPath
+	if i := slices.IndexFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == IRSAVolumeName }); i >= 0 {
+		if p := pod.Spec.Volumes[i].Projected; p != nil {
+			for _, s := range p.Sources {
+				if s.ServiceAccountToken != nil && s.ServiceAccountToken.Path != "" {
+					tokenPath = s.ServiceAccountToken.Path
+					break
+				}
+			}
+		}
+		if p := existingMountPath(pod, IRSAVolumeName); p != "" {
+			mountPath = p
+		}
+	} else {
+		audience := sa.Annotations[IRSAAudienceAnnotation]
+		if audience == "" {
+			audience = IRSADefaultAudience
+		}
+		exp := tokenExpiration(pod.Annotations[IRSATokenExpirationAnnotation], sa.Annotations[IRSATokenExpirationAnnotation])
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
+			Name: IRSAVolumeName,
+			VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
+				ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: audience, ExpirationSeconds: &exp, Path: tokenPath},
+			}}}},
+		})
+	}
+
+	if sa.Annotations[IRSARegionalSTSAnnotation] == "true" && envIndex(c.Env, envAWSRegionalSTS) < 0 {
+		c.Env = append(c.Env, corev1.EnvVar{Name: envAWSRegionalSTS, Value: "regional"})
+	}
+	c.Env = append(c.Env,
+		corev1.EnvVar{Name: envAWSRoleARN, Value: role},
+		corev1.EnvVar{Name: envAWSTokenFile, Value: path.Join(mountPath, tokenPath)})
+	if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == IRSAVolumeName }) {
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: IRSAVolumeName, MountPath: mountPath, ReadOnly: true})
+	}
+	return nil
+}
+
+// addPodIdentity copies EKS Pod Identity's credentials env and token mount
+// from the first app container that has all three to c, when the pod has the
+// token volume and c lacks the env.
+func addPodIdentity(pod *corev1.Pod, c *corev1.Container) {
+	if !slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == PodIdentityVolumeName }) ||
+		envIndex(c.Env, envAWSContainerURI) >= 0 || envIndex(c.Env, envAWSContainerAuthFile) >= 0 {
+		return
+	}
+	for _, app := range pod.Spec.Containers {
+		uri, file := envIndex(app.Env, envAWSContainerURI), envIndex(app.Env, envAWSContainerAuthFile)
+		mount := slices.IndexFunc(app.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == PodIdentityVolumeName })
+		if uri < 0 || file < 0 || mount < 0 {
+			continue
+		}
+		c.Env = append(c.Env, *app.Env[uri].DeepCopy(), *app.Env[file].DeepCopy())
+		m := app.VolumeMounts[mount]
+		m.ReadOnly = true
+		if !slices.ContainsFunc(c.VolumeMounts, func(x corev1.VolumeMount) bool { return x.Name == m.Name }) {
+			c.VolumeMounts = append(c.VolumeMounts, m)
+		}
+		return
+	}
+}
+
+// tokenExpiration is the projected token's lifetime: the pod's annotation,
+// else the ServiceAccount's, else a day; clamped to the API server's bounds.
+// A malformed value is ignored, as the EKS pod-identity webhook does.
+func tokenExpiration(fromPod, fromSA string) int64 {
+	exp := IRSADefaultExpirationSeconds
+	for _, v := range []string{fromSA, fromPod} {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			exp = n
+		}
+	}
+	return min(max(exp, irsaMinExpirationSeconds), irsaMaxExpirationSeconds)
+}
+
+// existingMountPath returns where some container of pod mounts volume.
+func existingMountPath(pod *corev1.Pod, volume string) string {
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			for _, m := range c.VolumeMounts {
+				if m.Name == volume {
+					return m.MountPath
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// uniqueContainerName returns base, or base-N for the smallest N ≥ 2 that no
+// container, init container or ephemeral container of pod uses.
+func uniqueContainerName(pod *corev1.Pod, base string) string {
+	taken := map[string]bool{}
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			taken[c.Name] = true
+		}
+	}
+	for _, c := range pod.Spec.EphemeralContainers {
+		taken[c.Name] = true
+	}
+	name := base
+	for n := 2; taken[name]; n++ {
+		name = fmt.Sprintf("%s-%d", base, n)
+	}
+	return name
+}
+
+func envIndex(env []corev1.EnvVar, name string) int {
+	return slices.IndexFunc(env, func(e corev1.EnvVar) bool { return e.Name == name })
 }

@@ -26,6 +26,8 @@ type Config struct {
 	DefaultMountPath string
 	// InjectorImage is the image of the init container (init mode).
 	InjectorImage string
+	// Init is the rest of init mode's configuration (init.go).
+	Init InitConfig
 	// Namespace is the webhook's own namespace, never mutated.
 	Namespace string
 	// ExcludedNamespaces are never mutated either (kube-system and

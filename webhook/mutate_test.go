@@ -67,39 +67,79 @@ func TestMutateGolden(t *testing.T) {
 
 	// A case's name prefix says what it expects: csi-/init- mutated,
 	// skip- unchanged, deny- a denial. Golden files: testdata/<name>.yaml.
+	initAnn := func(ann map[string]string) map[string]string {
+		a := map[string]string{AnnotationMode: "init"}
+		for k, v := range ann {
+			a[k] = v
+		}
+		return a
+	}
 	cases := []struct {
 		name string
 		ns   string
 		pod  *corev1.Pod
+		cfg  func(*Config)
 	}{
-		{"csi-default", "apps", testPod(nil)},
-		{"csi-one-container", "apps", testPod(map[string]string{AnnotationContainers: "sidecar"})},
-		{"csi-mount-path", "apps", testPod(map[string]string{AnnotationMountPath: "/etc/app/secrets/", AnnotationMode: "csi"})},
+		{"csi-default", "apps", testPod(nil), nil},
+		{"csi-one-container", "apps", testPod(map[string]string{AnnotationContainers: "sidecar"}), nil},
+		{"csi-mount-path", "apps", testPod(map[string]string{AnnotationMountPath: "/etc/app/secrets/", AnnotationMode: "csi"}), nil},
 		{"csi-volume-name-taken", "apps", withVolume(testPod(nil), corev1.Volume{Name: "aws-secrets",
-			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})},
-		{"csi-refresh", "apps", testPod(map[string]string{AnnotationRefresh: "true", AnnotationRefreshInterval: "1m"})},
-		{"skip-not-annotated", "apps", testPod(map[string]string{AnnotationInject: "-"})},
-		{"skip-inject-false", "apps", testPod(map[string]string{AnnotationInject: "false"})},
-		{"skip-already-injected", "apps", testPod(map[string]string{AnnotationStatus: StatusInjected})},
-		{"skip-already-mounts", "apps", withVolume(testPod(nil), ourVolume)},
-		{"skip-kube-system", "kube-system", testPod(nil)},
-		{"skip-own-namespace", "aws-secrets-injector", testPod(nil)},
-		{"skip-mirror-pod", "apps", mirror},
-		{"deny-missing-class", "apps", testPod(map[string]string{AnnotationSecretProviderClass: "nope"})},
-		{"deny-no-class-annotation", "apps", testPod(map[string]string{AnnotationSecretProviderClass: "-"})},
-		{"deny-invalid-class", "apps", testPod(map[string]string{AnnotationSecretProviderClass: "broken"})},
-		{"deny-other-provider", "apps", testPod(map[string]string{AnnotationSecretProviderClass: "vault"})},
-		{"deny-relative-mount-path", "apps", testPod(map[string]string{AnnotationMountPath: "secrets"})},
-		{"deny-mount-path-collision", "apps", collide},
-		{"deny-unknown-container", "apps", testPod(map[string]string{AnnotationContainers: "app,worker"})},
-		{"deny-init-container-name", "apps", testPod(map[string]string{AnnotationContainers: "migrate"})},
-		{"deny-bad-mode", "apps", testPod(map[string]string{AnnotationMode: "sidecar"})},
-		{"deny-bad-refresh", "apps", testPod(map[string]string{AnnotationRefresh: "yes"})},
+			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}), nil},
+		{"csi-refresh", "apps", testPod(map[string]string{AnnotationRefresh: "true", AnnotationRefreshInterval: "1m"}), nil},
+		{"init-default", "apps", testPod(initAnn(nil)), nil},
+		{"init-default-mode", "apps", testPod(nil), func(c *Config) { c.DefaultMode = ModeInit }},
+		{"init-no-init-containers", "apps", withoutInitContainers(testPod(initAnn(nil))), nil},
+		{"init-first", "apps", testPod(initAnn(map[string]string{AnnotationInitFirst: "true"})), nil},
+		{"init-refresh", "apps", testPod(initAnn(map[string]string{AnnotationRefresh: "true", AnnotationRefreshInterval: "1m"})), nil},
+		{"init-refresh-default-interval-deadline", "apps", testPod(initAnn(map[string]string{AnnotationRefresh: "true", AnnotationInjectorDeadline: "30s"})), nil},
+		{"init-one-container-mount-path", "apps", testPod(initAnn(map[string]string{AnnotationContainers: "sidecar", AnnotationMountPath: "/etc/app/secrets/"})), nil},
+		{"init-irsa", "apps", withServiceAccount(testPod(initAnn(nil)), "irsa"), nil},
+		{"init-irsa-custom", "apps", withServiceAccount(testPod(initAnn(map[string]string{IRSATokenExpirationAnnotation: "7200"})), "irsa-custom"), nil},
+		{"init-irsa-webhook-ran-first", "apps", eksWebhook(withServiceAccount(testPod(initAnn(nil)), "irsa"), testRoleARN, "/var/run/secrets/eks.amazonaws.com/serviceaccount"), nil},
+		{"init-irsa-webhook-ran-first-custom-path", "apps", eksWebhook(withServiceAccount(testPod(initAnn(nil)), "irsa"), testRoleARN, "/var/run/irsa"), nil},
+		{"init-pod-identity", "apps", withPodIdentity(testPod(initAnn(nil))), nil},
+		{"init-run-as-user", "apps", withPodSecurity(testPod(initAnn(nil)), &corev1.PodSecurityContext{RunAsUser: ptr(int64(1000)), RunAsGroup: ptr(int64(3000)), FSGroup: ptr(int64(2000))}), nil},
+		{"init-run-as-group", "apps", withPodSecurity(testPod(initAnn(nil)), &corev1.PodSecurityContext{RunAsGroup: ptr(int64(3000)), FSGroup: ptr(int64(2000))}), nil},
+		{"init-run-as-root", "apps", withPodSecurity(testPod(initAnn(nil)), &corev1.PodSecurityContext{RunAsUser: ptr(int64(0))}), nil},
+		{"init-resources", "apps", testPod(initAnn(map[string]string{AnnotationInjectorCPURequest: "50m", AnnotationInjectorCPULimit: "0.2",
+			AnnotationInjectorMemoryRequest: "32Mi", AnnotationInjectorMemoryLimit: "96Mi"})), nil},
+		{"init-aws-endpoint", "apps", withServiceAccount(testPod(initAnn(nil)), "irsa"), func(c *Config) {
+			c.Init.Region, c.Init.Endpoint, c.Init.PullPolicy = "eu-west-1", "https://vpce-0abc.secretsmanager.eu-west-1.vpce.amazonaws.com", corev1.PullIfNotPresent
+		}},
+		{"init-name-taken", "apps", withInitContainer(withVolume(testPod(initAnn(nil)), corev1.Volume{Name: "aws-secrets",
+			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}), InjectorContainerName), nil},
+		{"deny-init-bad-cpu", "apps", testPod(initAnn(map[string]string{AnnotationInjectorCPURequest: "lots"})), nil},
+		{"deny-init-zero-memory-limit", "apps", testPod(initAnn(map[string]string{AnnotationInjectorMemoryLimit: "0"})), nil},
+		{"deny-init-request-over-limit", "apps", testPod(initAnn(map[string]string{AnnotationInjectorMemoryRequest: "256Mi"})), nil},
+		{"deny-init-bad-deadline", "apps", testPod(initAnn(map[string]string{AnnotationInjectorDeadline: "soon"})), nil},
+		{"deny-init-no-image", "apps", testPod(initAnn(nil)), func(c *Config) { c.InjectorImage = "" }},
+		{"deny-init-mount-path-irsa", "apps", testPod(initAnn(map[string]string{AnnotationMountPath: IRSAMountPath})), nil},
+		{"skip-not-annotated", "apps", testPod(map[string]string{AnnotationInject: "-"}), nil},
+		{"skip-inject-false", "apps", testPod(map[string]string{AnnotationInject: "false"}), nil},
+		{"skip-already-injected", "apps", testPod(map[string]string{AnnotationStatus: StatusInjected}), nil},
+		{"skip-already-mounts", "apps", withVolume(testPod(nil), ourVolume), nil},
+		{"skip-kube-system", "kube-system", testPod(nil), nil},
+		{"skip-own-namespace", "aws-secrets-injector", testPod(nil), nil},
+		{"skip-mirror-pod", "apps", mirror, nil},
+		{"deny-missing-class", "apps", testPod(map[string]string{AnnotationSecretProviderClass: "nope"}), nil},
+		{"deny-no-class-annotation", "apps", testPod(map[string]string{AnnotationSecretProviderClass: "-"}), nil},
+		{"deny-invalid-class", "apps", testPod(map[string]string{AnnotationSecretProviderClass: "broken"}), nil},
+		{"deny-other-provider", "apps", testPod(map[string]string{AnnotationSecretProviderClass: "vault"}), nil},
+		{"deny-relative-mount-path", "apps", testPod(map[string]string{AnnotationMountPath: "secrets"}), nil},
+		{"deny-mount-path-collision", "apps", collide, nil},
+		{"deny-unknown-container", "apps", testPod(map[string]string{AnnotationContainers: "app,worker"}), nil},
+		{"deny-init-container-name", "apps", testPod(map[string]string{AnnotationContainers: "migrate"}), nil},
+		{"deny-bad-mode", "apps", testPod(map[string]string{AnnotationMode: "sidecar"}), nil},
+		{"deny-bad-refresh", "apps", testPod(map[string]string{AnnotationRefresh: "yes"}), nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.pod.DeepCopy()
-			out, outcome, err := Mutate(context.Background(), tc.pod, tc.ns, testConfig(), testLookups())
+			cfg := testConfig()
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			out, outcome, err := Mutate(context.Background(), tc.pod, tc.ns, cfg, testLookups())
 			if !equality.Semantic.DeepEqual(in, tc.pod) {
 				t.Fatal("Mutate changed its input pod")
 			}
@@ -134,7 +174,11 @@ func TestMutateDenialsNameTheAnnotation(t *testing.T) {
 		"bad interval":    {map[string]string{AnnotationRefreshInterval: "soon"}, []string{AnnotationRefreshInterval, "not a duration"}},
 		"bad init-first":  {map[string]string{AnnotationInitFirst: "1"}, []string{AnnotationInitFirst, "boolean"}},
 		"bad class name":  {map[string]string{AnnotationSecretProviderClass: "Not_A_Name"}, []string{AnnotationSecretProviderClass, "not a valid object name"}},
-		"init not in yet": {map[string]string{AnnotationMode: "init"}, []string{AnnotationMode, "not supported"}},
+		"init cpu":        {map[string]string{AnnotationMode: "init", AnnotationInjectorCPULimit: "-1"}, []string{AnnotationInjectorCPULimit, `"-1" is not a positive quantity`}},
+		"init memory":     {map[string]string{AnnotationMode: "init", AnnotationInjectorMemoryRequest: "64MB!"}, []string{AnnotationInjectorMemoryRequest, "not a positive quantity"}},
+		"init over limit": {map[string]string{AnnotationMode: "init", AnnotationInjectorMemoryLimit: "32Mi"}, []string{AnnotationInjectorMemoryLimit, "exceeds its limit 32Mi"}},
+		"init cpu order":  {map[string]string{AnnotationMode: "init", AnnotationInjectorCPURequest: "1", AnnotationInjectorCPULimit: "500m"}, []string{AnnotationInjectorCPURequest, "CPU request 1 exceeds its limit 500m"}},
+		"init deadline":   {map[string]string{AnnotationMode: "init", AnnotationInjectorDeadline: "10ms"}, []string{AnnotationInjectorDeadline, "too short"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -4,13 +4,19 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path"
+	"regexp"
+	"time"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/certs"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
 // Defaults of the webhook's flags.
@@ -45,6 +51,31 @@ type Options struct {
 	// InjectorImage is the image of the init container (init mode): this
 	// webhook's own image.
 	InjectorImage string
+	// InjectorImagePullPolicy is the init container's imagePullPolicy
+	// (Always, IfNotPresent, Never); empty leaves the API server's default.
+	InjectorImagePullPolicy string
+	// InjectorAWSRegion becomes AWS_REGION of the init container; empty
+	// leaves the region to the class and the SDK (the pod's env, IMDS).
+	InjectorAWSRegion string
+	// InjectorAWSEndpoint becomes AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_STS
+	// of the init container (VPC or FIPS endpoint, or a fake AWS in tests).
+	InjectorAWSEndpoint string
+	// InjectorCPURequest, InjectorCPULimit, InjectorMemoryRequest and
+	// InjectorMemoryLimit are the init container's default resources
+	// (Kubernetes quantities; empty: none); pods override them by annotation.
+	InjectorCPURequest    string
+	InjectorCPULimit      string
+	InjectorMemoryRequest string
+	InjectorMemoryLimit   string
+	// InjectorVolumeSizeLimit is the sizeLimit of the memory emptyDir
+	// (a Kubernetes quantity; empty: none).
+	InjectorVolumeSizeLimit string
+	// InjectorRefreshInterval is the refresh period of pods with
+	// refresh: "true" and no refresh-interval annotation.
+	InjectorRefreshInterval time.Duration
+	// InjectorDeadline bounds the first fill of pods without the
+	// injector-deadline annotation; 0 leaves the injector's default (2m).
+	InjectorDeadline time.Duration
 	// Namespace is the webhook's own namespace (never mutated; holds the
 	// certificate Secret). Defaults to $POD_NAMESPACE.
 	Namespace string
@@ -67,14 +98,21 @@ type Options struct {
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{
-		Port:              DefaultPort,
-		MetricsAddr:       ":8080",
-		HealthAddr:        ":8081",
-		TLSMinVersion:     "1.2",
-		DriverName:        DefaultDriverName,
-		DefaultMode:       string(ModeCSI),
-		DefaultMountPath:  DefaultMountPath,
-		Namespace:         os.Getenv("POD_NAMESPACE"),
+		Port:             DefaultPort,
+		MetricsAddr:      ":8080",
+		HealthAddr:       ":8081",
+		TLSMinVersion:    "1.2",
+		DriverName:       DefaultDriverName,
+		DefaultMode:      string(ModeCSI),
+		DefaultMountPath: DefaultMountPath,
+		Namespace:        os.Getenv("POD_NAMESPACE"),
+
+		InjectorCPURequest:      DefaultInjectorCPURequest,
+		InjectorMemoryRequest:   DefaultInjectorMemoryRequest,
+		InjectorMemoryLimit:     DefaultInjectorMemoryLimit,
+		InjectorVolumeSizeLimit: DefaultInjectorVolumeSizeLimit,
+		InjectorRefreshInterval: DefaultInjectorRefreshInterval,
+
 		WebhookConfigName: DefaultWebhookConfigName,
 		ServiceName:       DefaultServiceName,
 		Certs:             certs.NewOptions(),
@@ -93,6 +131,16 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DefaultMode, "default-mode", o.DefaultMode, `delivery for pods without the mode annotation: "csi" or "init"`)
 	fs.StringVar(&o.DefaultMountPath, "default-mount-path", o.DefaultMountPath, "mount path for pods without the mount-path annotation")
 	fs.StringVar(&o.InjectorImage, "injector-image", o.InjectorImage, "image of the init container in init mode (this webhook's own image)")
+	fs.StringVar(&o.InjectorImagePullPolicy, "injector-image-pull-policy", o.InjectorImagePullPolicy, `imagePullPolicy of the init container: "Always", "IfNotPresent" or "Never" (default: the API server's)`)
+	fs.StringVar(&o.InjectorAWSRegion, "injector-aws-region", o.InjectorAWSRegion, "AWS_REGION of the init container (default: the class's region, else the SDK's configuration)")
+	fs.StringVar(&o.InjectorAWSEndpoint, "injector-aws-endpoint", o.InjectorAWSEndpoint, "AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_STS of the init container: a VPC or FIPS endpoint, or a fake AWS in tests")
+	fs.StringVar(&o.InjectorCPURequest, "injector-cpu-request", o.InjectorCPURequest, "CPU request of the init container (pods override it with the injector-cpu-request annotation; empty: none)")
+	fs.StringVar(&o.InjectorCPULimit, "injector-cpu-limit", o.InjectorCPULimit, "CPU limit of the init container (annotation injector-cpu-limit; empty: none)")
+	fs.StringVar(&o.InjectorMemoryRequest, "injector-memory-request", o.InjectorMemoryRequest, "memory request of the init container (annotation injector-memory-request; empty: none)")
+	fs.StringVar(&o.InjectorMemoryLimit, "injector-memory-limit", o.InjectorMemoryLimit, "memory limit of the init container (annotation injector-memory-limit; empty: none)")
+	fs.StringVar(&o.InjectorVolumeSizeLimit, "injector-volume-size-limit", o.InjectorVolumeSizeLimit, "sizeLimit of the memory emptyDir the init container fills (empty: none)")
+	fs.DurationVar(&o.InjectorRefreshInterval, "injector-refresh-interval", o.InjectorRefreshInterval, `refresh period of pods with refresh: "true" and no refresh-interval annotation (native sidecar)`)
+	fs.DurationVar(&o.InjectorDeadline, "injector-deadline", o.InjectorDeadline, "time the init container has to write the first complete file set (annotation injector-deadline; 0: the injector's default, 2m)")
 	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "the webhook's own namespace: never mutated, holds the certificate Secret (default $POD_NAMESPACE)")
 	fs.StringSliceVar(&o.ExcludeNamespaces, "exclude-namespaces", o.ExcludeNamespaces, "more namespaces never mutated (kube-system, kube-public and --namespace always are)")
 	fs.StringVar(&o.DefaultRegion, "default-region", o.DefaultRegion, "AWS region assumed when a SecretProviderClass sets none (used for validation)")
@@ -125,6 +173,9 @@ func (o *Options) Validate() error {
 	if mode == ModeInit && o.InjectorImage == "" {
 		errs = append(errs, errors.New("--injector-image: required when --default-mode is init"))
 	}
+	if _, err := o.initConfig(); err != nil {
+		errs = append(errs, err)
+	}
 	if o.Namespace == "" {
 		errs = append(errs, errors.New("--namespace: required (or set POD_NAMESPACE)"))
 	} else if len(validation.IsDNS1123Label(o.Namespace)) > 0 {
@@ -150,18 +201,89 @@ func (o *Options) Validate() error {
 }
 
 // Config is the mutation configuration the options describe.
+// Invalid init-mode flags (which Validate reports) are left at their zero
+// values.
 func (o *Options) Config() Config {
+	ic, _ := o.initConfig()
 	return Config{
 		DriverName:         o.DriverName,
 		DefaultMode:        Mode(o.DefaultMode),
 		DefaultMountPath:   o.DefaultMountPath,
 		InjectorImage:      o.InjectorImage,
+		Init:               ic,
 		Namespace:          o.Namespace,
 		ExcludedNamespaces: o.ExcludeNamespaces,
 		DefaultRegion:      o.DefaultRegion,
 		Specs:              NewSpecCache(1024),
 	}
 }
+
+// initConfig parses the --injector-* flags.
+func (o *Options) initConfig() (InitConfig, error) {
+	var ic InitConfig
+	var errs []error
+	switch p := corev1.PullPolicy(o.InjectorImagePullPolicy); p {
+	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+		ic.PullPolicy = p
+	default:
+		errs = append(errs, fmt.Errorf("--injector-image-pull-policy %q: use Always, IfNotPresent or Never", o.InjectorImagePullPolicy))
+	}
+	if o.InjectorAWSRegion != "" && !regionRE.MatchString(o.InjectorAWSRegion) {
+		errs = append(errs, fmt.Errorf("--injector-aws-region %q: not an AWS region such as us-east-1", o.InjectorAWSRegion))
+	}
+	ic.Region = o.InjectorAWSRegion
+	if o.InjectorAWSEndpoint != "" {
+		u, err := url.Parse(o.InjectorAWSEndpoint)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--injector-aws-endpoint %q: not an http(s) URL", o.InjectorAWSEndpoint))
+		}
+	}
+	ic.Endpoint = o.InjectorAWSEndpoint
+	quantity := func(flag, v string) *resource.Quantity {
+		if v == "" {
+			return nil
+		}
+		q, err := resource.ParseQuantity(v)
+		if err != nil || q.Sign() <= 0 {
+			errs = append(errs, fmt.Errorf("--%s %q: not a positive Kubernetes quantity", flag, v))
+			return nil
+		}
+		return &q
+	}
+	put := func(list *corev1.ResourceList, name corev1.ResourceName, q *resource.Quantity) {
+		if q == nil {
+			return
+		}
+		if *list == nil {
+			*list = corev1.ResourceList{}
+		}
+		(*list)[name] = *q
+	}
+	put(&ic.Resources.Requests, corev1.ResourceCPU, quantity("injector-cpu-request", o.InjectorCPURequest))
+	put(&ic.Resources.Limits, corev1.ResourceCPU, quantity("injector-cpu-limit", o.InjectorCPULimit))
+	put(&ic.Resources.Requests, corev1.ResourceMemory, quantity("injector-memory-request", o.InjectorMemoryRequest))
+	put(&ic.Resources.Limits, corev1.ResourceMemory, quantity("injector-memory-limit", o.InjectorMemoryLimit))
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		req, okReq := ic.Resources.Requests[r]
+		lim, okLim := ic.Resources.Limits[r]
+		if okReq && okLim && req.Cmp(lim) > 0 {
+			errs = append(errs, fmt.Errorf("--injector-%s-request %s exceeds --injector-%s-limit %s", r, req.String(), r, lim.String()))
+		}
+	}
+	ic.VolumeSizeLimit = quantity("injector-volume-size-limit", o.InjectorVolumeSizeLimit)
+	if o.InjectorRefreshInterval < spc.MinRefreshInterval {
+		errs = append(errs, fmt.Errorf("--injector-refresh-interval %s: use %s or more", o.InjectorRefreshInterval, spc.MinRefreshInterval))
+	}
+	ic.RefreshInterval = o.InjectorRefreshInterval
+	if o.InjectorDeadline < 0 || (o.InjectorDeadline > 0 && o.InjectorDeadline < time.Second) {
+		errs = append(errs, fmt.Errorf("--injector-deadline %s: use 1s or more, or 0 for the injector's default", o.InjectorDeadline))
+	}
+	ic.Deadline = o.InjectorDeadline
+	return ic, errors.Join(errs...)
+}
+
+// regionRE matches AWS region names such as us-east-1 or us-gov-west-1.
+var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 
 func (o *Options) tlsVersion() (uint16, error) {
 	switch o.TLSMinVersion {
