@@ -1,0 +1,455 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/testr"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/certs"
+	"github.com/seed-ddac166a/aws-secrets-injector/injector"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/envtest"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
+)
+
+const seedPassword = "supersecretpassword"
+
+var (
+	injectorBuild   sync.Once
+	injectorBinary  string
+	injectorBuildEr error
+)
+
+// buildInjector builds the real binary once per test process, as the image
+// ships it, into a directory any user may execute from.
+func buildInjector(t *testing.T) string {
+	t.Helper()
+	startInjectorBuild()
+	if injectorBuildEr != nil {
+		t.Fatal(injectorBuildEr)
+	}
+	return injectorBinary
+}
+
+// startInjectorBuild builds the binary once; safe to call from any goroutine.
+func startInjectorBuild() {
+	injectorBuild.Do(func() {
+		dir, err := os.MkdirTemp("", "webhook-inject-bin-")
+		if err == nil {
+			err = os.Chmod(dir, 0o755)
+		}
+		if err != nil {
+			injectorBuildEr = err
+			return
+		}
+		injectorBinary = filepath.Join(dir, "aws-secrets-injector")
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", injectorBinary,
+			"github.com/seed-ddac166a/aws-secrets-injector/cmd/aws-secrets-injector")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			injectorBuildEr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+}
+
+// podSandbox is the injector container of an admitted pod, laid out on this
+// machine the way the kubelet would: each volume it mounts is a directory
+// (a tmpfs for the memory emptyDir when running as root), the projected
+// token a file holding a token the API server minted for the pod, and the
+// env, args and user exactly the container's, with mount paths mapped.
+type podSandbox struct {
+	c      *corev1.Container
+	mounts map[string]string // container mount path -> host directory
+	env    []string
+	cred   *syscall.Credential
+}
+
+// sandbox prepares the injector container of pod (as created by the API
+// server, so with its UID) for a run.
+func sandbox(t *testing.T, env *envtest.Env, pod *corev1.Pod) *podSandbox {
+	t.Helper()
+	ctx := context.Background()
+	c := injectorContainer(t, pod)
+	root, err := os.MkdirTemp("", "webhook-init-pod-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	must(t, os.Chmod(root, 0o755))
+	s := &podSandbox{c: c, mounts: map[string]string{}}
+	for i, vm := range c.VolumeMounts {
+		vi := slices.IndexFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == vm.Name })
+		if vi < 0 {
+			t.Fatalf("mount %s names no volume", vm.Name)
+		}
+		v := pod.Spec.Volumes[vi]
+		dir := filepath.Join(root, strconv.Itoa(i)+"-"+vm.Name)
+		must(t, os.Mkdir(dir, 0o755))
+		switch {
+		case v.EmptyDir != nil && v.EmptyDir.Medium == corev1.StorageMediumMemory:
+			if vm.ReadOnly {
+				t.Errorf("the injector's mount of %s is read-only", vm.Name)
+			}
+			if os.Geteuid() == 0 {
+				opts := "mode=0777"
+				if v.EmptyDir.SizeLimit != nil {
+					opts += ",size=" + strconv.FormatInt(v.EmptyDir.SizeLimit.Value(), 10)
+				}
+				must(t, syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, opts))
+				t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+			}
+			must(t, os.Chmod(dir, 0o777)) // the kubelet's emptyDir mode
+		case v.Projected != nil:
+			if !vm.ReadOnly {
+				t.Errorf("the token mount %s is writable", vm.Name)
+			}
+			for _, src := range v.Projected.Sources {
+				sat := src.ServiceAccountToken
+				if sat == nil {
+					t.Fatalf("volume %s: only service-account token projections expected, got %+v", v.Name, src)
+				}
+				opts := []envtest.TokenOption{envtest.BoundToPod(pod.Name, pod.UID)}
+				if sat.ExpirationSeconds != nil {
+					opts = append(opts, envtest.ExpiresIn(time.Duration(*sat.ExpirationSeconds)*time.Second))
+				}
+				tok, err := env.MintToken(ctx, pod.Namespace, pod.Spec.ServiceAccountName, sat.Audience, opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				must(t, os.WriteFile(filepath.Join(dir, sat.Path), []byte(tok), 0o644))
+			}
+		default:
+			t.Fatalf("the injector mounts volume %s of an unexpected kind: %+v", v.Name, v.VolumeSource)
+		}
+		s.mounts[vm.MountPath] = dir
+	}
+	// The container's env, paths mapped; plus only what keeps the host's
+	// own AWS configuration out (a container has none of it).
+	s.env = []string{
+		"HOME=" + filepath.Join(root, "no-home"),
+		"AWS_CONFIG_FILE=" + filepath.Join(root, "no-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(root, "no-credentials"),
+		"AWS_EC2_METADATA_DISABLED=true",
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil {
+			t.Fatalf("env %s uses valueFrom", e.Name)
+		}
+		s.env = append(s.env, e.Name+"="+s.hostPath(e.Value))
+	}
+	if os.Geteuid() == 0 {
+		sc := c.SecurityContext
+		if sc == nil || sc.RunAsUser == nil || sc.RunAsGroup == nil {
+			t.Fatalf("no runAsUser/runAsGroup to run as: %+v", sc)
+		}
+		s.cred = &syscall.Credential{Uid: uint32(*sc.RunAsUser), Gid: uint32(*sc.RunAsGroup)} //nolint:gosec // test values
+	}
+	return s
+}
+
+// hostPath maps a container path under one of the mounts to the host.
+func (s *podSandbox) hostPath(p string) string {
+	for mp, dir := range s.mounts {
+		if p == mp {
+			return dir
+		}
+		if strings.HasPrefix(p, mp+"/") {
+			return dir + p[len(mp):]
+		}
+	}
+	return p
+}
+
+// command is argv (argv[0] being the image's entrypoint, or the absolute
+// binary path of a probe) run as the container would run it.
+func (s *podSandbox) command(ctx context.Context, t *testing.T, argv []string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	bin := buildInjector(t)
+	if argv[0] != injector.DefaultBinary {
+		t.Fatalf("command %v does not run the image's binary", argv)
+	}
+	cmd := exec.CommandContext(ctx, bin, argv[1:]...)
+	cmd.Env = s.env
+	cmd.Dir = "/"
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if s.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
+	return cmd, &out
+}
+
+// containerArgv is the container's command line: the image's entrypoint
+// (the binary) with its args, as it has no command of its own.
+func (s *podSandbox) containerArgv(t *testing.T) []string {
+	t.Helper()
+	if len(s.c.Command) != 0 {
+		t.Fatalf("the injector container overrides the entrypoint: %v", s.c.Command)
+	}
+	return append([]string{injector.DefaultBinary}, s.c.Args...)
+}
+
+// run runs the container to completion: exit code and output.
+func (s *podSandbox) run(t *testing.T) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd, out := s.command(ctx, t, s.containerArgv(t))
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, out.String()
+	case errors.As(err, &ee):
+		return ee.ExitCode(), out.String()
+	}
+	t.Fatalf("run the injector: %v", err)
+	return -1, ""
+}
+
+func (s *podSandbox) secretsDir(t *testing.T, mountPath string) string {
+	t.Helper()
+	d, ok := s.mounts[mountPath]
+	if !ok {
+		t.Fatalf("the injector does not mount %s", mountPath)
+	}
+	return d
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestAPIServerInitMode: the real API server admits an init-mode pod through
+// the webhook; then the injector container of the admitted pod runs for real
+// — the built binary, with the container's args, env, user and mounts (the
+// memory emptyDir a tmpfs when root, the IRSA token minted by the API
+// server's TokenRequest API for the pod, with the projected volume's
+// audience) — against the fake AWS, which trusts the API server's issuer.
+func TestAPIServerInitMode(t *testing.T) {
+	const mwcName, roleARN = "aws-secrets-injector-init", "arn:aws:iam::111122223333:role/my-app"
+	go startInjectorBuild() // overlaps with the control plane's start
+	env := envtest.Start(t, envtest.WithWebhookInstallOptions(crenvtest.WebhookInstallOptions{
+		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{webhookConfig(mwcName)},
+	}))
+	fake, err := fakeaws.New(fakeaws.State{
+		Region: "us-east-1",
+		Roles: []fakeaws.Role{{ARN: roleARN, Allow: []string{"my-app/*"},
+			Trust: &fakeaws.RoleTrust{Issuers: []string{env.Issuer}, Subjects: []string{"system:serviceaccount:opted:my-app"}}}},
+		Secrets: []fakeaws.Secret{{Name: "my-app/db-credentials", Value: `{"username":"admin","password":"` + seedPassword + `"}`}},
+	})
+	must(t, err)
+	must(t, fake.Start("127.0.0.1:0"))
+	t.Cleanup(func() { _ = fake.Close() })
+	must(t, fake.TrustIssuer(env.Issuer, "", env.SigningKey))
+
+	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.New(t)))
+	done := make(chan error, 1)
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	o := NewOptions()
+	o.Kubeconfig = env.KubeConfigFile
+	o.Host, o.Port = env.Webhook.LocalServingHost, env.Webhook.LocalServingPort
+	o.MetricsAddr, o.HealthAddr = "0", "0"
+	o.Namespace = ownNamespace
+	o.WebhookConfigName = mwcName
+	o.Certs.Mode, o.Certs.Dir = certs.ModeFiles, env.Webhook.LocalServingCertDir
+	o.InjectorImage = "example.com/aws-secrets-injector:test"
+	o.InjectorAWSRegion, o.InjectorAWSEndpoint = "us-east-1", fake.URL()
+	must(t, o.Validate())
+	go func() { done <- Run(ctx, o) }()
+	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	waitTLS(t, addr)
+	waitReady(t, addr)
+
+	cs := env.Clientset
+	if _, err := env.CreateNamespace(ctx, "opted", map[string]string{NamespaceLabel: NamespaceLabelValue}); err != nil {
+		t.Fatal(err)
+	}
+	createClass(t, env, "opted", "db")
+	createClassObjects(t, env, "opted", "missing", "- objectName: \"my-app/absent\"\n  objectType: \"secretsmanager\"\n")
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "my-app", Namespace: "opted",
+		Annotations: map[string]string{IRSARoleARNAnnotation: roleARN}}}
+	if _, err := cs.CoreV1().ServiceAccounts("opted").Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	createInit := func(name, class string, extra map[string]string) *corev1.Pod {
+		t.Helper()
+		ann := injectAnn(class)
+		ann[AnnotationMode] = string(ModeInit)
+		for k, v := range extra {
+			ann[k] = v
+		}
+		p := plainPod(name, ann)
+		p.Spec.ServiceAccountName = "my-app"
+		p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "example.com/migrate:1"}}
+		out, err := cs.CoreV1().Pods("opted").Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("create pod %s: %v", name, err)
+		}
+		return out
+	}
+
+	t.Run("one-shot: admitted, mutated, the init container fills the emptyDir", func(t *testing.T) {
+		p := createInit("one-shot", "db", nil)
+		if p.Annotations[AnnotationStatus] != StatusInjected {
+			t.Fatalf("not mutated: %v", p.Annotations)
+		}
+		if n := len(p.Spec.InitContainers); n != 2 || p.Spec.InitContainers[0].Name != "migrate" || p.Spec.InitContainers[1].Name != InjectorContainerName {
+			t.Fatalf("init containers %+v: want migrate, then ours", p.Spec.InitContainers)
+		}
+		c := &p.Spec.InitContainers[1]
+		if c.RestartPolicy != nil || c.StartupProbe != nil || c.Image != o.InjectorImage {
+			t.Errorf("one-shot container: restartPolicy %v, startupProbe %v, image %s", c.RestartPolicy, c.StartupProbe, c.Image)
+		}
+		app := p.Spec.Containers[0]
+		if !slices.ContainsFunc(app.VolumeMounts, func(m corev1.VolumeMount) bool {
+			return m.MountPath == DefaultMountPath && m.ReadOnly && m.Name == DefaultVolumeName
+		}) {
+			t.Errorf("app mounts %+v", app.VolumeMounts)
+		}
+		for _, want := range []string{"AWS_ENDPOINT_URL=" + fake.URL(), "AWS_ENDPOINT_URL_STS=" + fake.URL(), "AWS_REGION=us-east-1",
+			"AWS_ROLE_ARN=" + roleARN, "AWS_WEB_IDENTITY_TOKEN_FILE=" + IRSAMountPath + "/token"} {
+			k, v, _ := strings.Cut(want, "=")
+			if i := envIndex(c.Env, k); i < 0 || c.Env[i].Value != v {
+				t.Errorf("env %s missing from %+v", want, c.Env)
+			}
+		}
+
+		s := sandbox(t, env, p)
+		fake.ResetCalls()
+		code, out := s.run(t)
+		if code != 0 {
+			t.Fatalf("injector exit %d:\n%s", code, out)
+		}
+		if strings.Contains(out, seedPassword) {
+			t.Errorf("output leaks the value: %s", out)
+		}
+		dir := s.secretsDir(t, DefaultMountPath)
+		if u, pw := readFile(t, filepath.Join(dir, "db-user")), readFile(t, filepath.Join(dir, "db-password")); u != "admin" || pw != seedPassword {
+			t.Errorf("files: db-user %q, db-password of %d bytes", u, len(pw))
+		}
+		st := fake.Calls()
+		if st.Count("sts:AssumeRoleWithWebIdentity", "") != 1 || st.ByPrincipal[roleARN] < 1 {
+			t.Errorf("not fetched as the pod's role: %+v", st.Calls)
+		}
+		if s.cred != nil {
+			var sys syscall.Stat_t
+			must(t, syscall.Stat(filepath.Join(dir, "db-user"), &sys))
+			if sys.Uid != uint32(DefaultInjectorUser) {
+				t.Errorf("file owned by uid %d, want %d", sys.Uid, DefaultInjectorUser)
+			}
+		}
+	})
+
+	t.Run("missing secret: exits non-zero with the message, writes nothing", func(t *testing.T) {
+		p := createInit("missing", "missing", nil)
+		s := sandbox(t, env, p)
+		code, out := s.run(t)
+		if code == 0 {
+			t.Fatalf("injector succeeded:\n%s", out)
+		}
+		t.Logf("injector output: %s", out)
+		if strings.Count(strings.TrimSpace(out), "\n") != 0 {
+			t.Errorf("want one line, got:\n%s", out)
+		}
+		for _, want := range []string{"my-app/absent", "opted/missing"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output %q does not name %q", out, want)
+			}
+		}
+		entries, err := os.ReadDir(s.secretsDir(t, DefaultMountPath))
+		if err != nil || len(entries) != 0 {
+			t.Errorf("mount path not empty after a failure: %v %v", entries, err)
+		}
+	})
+
+	t.Run("refresh: native sidecar, its startup probe passes once filled, exits 0 on SIGTERM", func(t *testing.T) {
+		p := createInit("refresh", "db", map[string]string{AnnotationRefresh: "true", AnnotationRefreshInterval: "1m", AnnotationInitFirst: "true"})
+		c := &p.Spec.InitContainers[0]
+		if c.Name != InjectorContainerName || c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways ||
+			c.StartupProbe == nil || c.StartupProbe.Exec == nil {
+			t.Fatalf("first init container is not our native sidecar: %+v", c)
+		}
+		s := sandbox(t, env, p)
+		probe := func() bool {
+			pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer pcancel()
+			cmd, _ := s.command(pctx, t, c.StartupProbe.Exec.Command)
+			return cmd.Run() == nil
+		}
+		if probe() {
+			t.Fatal("startup probe passed before the sidecar ran")
+		}
+		rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
+		defer rcancel()
+		cmd, out := s.command(rctx, t, s.containerArgv(t))
+		must(t, cmd.Start())
+		started := false
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if started = probe(); started {
+				break
+			}
+		}
+		if !started {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("startup probe never passed:\n%s", out)
+		}
+		if pw := readFile(t, filepath.Join(s.secretsDir(t, DefaultMountPath), "db-password")); pw != seedPassword {
+			t.Errorf("db-password of %d bytes", len(pw))
+		}
+		must(t, cmd.Process.Signal(syscall.SIGTERM))
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("sidecar on SIGTERM: %v\n%s", err, out)
+		}
+	})
+}
+
+func createClassObjects(t *testing.T, env *envtest.Env, ns, name, objects string) {
+	t.Helper()
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"spec": map[string]any{"provider": "aws", "parameters": map[string]any{"objects": objects, "region": "us-east-1"}},
+	}}
+	u.SetGroupVersionKind(SecretProviderClassGVK)
+	u.SetNamespace(ns)
+	u.SetName(name)
+	must(t, env.Client.Create(context.Background(), u))
+}
