@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"helm.sh/helm/v3/pkg/chartutil"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -423,6 +425,41 @@ func checkWebhook(t *testing.T, r *rendered, n names) *webhook.Options {
 	}
 	if region, _ := value(t, r, "aws.region").(string); o.DefaultRegion != region {
 		t.Errorf("webhook --default-region %q, values %q", o.DefaultRegion, region)
+	}
+	// Init mode's injector container follows the values.
+	if region, _ := value(t, r, "aws.region").(string); o.InjectorAWSRegion != region {
+		t.Errorf("webhook --injector-aws-region %q, values %q", o.InjectorAWSRegion, region)
+	}
+	if ep, _ := value(t, r, "aws.endpoint").(string); o.InjectorAWSEndpoint != ep {
+		t.Errorf("webhook --injector-aws-endpoint %q, values %q", o.InjectorAWSEndpoint, ep)
+	}
+	if o.InjectorImagePullPolicy != value(t, r, "image.pullPolicy") {
+		t.Errorf("webhook --injector-image-pull-policy %q, values %v", o.InjectorImagePullPolicy, value(t, r, "image.pullPolicy"))
+	}
+	ic := o.Config().Init
+	for _, q := range []struct {
+		key string
+		got *resource.Quantity
+	}{
+		{"webhook.injector.resources.requests.cpu", quantityOf(ic.Resources.Requests, corev1.ResourceCPU)},
+		{"webhook.injector.resources.limits.cpu", quantityOf(ic.Resources.Limits, corev1.ResourceCPU)},
+		{"webhook.injector.resources.requests.memory", quantityOf(ic.Resources.Requests, corev1.ResourceMemory)},
+		{"webhook.injector.resources.limits.memory", quantityOf(ic.Resources.Limits, corev1.ResourceMemory)},
+		{"webhook.injector.volumeSizeLimit", ic.VolumeSizeLimit},
+	} {
+		want := optionalValue(r, q.key)
+		switch {
+		case want == "" && q.got != nil:
+			t.Errorf("%s unset, the injector gets %s", q.key, q.got.String())
+		case want != "" && (q.got == nil || q.got.Cmp(resource.MustParse(want)) != 0):
+			t.Errorf("%s %s, the injector gets %v", q.key, want, q.got)
+		}
+	}
+	if d := value(t, r, "webhook.injector.refreshInterval"); ic.RefreshInterval.String() != mustDuration(t, d).String() {
+		t.Errorf("webhook.injector.refreshInterval %v, --injector-refresh-interval %s", d, ic.RefreshInterval)
+	}
+	if d, _ := value(t, r, "webhook.injector.deadline").(string); (d == "" && ic.Deadline != 0) || (d != "" && ic.Deadline != mustDuration(t, d)) {
+		t.Errorf("webhook.injector.deadline %q, --injector-deadline %s", d, ic.Deadline)
 	}
 	for _, ns := range toStrings(value(t, r, "webhook.excludeNamespaces")) {
 		if !slices.Contains(o.ExcludeNamespaces, ns) {
@@ -919,4 +956,40 @@ func TestValueSetsCoverModes(t *testing.T) {
 			t.Errorf("no value set in ci/ renders %s", want)
 		}
 	}
+}
+
+func quantityOf(l corev1.ResourceList, name corev1.ResourceName) *resource.Quantity {
+	if q, ok := l[name]; ok {
+		return &q
+	}
+	return nil
+}
+
+// optionalValue is the value at the dotted path as a string, "" when absent
+// or null.
+func optionalValue(r *rendered, p string) string {
+	var cur any = r.Values["Values"]
+	for _, k := range strings.Split(p, ".") {
+		switch m := cur.(type) {
+		case chartutil.Values:
+			cur = m[k]
+		case map[string]any:
+			cur = m[k]
+		default:
+			return ""
+		}
+	}
+	if cur == nil {
+		return ""
+	}
+	return fmt.Sprint(cur)
+}
+
+func mustDuration(t *testing.T, v any) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(fmt.Sprint(v))
+	if err != nil {
+		t.Fatalf("value %v: %v", v, err)
+	}
+	return d
 }
