@@ -15,8 +15,11 @@
 # Layout (all configurable through the environment):
 #   network namespace $NODE_NS (asi-node) with a veth pair: $NODE_IP (10.200.0.2) inside
 #   as the node IP, $HOST_IP (10.200.0.1) in the root namespace so tools here reach the
-#   API server at https://$NODE_IP:6443; pods on a bridge, 10.244.0.0/24; no default route
-#   anywhere in the namespace, so nothing leaves it.
+#   API server at https://$NODE_IP (port 443); pods on a bridge, 10.244.0.0/24; no default
+#   route anywhere in the namespace, so nothing leaves it. No kube-proxy: the "kubernetes"
+#   service IP (10.96.0.1) is an address of the namespace where the API server listens, so
+#   in-cluster clients work; other ClusterIPs do not (the API server reaches webhook
+#   services through EndpointSlices; pods reach servers on $NODE_IP directly).
 #   state $NODE_STATE (/var/lib/asi-node): certificates, kubeconfigs, etcd data, containerd
 #   root, logs; runtime state /run/asi-node; kubelet root $KUBELET_DIR (/var/lib/kubelet).
 #   admin kubeconfig: $NODE_STATE/admin.kubeconfig.
@@ -39,10 +42,13 @@ SERVICE_CIDR="${SERVICE_CIDR:-10.96.0.0/24}"
 NODE_STATE="${NODE_STATE:-/var/lib/asi-node}"
 NODE_RUN="${NODE_RUN:-/run/asi-node}"
 KUBELET_DIR="${KUBELET_DIR:-/var/lib/kubelet}"
-API_PORT="${API_PORT:-6443}"
+# 443: the API server also answers on the "kubernetes" service IP (no kube-proxy here).
+API_PORT="${API_PORT:-443}"
 PAUSE_IMAGE="${PAUSE_IMAGE:-localhost/pause:asi}"
 SMOKE_IMAGE="${SMOKE_IMAGE:-localhost/asi-smoke:dev}"
 
+SERVICE_IP="$(echo "$SERVICE_CIDR" | awk -F'[./]' '{print $1"."$2"."$3"."$4+1}')"
+if [[ $API_PORT == 443 ]]; then API_URL="https://$NODE_IP"; else API_URL="https://$NODE_IP:$API_PORT"; fi
 PKI="$NODE_STATE/pki"
 LOGS="$NODE_STATE/logs"
 PIDS="$NODE_RUN/pids"
@@ -144,7 +150,7 @@ kind: Config
 clusters:
 - name: $NODE_NS
   cluster:
-    server: https://$NODE_IP:$API_PORT
+    server: $API_URL
     certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
 users:
 - name: $2
@@ -168,10 +174,8 @@ make_pki() {
       -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
       -out "$PKI/ca.crt" 2>/dev/null
   fi
-  local svc_ip
-  svc_ip="$(echo "$SERVICE_CIDR" | awk -F'[./]' '{print $1"."$2"."$3"."$4+1}')"
   cert apiserver kube-apiserver "" \
-    "IP:$NODE_IP,IP:127.0.0.1,IP:$svc_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" serverAuth
+    "IP:$NODE_IP,IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" serverAuth
   cert admin admin system:masters "" clientAuth
   cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters "" clientAuth
   cert kubelet "system:node:$NODE_NAME" system:nodes "" clientAuth
@@ -194,6 +198,10 @@ make_pki() {
 make_netns() {
   ip netns add "$NODE_NS"
   in_ns ip link set lo up
+  # No kube-proxy: the "kubernetes" service IP is an address of the namespace
+  # itself, where the API server listens (0.0.0.0:443), so in-cluster clients work.
+  # Other ClusterIPs do not route; pods reach servers on the node IP directly.
+  in_ns ip addr add "$SERVICE_IP/32" dev lo
   ip link add "$VETH_HOST" type veth peer name "$VETH_NODE"
   ip link set "$VETH_NODE" netns "$NODE_NS"
   ip addr add "$HOST_IP/24" dev "$VETH_HOST"
@@ -384,7 +392,7 @@ up() {
 
   start kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers=http://127.0.0.1:2379 \
-    --bind-address="$NODE_IP" --advertise-address="$NODE_IP" --secure-port="$API_PORT" \
+    --bind-address=0.0.0.0 --advertise-address="$NODE_IP" --secure-port="$API_PORT" \
     --service-cluster-ip-range="$SERVICE_CIDR" \
     --client-ca-file="$PKI/ca.crt" \
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
@@ -392,13 +400,13 @@ up() {
     --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority="$PKI/ca.crt" \
     --kubelet-preferred-address-types=InternalIP \
-    --service-account-issuer="https://$NODE_IP:$API_PORT" \
+    --service-account-issuer="$API_URL" \
     --service-account-key-file="$PKI/sa.pub" \
     --service-account-signing-key-file="$PKI/sa.key" \
     --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
     --allow-privileged=true --enable-aggregator-routing=true \
     --profiling=false
-  wait_for kube-apiserver 60 curl -fsS --cacert "$PKI/ca.crt" "https://$NODE_IP:$API_PORT/readyz"
+  wait_for kube-apiserver 60 curl -fsS --cacert "$PKI/ca.crt" "$API_URL/readyz"
 
   start kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig="$NODE_STATE/controller-manager.kubeconfig" \
@@ -426,7 +434,7 @@ up() {
   wait_for "default service account" 30 kubectl -n default get serviceaccount default
   # The issuer's key set, for a fake STS that trusts this cluster as IAM trusts an EKS OIDC provider.
   kubectl get --raw /openid/v1/jwks >"$NODE_STATE/jwks.json"
-  log "node up in $((SECONDS - t0))s: export KUBECONFIG=$KUBECONFIG (API server https://$NODE_IP:$API_PORT)"
+  log "node up in $((SECONDS - t0))s: export KUBECONFIG=$KUBECONFIG (API server $API_URL)"
 }
 
 load_image() {
@@ -530,9 +538,6 @@ spec:
   - name: pause
     image: $SMOKE_IMAGE
     imagePullPolicy: Never
-    env: # no kube-proxy: in-cluster clients use the node IP, not the service IP
-    - {name: KUBERNETES_SERVICE_HOST, value: "$NODE_IP"}
-    - {name: KUBERNETES_SERVICE_PORT, value: "$API_PORT"}
 ---
 apiVersion: v1
 kind: Pod
@@ -559,14 +564,14 @@ EOF
   [[ $tok == token ]] || die "no projected service-account token volume: $tok"
   grep -qs "$KUBELET_DIR/pods/$(kubectl get pod smoke-sleeper -o jsonpath='{.metadata.uid}')/volumes/kubernetes.io~projected/.* tmpfs " /proc/self/mountinfo ||
     die "the projected token volume is not a tmpfs on the node"
-  # A pod reaches a server bound to the node IP (as it will reach the fake AWS),
-  # authenticated by its projected service-account token (in-cluster config).
+  # A pod reaches the API server through the kubernetes service IP (in-cluster
+  # config), authenticated by its projected service-account token.
   local ver
   ver="$(kubectl exec smoke-sleeper -- /kubectl get --raw /version)"
   grep -q '"gitVersion": *"v1.37.2"' <<<"$ver" || die "pod -> API server on the node IP: $ver"
   kubectl exec smoke-sleeper -- /kubectl auth whoami -o jsonpath='{.status.userInfo.username}' |
     grep -qx 'system:serviceaccount:default:default' || die "the pod's token did not authenticate it as default/default"
-  log "smoke passed in $((SECONDS - t0))s: pod IP $ip; logs and exec: $(head -1 <<<"$execd"); pod -> $NODE_IP:$API_PORT as its service account"
+  log "smoke passed in $((SECONDS - t0))s: pod IP $ip; logs and exec: $(head -1 <<<"$execd"); pod -> $SERVICE_IP:443 as its service account"
 }
 
 # run NAME CMD...: start another process inside the node's network namespace
@@ -586,7 +591,7 @@ run_extra() {
 }
 
 print_env() {
-  echo "export SERVICE_ACCOUNT_ISSUER=https://$NODE_IP:$API_PORT"
+  echo "export SERVICE_ACCOUNT_ISSUER=$API_URL"
   echo "export SERVICE_ACCOUNT_JWKS=$NODE_STATE/jwks.json SERVICE_ACCOUNT_PUBLIC_KEY=$PKI/sa.pub"
   echo "export KUBECONFIG=$KUBECONFIG"
   echo "export NODE_NS=$NODE_NS NODE_IP=$NODE_IP HOST_IP=$HOST_IP"

@@ -31,7 +31,7 @@ func TestClusterRunsPod(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	if c.Issuer != "https://"+c.NodeIP+":6443" || !strings.Contains(string(c.JWKS), `"RS256"`) {
+	if c.Issuer != "https://"+c.NodeIP || !strings.Contains(string(c.JWKS), `"RS256"`) {
 		t.Errorf("issuer %q, jwks %s", c.Issuer, c.JWKS)
 	}
 	node, err := c.Clientset.CoreV1().Nodes().Get(ctx, "asi-node", metav1.GetOptions{})
