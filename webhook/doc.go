@@ -20,10 +20,65 @@
 // volume of the driver for its class, is left alone (reinvocation is
 // idempotent).
 //
-// In csi mode the refresh and refresh-interval annotations are validated but
-// change nothing in the pod: the mounter re-fetches on every republish
-// (CSIDriver requiresRepublish) at the class's refreshInterval or its own
-// --refresh-interval. init-first only matters in init mode.
+// In csi mode the refresh annotation changes nothing in the pod: the mounter
+// re-fetches on every republish (CSIDriver requiresRepublish) at the class's
+// refreshInterval or its own --refresh-interval; a refresh-interval
+// annotation is passed to it as the volume attribute refreshInterval.
+// init-first only matters in init mode.
+//
+// # Init mode
+//
+// mode: init (or --default-mode init) delivers the files without the mounter
+// (EKS Fargate): a medium: Memory emptyDir (--injector-volume-size-limit),
+// mounted read-only at the mount path in the selected app containers, and an
+// init container named aws-secrets-injector running --injector-image with
+// args ["inject"] (the injector package: its env contract carries the
+// class's parameters resolved at admission, so the pod needs no RBAC). It is
+// appended after the pod's own init containers, or put first with
+// init-first: "true". With refresh: "true" it is a native sidecar
+// (restartPolicy: Always, Kubernetes 1.29+) refreshing every
+// refresh-interval (default --injector-refresh-interval), with a startupProbe
+// (`inject --check`) that holds the app containers back until the first
+// fill; Jobs still complete. Example, with defaults and an IRSA
+// ServiceAccount:
+//
+//	initContainers:
+//	- name: aws-secrets-injector
+//	  image: <--injector-image>
+//	  args: ["inject"]
+//	  env:
+//	  - {name: AWS_SECRETS_INJECTOR_SPC, value: '{"objects":"...","region":"us-east-1"}'}
+//	  - {name: AWS_SECRETS_INJECTOR_SPC_NAME, value: apps/db}
+//	  - {name: AWS_SECRETS_INJECTOR_MOUNT_PATH, value: /mnt/secrets-store}
+//	  - {name: AWS_REGION, value: ...}               # --injector-aws-region
+//	  - {name: AWS_ENDPOINT_URL, value: ...}         # --injector-aws-endpoint, and
+//	  - {name: AWS_ENDPOINT_URL_STS, value: ...}     #   for IRSA's STS client
+//	  - {name: AWS_ROLE_ARN, value: arn:aws:iam::111122223333:role/my-app}
+//	  - {name: AWS_WEB_IDENTITY_TOKEN_FILE, value: /var/run/secrets/eks.amazonaws.com/serviceaccount/token}
+//	  resources: {requests: {cpu: 10m, memory: 64Mi}, limits: {memory: 128Mi}}
+//	  securityContext: {runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, readOnlyRootFilesystem: true,
+//	    allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}, seccompProfile: {type: RuntimeDefault}}
+//	  terminationMessagePolicy: FallbackToLogsOnError
+//	  volumeMounts:
+//	  - {name: aws-secrets, mountPath: /mnt/secrets-store}
+//	  - {name: aws-iam-token, mountPath: /var/run/secrets/eks.amazonaws.com/serviceaccount, readOnly: true}
+//
+// IRSA does not depend on webhook order: when the ServiceAccount has
+// eks.amazonaws.com/role-arn and the container lacks AWS_ROLE_ARN, the
+// webhook adds what the EKS pod-identity webhook would (the env above,
+// AWS_STS_REGIONAL_ENDPOINTS=regional when the ServiceAccount asks, the
+// projected volume aws-iam-token with the ServiceAccount's audience and
+// token-expiration), reusing the volume and its mount path when that webhook
+// ran first; when it runs after, it skips our container. EKS Pod Identity's
+// env and token mount are copied from an app container that has them. The
+// container runs as 65532 unless the pod sets runAsUser (then the pod's user
+// and group apply; root is replaced); fsGroup is never changed.
+//
+// Init-mode annotations: injector-cpu-request, injector-cpu-limit,
+// injector-memory-request, injector-memory-limit (positive quantities, a
+// request not above its limit) and injector-deadline (a Go duration, the
+// time allowed for the first fill; default --injector-deadline, else the
+// injector's 2m). Malformed values deny the pod with the annotation named.
 //
 // The MutatingWebhookConfiguration the chart renders (names from values):
 //

@@ -58,7 +58,7 @@ const (
 const (
 	IRSARoleARNAnnotation         = "eks.amazonaws.com/role-arn"
 	IRSAAudienceAnnotation        = "eks.amazonaws.com/audience"
-	IRSATokenExpirationAnnotation = "eks.amazonaws.com/token-expiration"
+	IRSATokenExpirationAnnotation = "eks.amazonaws.com/token-expiration" //nolint:gosec // an annotation key, not a credential
 	IRSARegionalSTSAnnotation     = "eks.amazonaws.com/sts-regional-endpoints"
 	IRSAVolumeName                = "aws-iam-token"
 	IRSAMountPath                 = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
@@ -82,7 +82,7 @@ const (
 	envAWSEndpoint          = "AWS_ENDPOINT_URL"
 	envAWSEndpointSTS       = "AWS_ENDPOINT_URL_STS"
 	envAWSRoleARN           = "AWS_ROLE_ARN"
-	envAWSTokenFile         = "AWS_WEB_IDENTITY_TOKEN_FILE"
+	envAWSTokenFile         = "AWS_WEB_IDENTITY_TOKEN_FILE" //nolint:gosec // a variable name, not a credential
 	envAWSRegionalSTS       = "AWS_STS_REGIONAL_ENDPOINTS"
 	envAWSContainerURI      = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
 	envAWSContainerAuthFile = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"
@@ -382,7 +382,7 @@ func addIRSA(ctx context.Context, pod *corev1.Pod, c *corev1.Container, ns strin
 	}
 	name := pod.Spec.ServiceAccountName
 	if name == "" {
-		name = pod.Spec.DeprecatedServiceAccount //nolint:staticcheck // still honoured by the API server
+		name = pod.Spec.DeprecatedServiceAccount
 	}
 	if name == "" {
 		name = "default"

@@ -163,7 +163,7 @@ func sandbox(t *testing.T, env *envtest.Env, pod *corev1.Pod) *podSandbox {
 		if sc == nil || sc.RunAsUser == nil || sc.RunAsGroup == nil {
 			t.Fatalf("no runAsUser/runAsGroup to run as: %+v", sc)
 		}
-		s.cred = &syscall.Credential{Uid: uint32(*sc.RunAsUser), Gid: uint32(*sc.RunAsGroup)} //nolint:gosec // test values
+		s.cred = &syscall.Credential{Uid: uint32(*sc.RunAsUser), Gid: uint32(*sc.RunAsGroup)}
 	}
 	return s
 }

@@ -968,7 +968,7 @@ func quantityOf(l corev1.ResourceList, name corev1.ResourceName) *resource.Quant
 // optionalValue is the value at the dotted path as a string, "" when absent
 // or null.
 func optionalValue(r *rendered, p string) string {
-	var cur any = r.Values["Values"]
+	cur := any(r.Values["Values"])
 	for _, k := range strings.Split(p, ".") {
 		switch m := cur.(type) {
 		case chartutil.Values:
