@@ -443,6 +443,38 @@ func TestAPIServerInitMode(t *testing.T) {
 	})
 }
 
+// TestAPIServerAcceptsInitGoldens: every pod the init-mode golden cases
+// produce passes the real API server's validation (dry run, in a namespace
+// the webhook does not watch).
+func TestAPIServerAcceptsInitGoldens(t *testing.T) {
+	env := envtest.Start(t)
+	ctx := context.Background()
+	if _, err := env.CreateNamespace(ctx, "apps", nil); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, tc := range goldenCases() {
+		if !strings.HasPrefix(tc.name, "init-") {
+			continue
+		}
+		cfg := testConfig()
+		if tc.cfg != nil {
+			tc.cfg(&cfg)
+		}
+		out, _, err := Mutate(ctx, tc.pod, tc.ns, cfg, testLookups())
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if _, err := env.Clientset.CoreV1().Pods("apps").Create(ctx, out, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Errorf("%s: the API server refuses the mutated pod: %v", tc.name, err)
+		}
+		n++
+	}
+	if n < 10 {
+		t.Fatalf("only %d init cases", n)
+	}
+}
+
 func createClassObjects(t *testing.T, env *envtest.Env, ns, name, objects string) {
 	t.Helper()
 	u := &unstructured.Unstructured{Object: map[string]any{

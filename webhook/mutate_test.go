@@ -53,7 +53,16 @@ func render(t *testing.T, pod *corev1.Pod, out Outcome, err error) []byte {
 	return append([]byte("# "+string(out)+"\n"), b...)
 }
 
-func TestMutateGolden(t *testing.T) {
+// goldenCase is one row of TestMutateGolden.
+type goldenCase struct {
+	name string
+	ns   string
+	pod  *corev1.Pod
+	cfg  func(*Config)
+}
+
+// goldenCases are the pods of TestMutateGolden.
+func goldenCases() []goldenCase {
 	withVolume := func(p *corev1.Pod, v corev1.Volume) *corev1.Pod {
 		p.Spec.Volumes = append(p.Spec.Volumes, v)
 		return p
@@ -74,12 +83,7 @@ func TestMutateGolden(t *testing.T) {
 		}
 		return a
 	}
-	cases := []struct {
-		name string
-		ns   string
-		pod  *corev1.Pod
-		cfg  func(*Config)
-	}{
+	return []goldenCase{
 		{"csi-default", "apps", testPod(nil), nil},
 		{"csi-one-container", "apps", testPod(map[string]string{AnnotationContainers: "sidecar"}), nil},
 		{"csi-mount-path", "apps", testPod(map[string]string{AnnotationMountPath: "/etc/app/secrets/", AnnotationMode: "csi"}), nil},
@@ -132,7 +136,10 @@ func TestMutateGolden(t *testing.T) {
 		{"deny-bad-mode", "apps", testPod(map[string]string{AnnotationMode: "sidecar"}), nil},
 		{"deny-bad-refresh", "apps", testPod(map[string]string{AnnotationRefresh: "yes"}), nil},
 	}
-	for _, tc := range cases {
+}
+
+func TestMutateGolden(t *testing.T) {
+	for _, tc := range goldenCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.pod.DeepCopy()
 			cfg := testConfig()
