@@ -68,8 +68,11 @@
 // webhook adds what the EKS pod-identity webhook would (the env above,
 // AWS_STS_REGIONAL_ENDPOINTS=regional when the ServiceAccount asks, the
 // projected volume aws-iam-token with the ServiceAccount's audience and
-// token-expiration), reusing the volume and its mount path when that webhook
-// ran first; when it runs after, it skips our container. EKS Pod Identity's
+// token-expiration), reusing the volume and its mount path, and copying its
+// AWS_STS_REGIONAL_ENDPOINTS and region variables from a container it
+// mutated, when that webhook ran first; when it runs after, it skips our
+// container's role and mount and adds the rest itself, so both orders give
+// the same pod. EKS Pod Identity's
 // env and token mount are copied from an app container that has them. The
 // container runs as 65532 unless the pod sets runAsUser (then the pod's user
 // and group apply; root is replaced); fsGroup is never changed.

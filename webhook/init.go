@@ -79,6 +79,7 @@ const (
 // Environment variables of the AWS SDK that init mode sets on its container.
 const (
 	envAWSRegion            = "AWS_REGION"
+	envAWSDefaultRegion     = "AWS_DEFAULT_REGION"
 	envAWSEndpoint          = "AWS_ENDPOINT_URL"
 	envAWSEndpointSTS       = "AWS_ENDPOINT_URL_STS"
 	envAWSRoleARN           = "AWS_ROLE_ARN"
@@ -428,14 +429,44 @@ func addIRSA(ctx context.Context, pod *corev1.Pod, c *corev1.Container, ns strin
 		})
 	}
 
-	if sa.Annotations[IRSARegionalSTSAnnotation] == "true" && envIndex(c.Env, envAWSRegionalSTS) < 0 {
-		c.Env = append(c.Env, corev1.EnvVar{Name: envAWSRegionalSTS, Value: "regional"})
+	// What the EKS webhook gave the pod's containers besides the role (its
+	// STS endpoint and region settings), c gets too, in that webhook's order;
+	// when it runs after us it adds the same to c itself.
+	peer := irsaPeer(pod)
+	if envIndex(c.Env, envAWSRegionalSTS) < 0 {
+		if peer != nil && envIndex(peer.Env, envAWSRegionalSTS) >= 0 {
+			c.Env = append(c.Env, *peer.Env[envIndex(peer.Env, envAWSRegionalSTS)].DeepCopy())
+		} else if sa.Annotations[IRSARegionalSTSAnnotation] == "true" {
+			c.Env = append(c.Env, corev1.EnvVar{Name: envAWSRegionalSTS, Value: "regional"})
+		}
+	}
+	if peer != nil && envIndex(c.Env, envAWSRegion) < 0 && envIndex(c.Env, envAWSDefaultRegion) < 0 {
+		for _, name := range []string{envAWSDefaultRegion, envAWSRegion} {
+			if i := envIndex(peer.Env, name); i >= 0 {
+				c.Env = append(c.Env, *peer.Env[i].DeepCopy())
+			}
+		}
 	}
 	c.Env = append(c.Env,
 		corev1.EnvVar{Name: envAWSRoleARN, Value: role},
 		corev1.EnvVar{Name: envAWSTokenFile, Value: path.Join(mountPath, tokenPath)})
 	if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == IRSAVolumeName }) {
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: IRSAVolumeName, MountPath: mountPath, ReadOnly: true})
+	}
+	return nil
+}
+
+// irsaPeer is the first container of pod (init containers first) with
+// AWS_ROLE_ARN and the IRSA token mount: one the EKS webhook mutated.
+func irsaPeer(pod *corev1.Pod) *corev1.Container {
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range list {
+			c := &list[i]
+			if envIndex(c.Env, envAWSRoleARN) >= 0 &&
+				slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == IRSAVolumeName }) {
+				return c
+			}
+		}
 	}
 	return nil
 }

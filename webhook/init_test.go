@@ -43,7 +43,21 @@ func withInitContainer(p *corev1.Pod, name string) *corev1.Pod {
 // AWS_WEB_IDENTITY_TOKEN_FILE gets them, every container without the token
 // mount gets it, and the token volume is inserted first unless present.
 func eksWebhook(p *corev1.Pod, role, mountPath string) *corev1.Pod {
+	return eksWebhookRegional(p, role, mountPath, false, "")
+}
+
+// eksWebhookRegional is eksWebhook with that webhook's regional STS and
+// region settings: containers without AWS_STS_REGIONAL_ENDPOINTS get it when
+// regional, containers without any region variable get both when region is
+// set.
+func eksWebhookRegional(p *corev1.Pod, role, mountPath string, regional bool, region string) *corev1.Pod {
 	add := func(c *corev1.Container) {
+		if regional && envIndex(c.Env, envAWSRegionalSTS) < 0 {
+			c.Env = append(c.Env, corev1.EnvVar{Name: envAWSRegionalSTS, Value: "regional"})
+		}
+		if region != "" && envIndex(c.Env, envAWSRegion) < 0 && envIndex(c.Env, envAWSDefaultRegion) < 0 {
+			c.Env = append(c.Env, corev1.EnvVar{Name: envAWSDefaultRegion, Value: region}, corev1.EnvVar{Name: envAWSRegion, Value: region})
+		}
 		if envIndex(c.Env, envAWSRoleARN) < 0 && envIndex(c.Env, envAWSTokenFile) < 0 {
 			c.Env = append(c.Env, corev1.EnvVar{Name: envAWSRoleARN, Value: role},
 				corev1.EnvVar{Name: envAWSTokenFile, Value: path.Join(mountPath, IRSATokenPath)})
@@ -113,7 +127,14 @@ func injectorContainer(t *testing.T, p *corev1.Pod) *corev1.Container {
 // container has the role exactly once, and the token volume exists once.
 func TestInitIRSAEitherWebhookOrder(t *testing.T) {
 	ctx := context.Background()
-	for _, mountPath := range []string{IRSAMountPath, "/var/run/irsa"} {
+	for _, tc := range []struct {
+		mountPath, region string
+		regional          bool
+	}{{IRSAMountPath, "", false}, {"/var/run/irsa", "", false}, {IRSAMountPath, "eu-west-1", true}} {
+		mountPath := tc.mountPath
+		eksWebhook := func(p *corev1.Pod, role, mountPath string) *corev1.Pod {
+			return eksWebhookRegional(p, role, mountPath, tc.regional, tc.region)
+		}
 		base := withServiceAccount(testPod(map[string]string{AnnotationMode: "init"}), "irsa")
 		ours, _, err := Mutate(ctx, base, "apps", testConfig(), testLookups())
 		if err != nil {

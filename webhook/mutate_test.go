@@ -100,6 +100,7 @@ func goldenCases() []goldenCase {
 		{"init-irsa", "apps", withServiceAccount(testPod(initAnn(nil)), "irsa"), nil},
 		{"init-irsa-custom", "apps", withServiceAccount(testPod(initAnn(map[string]string{IRSATokenExpirationAnnotation: "7200"})), "irsa-custom"), nil},
 		{"init-irsa-webhook-ran-first", "apps", eksWebhook(withServiceAccount(testPod(initAnn(nil)), "irsa"), testRoleARN, "/var/run/secrets/eks.amazonaws.com/serviceaccount"), nil},
+		{"init-irsa-webhook-ran-first-regional", "apps", eksWebhookRegional(withServiceAccount(testPod(initAnn(nil)), "irsa"), testRoleARN, IRSAMountPath, true, "eu-west-1"), nil},
 		{"init-irsa-webhook-ran-first-custom-path", "apps", eksWebhook(withServiceAccount(testPod(initAnn(nil)), "irsa"), testRoleARN, "/var/run/irsa"), nil},
 		{"init-pod-identity", "apps", withPodIdentity(testPod(initAnn(nil))), nil},
 		{"init-run-as-user", "apps", withPodSecurity(testPod(initAnn(nil)), &corev1.PodSecurityContext{RunAsUser: ptr(int64(1000)), RunAsGroup: ptr(int64(3000)), FSGroup: ptr(int64(2000))}), nil},
