@@ -7,7 +7,7 @@
 //     annotations (ParseAnnotations), check the SecretProviderClass exists and
 //     validates (spc.Parse), select containers, check the mount path, then
 //     dispatch on the mode to its mutator — csiMutator (csi.go) or initMutator
-//     (init.go, issue 5) — and mark the pod with status: injected;
+//     (init.go) — and mark the pod with status: injected;
 //   - Handler, a thin admission layer that decodes the request, calls Mutate
 //     and answers with admission.PatchResponseFromRaw.
 //
