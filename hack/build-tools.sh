@@ -31,7 +31,7 @@ CSI_TEST_VERSION=v5.6.0
 
 # Every build: pinned go.sum, no workspace, static binaries.
 export GOWORK=off CGO_ENABLED=0
-export GOFLAGS="-mod=readonly ${GOFLAGS:-}"
+export GOFLAGS="-mod=readonly -buildvcs=false"
 
 log() { printf '[build-tools] %s\n' "$*" >&2; }
 
@@ -77,7 +77,7 @@ install_at() {
   local start=$SECONDS gobin
   gobin="$(mktemp -d "$BIN/.gobin.XXXXXX")"
   # go install @version ignores the current module; -mod does not apply.
-  (cd "$BIN" && GOFLAGS= GOBIN="$gobin" "$GO" install -trimpath "$@" "$pkg") || { rm -rf "$gobin"; return 1; }
+  (cd "$BIN" && GOFLAGS=-buildvcs=false GOBIN="$gobin" "$GO" install -trimpath "$@" "$pkg") || { rm -rf "$gobin"; return 1; }
   mv -f "$gobin/$tool" "$BIN/$tool"
   rm -rf "$gobin"
   stamp "$tool" "$version" $((SECONDS - start))
@@ -115,16 +115,16 @@ build_k8s() { # build_k8s TOOL ESTIMATE
 
 target_apiserver() {
   if ! fresh kube-apiserver "$K8S_VERSION"; then check_k8s_replaces; fi
-  build_k8s kube-apiserver "~4 min with 2 cores"
-  build_in "$ROOT/hack/tools/etcd" etcd "$ETCD_VERSION" "~40 s" go.etcd.io/etcd/server/v3 -ldflags "-s -w"
+  build_k8s kube-apiserver "~5-7 min with 2 cores"
+  build_in "$ROOT/hack/tools/etcd" etcd "$ETCD_VERSION" "~30 s" go.etcd.io/etcd/server/v3 -ldflags "-s -w"
 }
 
 target_node() {
   check_k8s_replaces
-  build_k8s kubectl "~1 min (20 s after kube-apiserver)"
-  build_k8s kube-scheduler "~1 min (15 s after kube-apiserver)"
-  build_k8s kube-controller-manager "~2 min (1 min after kube-apiserver)"
-  build_k8s kubelet "~4 min (80 s after kube-apiserver)"
+  build_k8s kubectl "~40 s after kube-apiserver"
+  build_k8s kube-scheduler "~70 s after kube-apiserver"
+  build_k8s kube-controller-manager "~80 s after kube-apiserver"
+  build_k8s kubelet "~30 s after the others"
 }
 
 target_helm() {
