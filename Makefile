@@ -106,6 +106,19 @@ tools-lint: ## Build bin/golangci-lint (v2.15.0)
 tools-csi: ## Build bin/csi-sanity (csi-test v5.6.0)
 	hack/build-tools.sh csi
 
+##@ Node (a real single-node cluster in a network namespace; root, Linux)
+.PHONY: node-up
+node-up: ## Bring the node up (hack/node/cluster.sh up); KUBECONFIG=/var/lib/asi-node/admin.kubeconfig
+	hack/node/cluster.sh up
+
+.PHONY: node-down
+node-down: ## Tear the node down: processes, mounts, network namespace
+	hack/node/cluster.sh down
+
+.PHONY: node-smoke
+node-smoke: ## Node up, static-binary pods run (logs, exec, service-account token), node down
+	hack/node/cluster.sh smoke
+
 ##@ Demo
 .PHONY: demo
 demo: build ## Run the main job locally (fake AWS + fetch of the user's SecretProviderClass)
