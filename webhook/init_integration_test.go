@@ -83,6 +83,25 @@ type podSandbox struct {
 	mounts map[string]string // container mount path -> host directory
 	env    []string
 	cred   *syscall.Credential
+	maxRSS int64 // bytes, the peak RSS sampled during run
+}
+
+// vmHWM reads the peak resident set (bytes) from a /proc/PID/status file;
+// 0 once the process has exited.
+func vmHWM(status string) int64 {
+	b, err := os.ReadFile(status)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
 }
 
 // sandbox prepares the injector container of pod (as created by the API
@@ -210,13 +229,36 @@ func (s *podSandbox) containerArgv(t *testing.T) []string {
 	return append([]string{injector.DefaultBinary}, s.c.Args...)
 }
 
-// run runs the container to completion: exit code and output.
+// run runs the container to completion: exit code and output. s.maxRSS
+// is then the process's peak resident set.
 func (s *podSandbox) run(t *testing.T) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd, out := s.command(ctx, t, s.containerArgv(t))
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start the injector: %v", err)
+	}
+	// The rusage of a child forked by Go includes the test process's own
+	// peak (vfork shares its memory until exec), so sample VmHWM instead.
+	sampled := make(chan int64)
+	stop := make(chan struct{})
+	go func() {
+		var peak int64
+		status := filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "status")
+		for {
+			peak = max(peak, vmHWM(status))
+			select {
+			case <-stop:
+				sampled <- peak
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(stop)
+	s.maxRSS = <-sampled
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -365,6 +407,11 @@ func TestAPIServerInitMode(t *testing.T) {
 		dir := s.secretsDir(t, DefaultMountPath)
 		if u, pw := readFile(t, filepath.Join(dir, "db-user")), readFile(t, filepath.Join(dir, "db-password")); u != "admin" || pw != seedPassword {
 			t.Errorf("files: db-user %q, db-password of %d bytes", u, len(pw))
+		}
+		// The default resources fit what the injector really uses.
+		t.Logf("injector peak RSS %.1f MiB", float64(s.maxRSS)/(1<<20))
+		if req := c.Resources.Requests.Memory(); s.maxRSS <= 0 || s.maxRSS > req.Value() {
+			t.Errorf("injector peak RSS %d bytes, memory request %s", s.maxRSS, req)
 		}
 		st := fake.Calls()
 		if st.Count("sts:AssumeRoleWithWebIdentity", "") != 1 || st.ByPrincipal[roleARN] < 1 {
