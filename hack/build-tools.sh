@@ -136,16 +136,16 @@ target_helm() {
   for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
     fl+=" -X $p.k8sVersionMajor=$major -X $p.k8sVersionMinor=$minor"
   done
-  install_at helm "$HELM_VERSION+k8s$K8S_VERSION" "~1 min" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" -ldflags "$fl"
+  install_at helm "$HELM_VERSION+k8s$K8S_VERSION" "~2 min" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" -ldflags "$fl"
 }
 
 target_golangci_lint() {
-  install_at golangci-lint "$GOLANGCI_LINT_VERSION" "~2 min" \
+  install_at golangci-lint "$GOLANGCI_LINT_VERSION" "~80 s" \
     "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION" -ldflags "-s -w -X main.version=${GOLANGCI_LINT_VERSION#v}"
 }
 
 target_csi() {
-  install_at csi-sanity "$CSI_TEST_VERSION" "~30 s" \
+  install_at csi-sanity "$CSI_TEST_VERSION" "~15 s" \
     "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$CSI_TEST_VERSION" -ldflags "-s -w -X main.VERSION=$CSI_TEST_VERSION"
 }
 
