@@ -27,8 +27,9 @@ build: ## Build bin/aws-secrets-injector and bin/fakeaws
 
 ##@ Test
 .PHONY: test
-test: ## Everything CI runs: unit (race), fuzz seeds, integration, sanity, helm lint, end to end
+test: ## Everything CI runs: every Go test with -race (unit, fuzz seeds, real API server, real tmpfs, CSI sanity, chart), helm lint
 	$(MAKE) test-unit
+	$(MAKE) helm-lint
 
 .PHONY: test-unit
 test-unit: tools-apiserver ## Unit tests with the race detector (the real-API-server tests need bin/kube-apiserver, bin/etcd)
