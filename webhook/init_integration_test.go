@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/testr"
+	"github.com/go-logr/logr/funcr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -318,7 +318,7 @@ func TestAPIServerInitMode(t *testing.T) {
 	t.Cleanup(func() { _ = fake.Close() })
 	must(t, fake.TrustIssuer(env.Issuer, "", env.SigningKey))
 
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.New(t)))
+	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), lateSafeLogger(t)))
 	done := make(chan error, 1)
 	t.Cleanup(func() {
 		cancel()
@@ -520,6 +520,27 @@ func TestAPIServerAcceptsInitGoldens(t *testing.T) {
 	if n < 10 {
 		t.Fatalf("only %d init cases", n)
 	}
+}
+
+// lateSafeLogger logs to t until t's cleanup, then drops lines. Run hands
+// its logger to controller-runtime's process-wide logger, which keeps the
+// first one it is given: servers of later tests log through it after this
+// test has completed, which testr turns into a panic.
+func lateSafeLogger(t *testing.T) logr.Logger {
+	var mu sync.Mutex
+	done := false
+	t.Cleanup(func() {
+		mu.Lock()
+		done = true
+		mu.Unlock()
+	})
+	return funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			t.Log(prefix, args)
+		}
+	}, funcr.Options{})
 }
 
 func createClassObjects(t *testing.T, env *envtest.Env, ns, name, objects string) {
