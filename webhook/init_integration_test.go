@@ -311,12 +311,14 @@ func TestAPIServerInitMode(t *testing.T) {
 		Region: "us-east-1",
 		Roles: []fakeaws.Role{{ARN: roleARN, Allow: []string{"my-app/*"},
 			Trust: &fakeaws.RoleTrust{Issuers: []string{env.Issuer}, Subjects: []string{"system:serviceaccount:opted:my-app"}}}},
-		Secrets: []fakeaws.Secret{{Name: "my-app/db-credentials", Value: `{"username":"admin","password":"` + seedPassword + `"}`}},
+		Secrets:                 []fakeaws.Secret{{Name: "my-app/db-credentials", Value: `{"username":"admin","password":"` + seedPassword + `"}`}},
+		PodIdentityAssociations: []fakeaws.PodIdentityAssociation{{Namespace: "opted", ServiceAccount: "pi-app", RoleARN: roleARN}},
 	})
 	must(t, err)
 	must(t, fake.Start("127.0.0.1:0"))
 	t.Cleanup(func() { _ = fake.Close() })
 	must(t, fake.TrustIssuer(env.Issuer, "", env.SigningKey))
+	must(t, fake.TrustIssuer(env.Issuer, fakeaws.PodIdentityAudience, env.SigningKey))
 
 	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), lateSafeLogger(t)))
 	done := make(chan error, 1)
@@ -347,12 +349,15 @@ func TestAPIServerInitMode(t *testing.T) {
 	}
 	createClass(t, env, "opted", "db")
 	createClassObjects(t, env, "opted", "missing", "- objectName: \"my-app/absent\"\n  objectType: \"secretsmanager\"\n")
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "my-app", Namespace: "opted",
-		Annotations: map[string]string{IRSARoleARNAnnotation: roleARN}}}
-	if _, err := cs.CoreV1().ServiceAccounts("opted").Create(ctx, sa, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+	for _, sa := range []*corev1.ServiceAccount{
+		{ObjectMeta: metav1.ObjectMeta{Name: "my-app", Namespace: "opted", Annotations: map[string]string{IRSARoleARNAnnotation: roleARN}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "pi-app", Namespace: "opted"}}, // EKS Pod Identity: no annotation
+	} {
+		if _, err := cs.CoreV1().ServiceAccounts("opted").Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	createInit := func(name, class string, extra map[string]string) *corev1.Pod {
+	createInitAs := func(name, class, serviceAccount string, extra map[string]string, change func(*corev1.Pod)) *corev1.Pod {
 		t.Helper()
 		ann := injectAnn(class)
 		ann[AnnotationMode] = string(ModeInit)
@@ -360,13 +365,20 @@ func TestAPIServerInitMode(t *testing.T) {
 			ann[k] = v
 		}
 		p := plainPod(name, ann)
-		p.Spec.ServiceAccountName = "my-app"
+		p.Spec.ServiceAccountName = serviceAccount
 		p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "example.com/migrate:1"}}
+		if change != nil {
+			change(p)
+		}
 		out, err := cs.CoreV1().Pods("opted").Create(ctx, p, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatalf("create pod %s: %v", name, err)
 		}
 		return out
+	}
+	createInit := func(name, class string, extra map[string]string) *corev1.Pod {
+		t.Helper()
+		return createInitAs(name, class, "my-app", extra, nil)
 	}
 
 	t.Run("one-shot: admitted, mutated, the init container fills the emptyDir", func(t *testing.T) {
@@ -445,6 +457,36 @@ func TestAPIServerInitMode(t *testing.T) {
 		entries, err := os.ReadDir(s.secretsDir(t, DefaultMountPath))
 		if err != nil || len(entries) != 0 {
 			t.Errorf("mount path not empty after a failure: %v %v", entries, err)
+		}
+	})
+
+	t.Run("EKS Pod Identity webhook ran first: the injector gets its env and token, and uses them", func(t *testing.T) {
+		tokenFile := PodIdentityMountPath + "/" + PodIdentityVolumeName
+		p := createInitAs("pod-identity", "db", "pi-app", nil, func(p *corev1.Pod) {
+			exp := int64(86400)
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: PodIdentityVolumeName, VolumeSource: corev1.VolumeSource{
+				Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+					Audience: fakeaws.PodIdentityAudience, ExpirationSeconds: &exp, Path: PodIdentityVolumeName}}}}}})
+			app := &p.Spec.Containers[0]
+			app.Env = append(app.Env, corev1.EnvVar{Name: envAWSContainerURI, Value: fake.PodIdentityURL()},
+				corev1.EnvVar{Name: envAWSContainerAuthFile, Value: tokenFile})
+			app.VolumeMounts = append(app.VolumeMounts, corev1.VolumeMount{Name: PodIdentityVolumeName, MountPath: PodIdentityMountPath, ReadOnly: true})
+		})
+		c := injectorContainer(t, p)
+		if envIndex(c.Env, envAWSRoleARN) >= 0 || envIndex(c.Env, envAWSContainerURI) < 0 || c.Env[envIndex(c.Env, envAWSContainerAuthFile)].Value != tokenFile {
+			t.Fatalf("injector env %+v", c.Env)
+		}
+		s := sandbox(t, env, p)
+		fake.ResetCalls()
+		if code, out := s.run(t); code != 0 {
+			t.Fatalf("injector exit %d:\n%s", code, out)
+		}
+		if pw := readFile(t, filepath.Join(s.secretsDir(t, DefaultMountPath), "db-password")); pw != seedPassword {
+			t.Errorf("db-password of %d bytes", len(pw))
+		}
+		st := fake.Calls()
+		if st.Count("eks-auth:AssumeRoleForPodIdentity", "") != 1 || st.Count("sts:AssumeRoleWithWebIdentity", "") != 0 {
+			t.Errorf("not fetched with Pod Identity credentials: %+v", st.Calls)
 		}
 	})
 
@@ -538,6 +580,7 @@ func lateSafeLogger(t *testing.T) logr.Logger {
 		mu.Lock()
 		defer mu.Unlock()
 		if !done {
+			t.Helper()
 			t.Log(prefix, args)
 		}
 	}, funcr.Options{})
