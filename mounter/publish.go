@@ -82,7 +82,7 @@ func (d *Driver) publishNew(ctx context.Context, volumeID, target, group string,
 	v := &volume{
 		VolumeID: volumeID, TargetPath: target, StagingPath: stagingPath(dir),
 		PodNamespace: p.Namespace, PodName: p.Name, PodUID: p.UID, SA: p.ServiceAccount, Class: p.Class,
-		MountGroup: group, Interval: d.interval(l.spec), IdentityKey: l.id.Key, Bytes: size(l.files),
+		MountGroup: group, Interval: d.interval(p, l.spec), IdentityKey: l.id.Key, Bytes: size(l.files),
 	}
 	defer func() {
 		if err != nil {
@@ -146,7 +146,7 @@ func (d *Driver) refresh(ctx context.Context, cur *volume, p podInfo) {
 		changed, err = d.cfg.Write(v.StagingPath, l.files, v.gid())
 		if err == nil {
 			v.LastFetch = d.cfg.Now()
-			v.Interval = d.interval(l.spec)
+			v.Interval = d.interval(p, l.spec)
 			v.IdentityKey = l.id.Key
 			v.Bytes = size(l.files)
 			d.cfg.Metrics.publishes.WithLabelValues("refreshed").Inc()
@@ -248,7 +248,12 @@ func (d *Driver) Restore() error {
 	return nil
 }
 
-func (d *Driver) interval(s *spc.Spec) time.Duration {
+// interval is the rotation interval of a volume: the pod's volume attribute,
+// else the class's refreshInterval, else the flag.
+func (d *Driver) interval(p podInfo, s *spc.Spec) time.Duration {
+	if p.RefreshInterval > 0 {
+		return p.RefreshInterval
+	}
 	if s != nil && s.RefreshInterval > 0 {
 		return s.RefreshInterval
 	}

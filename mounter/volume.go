@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter/identity"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
 // Volume context keys the kubelet sets (podInfoOnMount, tokenRequests) and ours.
@@ -29,6 +30,10 @@ const (
 	CtxTokens = "csi.storage.k8s.io/serviceAccount.tokens" //nolint:gosec // a volume context key, not a credential
 	// AttrSecretProviderClass names the SecretProviderClass in the pod's namespace.
 	AttrSecretProviderClass = "secretProviderClass"
+	// AttrRefreshInterval (optional, a Go duration of 5s or more) is the pod's own
+	// rotation interval: the webhook sets it from the refresh-interval annotation.
+	// It wins over the class's refreshInterval and the --refresh-interval flag.
+	AttrRefreshInterval = "refreshInterval"
 )
 
 // podInfo is what a publish request says about the pod.
@@ -39,6 +44,8 @@ type podInfo struct {
 	ServiceAccount string
 	Class          string
 	Tokens         map[string]identity.Token
+	// RefreshInterval is the pod's AttrRefreshInterval, zero when unset.
+	RefreshInterval time.Duration
 }
 
 // parsePodInfo reads the volume context, and the tokens from the request's
@@ -54,6 +61,14 @@ func parsePodInfo(vc, secrets map[string]string) (podInfo, error) {
 	}
 	if p.Class == "" {
 		return p, fmt.Errorf("volume attribute %q is missing: set it to the name of a SecretProviderClass in the pod's namespace", AttrSecretProviderClass)
+	}
+	if raw := strings.TrimSpace(vc[AttrRefreshInterval]); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < spc.MinRefreshInterval {
+			return p, fmt.Errorf("volume attribute %s=%q: must be a duration of %s or more, e.g. \"2m\" (set by the aws-secrets-injector.io/refresh-interval annotation)",
+				AttrRefreshInterval, raw, spc.MinRefreshInterval)
+		}
+		p.RefreshInterval = d
 	}
 	var missing []string
 	for _, k := range []string{CtxPodNamespace, CtxPodName, CtxPodUID, CtxServiceAccount} {
