@@ -285,7 +285,7 @@ func (c *checker) document(file string, d document) {
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		c.skip(where, fmt.Sprintf("a %s, not a Kubernetes object", kindOf(v)))
+		c.skip(where, fmt.Sprintf("a %s, not a Kubernetes object", spc.KindOf(v)))
 		return
 	}
 	kind, _ := obj["kind"].(string)
@@ -293,7 +293,7 @@ func (c *checker) document(file string, d document) {
 		for i, it := range items {
 			m, ok := it.(map[string]any)
 			if !ok {
-				c.skip(fmt.Sprintf("%s items[%d]", where, i), fmt.Sprintf("a %s, not a Kubernetes object", kindOf(it)))
+				c.skip(fmt.Sprintf("%s items[%d]", where, i), fmt.Sprintf("a %s, not a Kubernetes object", spc.KindOf(it)))
 				continue
 			}
 			item := i
@@ -412,19 +412,19 @@ func shapeIssues(obj map[string]any) []Issue {
 	for _, f := range []string{"apiVersion", "kind"} {
 		if v, ok := obj[f]; ok && v != nil {
 			if _, isStr := v.(string); !isStr {
-				add(f, fmt.Sprintf("is a %s, not a string", kindOf(v)), "write "+f+" as a string")
+				add(f, fmt.Sprintf("is a %s, not a string", spc.KindOf(v)), "write "+f+" as a string")
 			}
 		}
 	}
 	if v, ok := obj["metadata"]; ok && v != nil {
 		meta, isMap := v.(map[string]any)
 		if !isMap {
-			add("metadata", fmt.Sprintf("is a %s, not a mapping", kindOf(v)), "write metadata as a mapping with name (and namespace)")
+			add("metadata", fmt.Sprintf("is a %s, not a mapping", spc.KindOf(v)), "write metadata as a mapping with name (and namespace)")
 		}
 		for _, f := range []string{"name", "namespace"} {
 			if mv, ok := meta[f]; ok && mv != nil {
 				if _, isStr := mv.(string); !isStr {
-					add("metadata."+f, fmt.Sprintf("is a %s, not a string", kindOf(mv)), "quote it")
+					add("metadata."+f, fmt.Sprintf("is a %s, not a string", spc.KindOf(mv)), "quote it")
 				}
 			}
 		}
@@ -436,17 +436,17 @@ func shapeIssues(obj map[string]any) []Issue {
 	}
 	spec, isMap := v.(map[string]any)
 	if !isMap {
-		add("spec", fmt.Sprintf("is a %s, not a mapping", kindOf(v)), "write spec as a mapping with provider and parameters")
+		add("spec", fmt.Sprintf("is a %s, not a mapping", spc.KindOf(v)), "write spec as a mapping with provider and parameters")
 		return out
 	}
 	if pv, ok := spec["provider"]; ok && pv != nil {
 		if _, isStr := pv.(string); !isStr {
-			add("spec.provider", fmt.Sprintf("is a %s, not a string", kindOf(pv)), "set spec.provider: aws")
+			add("spec.provider", fmt.Sprintf("is a %s, not a string", spc.KindOf(pv)), "set spec.provider: aws")
 		}
 	}
 	if pv, ok := spec["parameters"]; ok && pv != nil {
 		if _, isMap := pv.(map[string]any); !isMap {
-			add("spec.parameters", fmt.Sprintf("is a %s, not a mapping", kindOf(pv)), "write parameters as a mapping of strings (objects: |, region: ...)")
+			add("spec.parameters", fmt.Sprintf("is a %s, not a mapping", spc.KindOf(pv)), "write parameters as a mapping of strings (objects: |, region: ...)")
 		}
 	}
 	return out
@@ -454,25 +454,6 @@ func shapeIssues(obj map[string]any) []Issue {
 
 func fillMessage(is *Issue) {
 	is.Message = (&spc.Issue{Object: is.Object, ObjectName: is.ObjectName, Field: is.Field, Problem: is.Problem, Fix: is.Fix}).Error()
-}
-
-func kindOf(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	case float64, int64, int:
-		return "number"
-	case []any:
-		return "list"
-	case map[string]any:
-		return "mapping"
-	default:
-		return fmt.Sprintf("%T", v)
-	}
 }
 
 func orNone(s string) string {

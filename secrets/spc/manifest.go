@@ -71,10 +71,10 @@ func DecodeClass(doc []byte) (*Class, error) {
 			c.Parameters[k] = v
 		case nil:
 		case []any, map[string]any:
-			issues = append(issues, &Issue{Object: -1, Field: "spec.parameters." + k, Problem: fmt.Sprintf("is a %s, parameters are strings", kindOf(v)),
+			issues = append(issues, &Issue{Object: -1, Field: "spec.parameters." + k, Problem: fmt.Sprintf("is a %s, parameters are strings", KindOf(v)),
 				Fix: fmt.Sprintf("write it as a YAML block string: %s: | with the content indented below it", k)})
 		default:
-			issues = append(issues, &Issue{Object: -1, Field: "spec.parameters." + k, Problem: fmt.Sprintf("is a %s, parameters are strings", kindOf(v)),
+			issues = append(issues, &Issue{Object: -1, Field: "spec.parameters." + k, Problem: fmt.Sprintf("is a %s, parameters are strings", KindOf(v)),
 				Fix: fmt.Sprintf("quote the value, e.g. %s: %q", k, fmt.Sprint(v))})
 		}
 	}

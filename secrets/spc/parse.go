@@ -178,7 +178,7 @@ func parseObjects(c *collector, s *Spec, raw string) {
 		field := fmt.Sprintf("objects[%d]", i)
 		m, ok := item.(map[string]any)
 		if !ok {
-			c.errorf(i, "", field, "each entry must be a mapping with objectName and objectType", "is a %s, not a mapping", kindOf(item))
+			c.errorf(i, "", field, "each entry must be a mapping with objectName and objectType", "is a %s, not a mapping", KindOf(item))
 			continue
 		}
 		if o, ok := parseObject(c, s, i, m); ok {
@@ -263,7 +263,7 @@ func aliasOr(alias, a, b string) string {
 func parseJMESPath(c *collector, s *Spec, o *Object, raw any, field string) []JMESPathEntry {
 	list, ok := raw.([]any)
 	if !ok {
-		c.errorf(o.Index, o.Name, field, "jmesPath must be a list of {path, objectAlias}", "is a %s, not a list", kindOf(raw))
+		c.errorf(o.Index, o.Name, field, "jmesPath must be a list of {path, objectAlias}", "is a %s, not a list", KindOf(raw))
 		return nil
 	}
 	var out []JMESPathEntry
@@ -271,7 +271,7 @@ func parseJMESPath(c *collector, s *Spec, o *Object, raw any, field string) []JM
 		f := fmt.Sprintf("%s[%d]", field, k)
 		m, ok := item.(map[string]any)
 		if !ok {
-			c.errorf(o.Index, o.Name, f, "each entry needs path and objectAlias", "is a %s, not a mapping", kindOf(item))
+			c.errorf(o.Index, o.Name, f, "each entry needs path and objectAlias", "is a %s, not a mapping", KindOf(item))
 			continue
 		}
 		unknownKeys(c, o.Index, o.Name, m, f, jmesKeys, nil)
@@ -309,7 +309,7 @@ func parseJMESPath(c *collector, s *Spec, o *Object, raw any, field string) []JM
 func parseFailover(c *collector, s *Spec, o *Object, raw any, field string) *Failover {
 	m, ok := raw.(map[string]any)
 	if !ok {
-		c.errorf(o.Index, o.Name, field, "failoverObject must be a mapping with objectName", "is a %s, not a mapping", kindOf(raw))
+		c.errorf(o.Index, o.Name, field, "failoverObject must be a mapping with objectName", "is a %s, not a mapping", KindOf(raw))
 		return nil
 	}
 	unknownKeys(c, o.Index, o.Name, m, field, failoverKeys, nil)
@@ -481,7 +481,7 @@ func str(c *collector, i int, name string, m map[string]any, field, key string) 
 	case int64:
 		return strconv.FormatInt(t, 10)
 	default:
-		c.errorf(i, name, field+"."+key, "use a string", "is a %s, not a string", kindOf(v))
+		c.errorf(i, name, field+"."+key, "use a string", "is a %s, not a string", KindOf(v))
 		return ""
 	}
 }
@@ -551,7 +551,9 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-func kindOf(v any) string {
+// KindOf names the YAML kind of a decoded value (string, number, list, ...) for
+// error messages.
+func KindOf(v any) string {
 	switch v.(type) {
 	case nil:
 		return "null"
@@ -577,7 +579,7 @@ func shortRepr(v any) string {
 	case float64:
 		return strconv.FormatFloat(t, 'f', -1, 64) + " (a number)"
 	default:
-		return "a " + kindOf(v)
+		return "a " + KindOf(v)
 	}
 }
 
