@@ -14,7 +14,7 @@ done
 # The user's manifest: ../shared beside the repo (as on the dev machine and in CI),
 # else the copy kept in testdata.
 SPC=$ROOT/../shared/examples/seed-secretproviderclass.yaml
-[[ -f $SPC ]] || SPC=$ROOT/secrets/fetchcmd/testdata/seed-secretproviderclass.yaml
+[[ -f $SPC ]] || SPC=$ROOT/test/examples/testdata/seed-secretproviderclass.yaml
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aws-secrets-injector-demo.XXXXXX")
 OUT=$WORK/secrets

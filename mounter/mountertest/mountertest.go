@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/test/examples"
+
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -64,23 +66,8 @@ const (
 	Issuer = "https://issuer.test.local"
 )
 
-// SeedClassYAML is ../shared/examples/seed-secretproviderclass.yaml.
-const SeedClassYAML = `apiVersion: secrets-store.csi.x-k8s.io/v1
-kind: SecretProviderClass
-metadata:
-  name: aws-secretsmanager-reader
-spec:
-  provider: aws
-  parameters:
-    objects: |
-      - objectName: "my-app/db-credentials"
-        objectType: "secretsmanager"
-        jmesPath:
-          - path: "username"
-            objectAlias: "db-user"
-          - path: "password"
-            objectAlias: "db-password"
-`
+// SeedClassYAML is the user's SecretProviderClass (shared/examples/seed-secretproviderclass.yaml).
+var SeedClassYAML = string(examples.SeedClass)
 
 // StaticCluster is an in-memory mounter.Cluster.
 type StaticCluster struct {

@@ -2,18 +2,14 @@ package spc
 
 import (
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/test/examples"
 )
 
 func TestParseSeedExample(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "examples", "seed-secretproviderclass.yaml"))
-	if err != nil {
-		t.Fatalf("read the user's example: %v", err)
-	}
-	c, err := DecodeClass(data)
+	c, err := DecodeClass(examples.SeedClass)
 	if err != nil {
 		t.Fatal(err)
 	}

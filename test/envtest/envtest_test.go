@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/test/examples"
+
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -32,22 +34,8 @@ import (
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
-const seedSPC = `apiVersion: secrets-store.csi.x-k8s.io/v1
-kind: SecretProviderClass
-metadata:
-  name: aws-secretsmanager-reader
-spec:
-  provider: aws
-  parameters:
-    objects: |
-      - objectName: "my-app/db-credentials"
-        objectType: "secretsmanager"
-        jmesPath:
-          - path: "username"
-            objectAlias: "db-user"
-          - path: "password"
-            objectAlias: "db-password"
-`
+// seedSPC is the user's SecretProviderClass.
+var seedSPC = string(examples.SeedClass)
 
 func TestFindAssets(t *testing.T) {
 	dir := t.TempDir()

@@ -1,0 +1,28 @@
+// Package examples holds the user's own manifests (shared/examples beside the
+// repository) for tests, and the secret they expect in AWS. One copy lives in
+// testdata and is embedded; TestCopiesMatchShared keeps it identical to the
+// user's files.
+package examples
+
+import _ "embed"
+
+// SeedClass is shared/examples/seed-secretproviderclass.yaml: the
+// SecretProviderClass "aws-secretsmanager-reader" extracting username and
+// password from my-app/db-credentials into db-user and db-password.
+//
+//go:embed testdata/seed-secretproviderclass.yaml
+var SeedClass []byte
+
+// SeedPod is shared/examples/seed-pod.yaml: a pod mounting that class through the
+// upstream driver name secrets-store.csi.k8s.io at /mnt/secrets-store.
+//
+//go:embed testdata/seed-pod.yaml
+var SeedPod []byte
+
+// The secret the examples expect, and what the pod must read.
+const (
+	SecretName  = "my-app/db-credentials"
+	SecretValue = `{"username":"admin","password":"supersecretpassword"}`
+	User        = "admin"
+	Password    = "supersecretpassword"
+)
