@@ -2,6 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +22,11 @@ func TestEndToEnd(t *testing.T) {
 	defer cancel()
 
 	t.Run("SeedManifests", func(t *testing.T) { e.seedManifests(t, ctx) })
+	t.Run("WebhookCSI", func(t *testing.T) { e.webhookCSI(t, ctx) })
+	t.Run("InitMode", func(t *testing.T) { e.initMode(t, ctx) })
+	t.Run("Rotation", func(t *testing.T) { e.rotation(t, ctx) })
+	t.Run("FailureVisible", func(t *testing.T) { e.failureVisible(t, ctx) })
+	t.Run("MounterRestart", func(t *testing.T) { e.mounterRestart(t, ctx) })
 }
 
 // seedPod is the user's seed-pod.yaml with only the image replaced (the
@@ -62,4 +71,251 @@ func (e *env) seedManifests(t *testing.T, ctx context.Context) {
 		e.checkFiles(t, ctx, ns, "my-app-pod", "admin", "supersecretpassword")
 		e.checkTmpfsRO(t, ctx, ns, "my-app-pod", "/mnt/secrets-store")
 	}
+}
+
+const (
+	injectNS = "inject" // labelled aws-secrets-injector.io/inject=enabled
+	plainNS  = "plain"  // not labelled
+	// The class every scenario uses: the user's seed SecretProviderClass.
+	seedClass = "aws-secretsmanager-reader"
+)
+
+// annotated is a pod template's metadata and spec (indented for a
+// Deployment or Job template, or a Pod) with the webhook's two annotations
+// plus extra ones, running the toolbox with command.
+func annotated(indent, extra, serviceAccount, restartPolicy string, command ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "metadata:\n  labels: {app: %s}\n  annotations:\n", "workload")
+	fmt.Fprintf(&b, "    aws-secrets-injector.io/inject: \"true\"\n    aws-secrets-injector.io/secret-provider-class: %s\n", seedClass)
+	if extra != "" {
+		b.WriteString(extra)
+	}
+	b.WriteString("spec:\n  terminationGracePeriodSeconds: 1\n")
+	if serviceAccount != "" {
+		fmt.Fprintf(&b, "  serviceAccountName: %s\n", serviceAccount)
+	}
+	if restartPolicy != "" {
+		fmt.Fprintf(&b, "  restartPolicy: %s\n", restartPolicy)
+	}
+	q := make([]string, len(command))
+	for i, c := range command {
+		q[i] = fmt.Sprintf("%q", c)
+	}
+	fmt.Fprintf(&b, "  containers:\n    - name: app\n      image: %s\n      command: [%s]\n", toolboxImage, strings.Join(q, ", "))
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	for i := range lines {
+		lines[i] = indent + lines[i]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// deployment is Deployment "web" whose pod template has only the two annotations.
+func deployment() string {
+	return "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 1\n" +
+		"  selector: {matchLabels: {app: workload}}\n  template:\n" + annotated("    ", "", "", "", "sleep", "3600")
+}
+
+// webhookCSI: a Deployment with only the two annotations gets its files in
+// a labelled namespace; the same Deployment in an unlabelled one is untouched.
+func (e *env) webhookCSI(t *testing.T, ctx context.Context) {
+	for _, ns := range []string{injectNS, plainNS} {
+		e.namespace(t, ctx, ns, ns == injectNS)
+		e.apply(t, ctx, ns, deployment())
+	}
+	for _, ns := range []string{injectNS, plainNS} {
+		start := time.Now()
+		if _, err := e.c.Kubectl(ctx, "rollout", "status", "-n", ns, "deployment/web", "--timeout=3m"); err != nil {
+			t.Fatalf("deployment %s/web: %v\n%s", ns, err, e.describe(ctx, ns, "pods"))
+		}
+		t.Logf("%s/web rolled out in %s", ns, time.Since(start).Round(time.Second))
+	}
+	pod := e.podOf(t, ctx, injectNS, "app=workload")
+	e.checkFiles(t, ctx, injectNS, pod, "admin", "supersecretpassword")
+	e.checkTmpfsRO(t, ctx, injectNS, pod, "/mnt/secrets-store")
+	drivers := e.kubectl(t, ctx, "get", "pod", "-n", injectNS, pod, "-o", "jsonpath={.spec.volumes[*].csi.driver}")
+	if strings.TrimSpace(drivers) != defaultDriver {
+		t.Errorf("injected pod's CSI volumes use drivers %q, want %q", drivers, defaultDriver)
+	}
+
+	plain := e.podOf(t, ctx, plainNS, "app=workload")
+	out := e.kubectl(t, ctx, "get", "pod", "-n", plainNS, plain, "-o", "jsonpath={.spec.volumes[*].csi.driver}|{.metadata.annotations.aws-secrets-injector\\.io/status}")
+	if out != "|" {
+		t.Errorf("pod in the unlabelled namespace was changed: CSI drivers|status = %q", out)
+	}
+	if _, err := e.c.Kubectl(ctx, "exec", "-n", plainNS, plain, "--", "ls", "/mnt/secrets-store"); err == nil {
+		t.Errorf("pod in the unlabelled namespace has /mnt/secrets-store")
+	}
+}
+
+// initMode: a pod with mode init gets its files from the injected init
+// container; a Job with refresh "true" (native sidecar) gets them and completes.
+func (e *env) initMode(t *testing.T, ctx context.Context) {
+	const initAnn = "    aws-secrets-injector.io/mode: init\n"
+	pod := "apiVersion: v1\nkind: Pod\n" + strings.Replace(annotated("", initAnn, "", "", "sleep", "3600"), "metadata:\n", "metadata:\n  name: init-pod\n", 1)
+	e.apply(t, ctx, injectNS, strings.Replace(pod, "app: workload", "app: init", 1))
+	job := "apiVersion: batch/v1\nkind: Job\nmetadata: {name: init-job}\nspec:\n  backoffLimit: 0\n  template:\n" +
+		annotated("    ", initAnn+"    aws-secrets-injector.io/refresh: \"true\"\n", "", "Never", "cat", "/mnt/secrets-store/db-user")
+	e.apply(t, ctx, injectNS, strings.Replace(job, "app: workload", "app: init-job", 1))
+
+	e.waitReady(t, ctx, injectNS, "init-pod", 3*time.Minute)
+	e.checkFiles(t, ctx, injectNS, "init-pod", "admin", "supersecretpassword")
+	inits := e.kubectl(t, ctx, "get", "pod", "-n", injectNS, "init-pod", "-o", "jsonpath={.spec.initContainers[*].name}")
+	if strings.TrimSpace(inits) == "" {
+		t.Errorf("init-pod has no injected init container")
+	}
+
+	if _, err := e.c.Kubectl(ctx, "wait", "-n", injectNS, "--for=condition=complete", "job/init-job", "--timeout=3m"); err != nil {
+		t.Fatalf("job init-job did not complete: %v\n%s", err, e.describe(ctx, injectNS, "pods"))
+	}
+	policies := e.kubectl(t, ctx, "get", "pods", "-n", injectNS, "-l", "batch.kubernetes.io/job-name=init-job", "-o", "jsonpath={.items[0].spec.initContainers[*].restartPolicy}")
+	if !strings.Contains(policies, "Always") {
+		t.Errorf("the Job's injector is not a native sidecar: init container restart policies %q", policies)
+	}
+	if logs := e.kubectl(t, ctx, "logs", "-n", injectNS, "job/init-job", "-c", "app"); logs != "admin" {
+		t.Errorf("the Job printed %q, want admin", logs)
+	}
+}
+
+// waitFiles polls the pod's files until they hold user and password and
+// returns how long that took.
+func (e *env) waitFiles(t *testing.T, ctx context.Context, ns, pod, user, password string, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var lastUser string
+	err := poll(ctx, timeout, func() (bool, error) {
+		u, p, err := e.files(ctx, ns, pod, "/mnt/secrets-store")
+		lastUser = u
+		return err == nil && u == user && p == password, nil
+	})
+	if err != nil {
+		t.Fatalf("pod %s/%s: files not rotated to user %q %v (db-user is %q)", ns, pod, user, err, lastUser)
+	}
+	return time.Since(start)
+}
+
+// secretCalls counts the fake's Secrets Manager reads by principal.
+func (e *env) secretCalls(t *testing.T, ctx context.Context, principal string) int {
+	t.Helper()
+	var stats struct {
+		Calls []struct {
+			API       string `json:"api"`
+			Principal string `json:"principal"`
+			Count     int    `json:"count"`
+		} `json:"calls"`
+	}
+	if err := json.Unmarshal(e.mustFake(t, ctx, http.MethodGet, "/_fake/calls", nil), &stats); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range stats.Calls {
+		if strings.HasPrefix(c.API, "secretsmanager:") && c.Principal == principal {
+			n += c.Count
+		}
+	}
+	return n
+}
+
+// kubeletSync bounds how long the kubelet takes to republish a volume (its
+// pod sync period, 1m, plus jitter): rotation is seen within the mounter's
+// interval plus this.
+const kubeletSync = 90 * time.Second
+
+// rotation: a new secret value reaches the CSI-mounted pods within the
+// interval; AWS reads stay within one batched fetch per identity per interval.
+func (e *env) rotation(t *testing.T, ctx context.Context) {
+	pod := e.podOf(t, ctx, injectNS, "app=workload")
+	e.mustFake(t, ctx, http.MethodPost, "/_fake/reset-calls", nil)
+	start := time.Now()
+	e.putSecret(t, ctx, "admin2", "rotatedpassword2")
+	took := e.waitFiles(t, ctx, injectNS, pod, "admin2", "rotatedpassword2", refresh+kubeletSync+30*time.Second)
+	e.waitFiles(t, ctx, "seed", "my-app-pod", "admin2", "rotatedpassword2", refresh+kubeletSync)
+	elapsed := time.Since(start)
+	t.Logf("rotation seen in %s (interval %s)", took.Round(time.Second), refresh)
+	// Identities reading my-app/* with refresh on the node: seed/default and inject/default.
+	const identities = 2
+	limit := identities * (int(math.Ceil(elapsed.Seconds()/refresh.Seconds())) + 1)
+	n := e.secretCalls(t, ctx, roleMyApp)
+	t.Logf("Secrets Manager calls of role my-app in %s: %d (limit %d)", elapsed.Round(time.Second), n, limit)
+	if n < 1 || n > limit {
+		t.Errorf("Secrets Manager calls of role my-app in %s: %d, want 1..%d (one batched fetch per identity per %s)", elapsed.Round(time.Second), n, limit, refresh)
+	}
+}
+
+// secretValues are every secret value the suite ever stores.
+var secretValues = []string{"supersecretpassword", "rotatedpassword2", "rotatedpassword3", "otherpassword"}
+
+// failureVisible: a pod whose role may not read its secret waits in
+// ContainerCreating with an Event saying why (and no value in any Event);
+// fixing the role's policy lets the same pod start.
+func (e *env) failureVisible(t *testing.T, ctx context.Context) {
+	pod := "apiVersion: v1\nkind: Pod\n" + strings.Replace(annotated("", "", "denied", "", "sleep", "3600"), "metadata:\n", "metadata:\n  name: denied-pod\n", 1)
+	pod = strings.Replace(pod, "app: workload", "app: denied", 1)
+	e.apply(t, ctx, injectNS, pod)
+
+	var reason, message string
+	err := poll(ctx, 2*time.Minute, func() (bool, error) {
+		out, err := e.c.Kubectl(ctx, "get", "events", "-n", injectNS, "--field-selector=involvedObject.name=denied-pod,type=Warning",
+			"-o", `jsonpath={range .items[*]}{.reason}{"\t"}{.message}{"\n"}{end}`)
+		if err != nil {
+			return false, nil
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if r, m, ok := strings.Cut(line, "\t"); ok && strings.Contains(r+m, "AccessDenied") {
+				reason, message = r, m
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("no Warning event saying AccessDenied for denied-pod: %v\n%s", err, e.describe(ctx, injectNS, "pod/denied-pod"))
+	}
+	t.Logf("event: %s: %s", reason, message)
+	if !strings.Contains(message, "my-app/db-credentials") {
+		t.Errorf("the event does not name the secret: %s", message)
+	}
+	uid := e.kubectl(t, ctx, "get", "pod", "-n", injectNS, "denied-pod", "-o", "jsonpath={.metadata.uid}")
+	state := e.kubectl(t, ctx, "get", "pod", "-n", injectNS, "denied-pod", "-o", "jsonpath={.status.phase}/{.status.containerStatuses[0].state.waiting.reason}")
+	if state != "Pending/ContainerCreating" {
+		t.Errorf("denied-pod is %q, want Pending/ContainerCreating", state)
+	}
+	all := e.kubectl(t, ctx, "get", "events", "-A", "-o", "json")
+	for _, v := range secretValues {
+		if strings.Contains(all, v) {
+			t.Errorf("a secret value appears in the cluster's events")
+		}
+	}
+
+	e.mustFake(t, ctx, http.MethodPut, "/_fake/roles", map[string]any{"arn": roleOther, "allow": []string{"other/*", "my-app/*"}})
+	start := time.Now()
+	e.waitReady(t, ctx, injectNS, "denied-pod", 3*time.Minute)
+	t.Logf("denied-pod started %s after the policy fix", time.Since(start).Round(time.Second))
+	if got := e.kubectl(t, ctx, "get", "pod", "-n", injectNS, "denied-pod", "-o", "jsonpath={.metadata.uid}"); got != uid {
+		t.Errorf("denied-pod was recreated (uid %s, was %s)", got, uid)
+	}
+	e.checkFiles(t, ctx, injectNS, "denied-pod", "admin2", "rotatedpassword2")
+}
+
+// mounterRestart: the mounter's pod is deleted and recreated; running pods
+// keep their files and rotation resumes.
+func (e *env) mounterRestart(t *testing.T, ctx context.Context) {
+	const sel = "app.kubernetes.io/component=mounter"
+	old := e.podOf(t, ctx, releaseNS, sel)
+	e.kubectl(t, ctx, "delete", "pod", "-n", releaseNS, old, "--wait=true", "--timeout=2m")
+	start := time.Now()
+	if _, err := e.c.Kubectl(ctx, "rollout", "status", "-n", releaseNS, "daemonset/"+release+"-mounter", "--timeout=3m"); err != nil {
+		t.Fatalf("mounter not back: %v", err)
+	}
+	fresh := e.podOf(t, ctx, releaseNS, sel)
+	if fresh == old {
+		t.Fatalf("mounter pod %s was not replaced", old)
+	}
+	t.Logf("mounter %s replaced by %s in %s", old, fresh, time.Since(start).Round(time.Second))
+	pod := e.podOf(t, ctx, injectNS, "app=workload")
+	e.checkFiles(t, ctx, injectNS, pod, "admin2", "rotatedpassword2")
+	e.checkTmpfsRO(t, ctx, injectNS, pod, "/mnt/secrets-store")
+
+	e.putSecret(t, ctx, "admin3", "rotatedpassword3")
+	took := e.waitFiles(t, ctx, injectNS, pod, "admin3", "rotatedpassword3", refresh+kubeletSync+30*time.Second)
+	t.Logf("rotation after the restart seen in %s", took.Round(time.Second))
 }
