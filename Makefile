@@ -35,6 +35,10 @@ test: ## Everything CI runs: every Go test with -race (unit, fuzz seeds, real AP
 test-unit: tools-apiserver ## Unit tests with the race detector (the real-API-server tests need bin/kube-apiserver, bin/etcd)
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
+.PHONY: e2e
+e2e: tools-apiserver tools-node tools-helm image ## End to end: the chart on a real single-node cluster with the fake AWS (root, Linux)
+	$(GO) test -count=1 -v -timeout 40m ./test/e2e/...
+
 .PHONY: sanity
 sanity: ## csi-test v5 sanity suite against the real mounter (real tmpfs mounts: root)
 	$(GO) test -count=1 -v ./test/sanity/
@@ -122,5 +126,9 @@ node-smoke: ## Node up, static-binary pods run (logs, exec, service-account toke
 
 ##@ Demo
 .PHONY: demo
-demo: build ## Run the main job locally (fake AWS + fetch of the user's SecretProviderClass)
-	hack/demo-fetch.sh
+demo: ## The chart on a real node here with the fake AWS, the seed pod's files printed; leaves it running (root, Linux; ~15 min cold build). Else: fetch-only demo
+	hack/demo.sh
+
+.PHONY: demo-down
+demo-down: ## Stop what make demo left running: pods, fake AWS, node
+	hack/node/cluster.sh down
