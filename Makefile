@@ -37,7 +37,7 @@ test-unit: tools-apiserver ## Unit tests with the race detector (the real-API-se
 
 .PHONY: e2e
 e2e: tools-apiserver tools-node tools-helm image ## End to end: the chart on a real single-node cluster with the fake AWS (root, Linux)
-	$(GO) test -count=1 -v -timeout 40m ./test/e2e/...
+	$(GO) test -p 1 -count=1 -v -timeout 40m ./test/e2e/...
 
 .PHONY: sanity
 sanity: ## csi-test v5 sanity suite against the real mounter (real tmpfs mounts: root)
@@ -131,4 +131,4 @@ demo: ## The chart on a real node here with the fake AWS, the seed pod's files p
 
 .PHONY: demo-down
 demo-down: ## Stop what make demo left running: pods, fake AWS, node
-	hack/node/cluster.sh down
+	hack/demo.sh down

@@ -6,7 +6,7 @@
 # starts the fake AWS in that namespace trusting the cluster's service-account
 # issuer, installs the Helm chart, applies the user's SecretProviderClass and an
 # annotated pod in a labelled namespace, and prints what the pod sees. The
-# cluster keeps running; `make demo-down` stops it.
+# cluster keeps running; `make demo-down` (demo.sh down) stops it.
 #
 # Needs root on Linux; otherwise it says so and runs the fetch-only demo
 # (hack/demo-fetch.sh).
@@ -18,6 +18,16 @@ NS=demo
 FAKE_PORT=4566
 TOOLBOX_IMAGE=localhost/asi-toolbox:e2e
 START=$SECONDS
+
+# demo.sh down (make demo-down): delete the demo's pods while the mounter still
+# runs (their volumes unmount at once), then the node and the fake AWS.
+if [[ ${1:-} == down ]]; then
+  if [[ -e /run/netns/asi-node && -x $BIN/kubectl ]]; then
+    eval "$("$ROOT/hack/node/cluster.sh" env)"
+    "$BIN/kubectl" --kubeconfig "$KUBECONFIG" delete namespace "$NS" --ignore-not-found --wait=true --timeout=60s >/dev/null 2>&1 || true
+  fi
+  exec "$ROOT/hack/node/cluster.sh" down
+fi
 
 step() { printf '[demo %s +%ds] %s\n' "$(date -u +%T)" "$((SECONDS - START))" "$*"; }
 die() { step "error: $*" >&2; exit 1; }

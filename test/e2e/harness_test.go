@@ -55,6 +55,16 @@ func setup(t *testing.T, driverName string) *env {
 	}
 	c := cluster.Up(t, cluster.Options{})
 	e.c = c
+	// Runs before the node goes down and after dump: delete the workloads
+	// while the mounter still runs, so the kubelet unmounts their volumes at
+	// once (the node's own teardown then has nothing left to wait for).
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := c.Kubectl(ctx, "delete", "namespace", "--ignore-not-found", "--wait=true", "--timeout=90s", "seed", injectNS, plainNS); err != nil {
+			t.Logf("delete the test namespaces: %v", err)
+		}
+	})
 	t.Cleanup(func() {
 		if t.Failed() {
 			e.dump(t)

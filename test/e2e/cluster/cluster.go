@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,6 +88,13 @@ func Up(t testing.TB, o Options) *Cluster {
 	c := &Cluster{script: filepath.Join(root, "hack", "node", "cluster.sh"), root: root, Env: o.env()}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
+	// `go test ./test/e2e/...` runs packages in parallel: one node per
+	// namespace at a time, the others wait (released after teardown).
+	unlock, err := lock(ctx, o.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlock)
 	t.Cleanup(func() {
 		dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer dcancel()
@@ -166,6 +174,35 @@ func (c *Cluster) sh(ctx context.Context, args ...string) (string, error) {
 	cmd.WaitDelay = 10 * time.Second
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// lock takes an exclusive lock on /run/NAMESPACE.e2e.lock, waiting while
+// another test process holds it.
+func lock(ctx context.Context, ns string) (func(), error) {
+	if ns == "" {
+		ns = "asi-node"
+	}
+	path := filepath.Join("/run", ns+".e2e.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); _ = f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("wait for another test's node (%s): %w", path, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 func supported() error {
