@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -224,10 +227,26 @@ const kubeletSync = 90 * time.Second
 // interval; AWS reads stay within one batched fetch per identity per interval.
 func (e *env) rotation(t *testing.T, ctx context.Context) {
 	pod := e.podOf(t, ctx, injectNS, "app=workload")
+	// A reader in the pod watches the file set while it changes: every set it
+	// reads is the old one or the new one, never a mix.
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan string, 1)
+	go func() {
+		out, _ := e.c.Kubectl(wctx, "exec", "-n", injectNS, pod, "--", "toolbox", "pairs", "/mnt/secrets-store", "240", "db-user", "db-password")
+		watched <- out
+	}()
+	time.Sleep(3 * time.Second)
 	e.mustFake(t, ctx, http.MethodPost, "/_fake/reset-calls", nil)
 	start := time.Now()
 	e.putSecret(t, ctx, "admin2", "rotatedpassword2")
 	took := e.waitFiles(t, ctx, injectNS, pod, "admin2", "rotatedpassword2", refresh+kubeletSync+30*time.Second)
+	time.Sleep(2 * time.Second)
+	stopWatch()
+	sets := strings.Fields(strings.ReplaceAll(strings.TrimSpace(<-watched), "\t", "/"))
+	want := []string{"admin/" + hash12("supersecretpassword"), "admin2/" + hash12("rotatedpassword2")}
+	if !slices.Equal(sets, want) {
+		t.Errorf("the reader in the pod saw the sets %q, want exactly the old then the new one %q", sets, want)
+	}
 	e.waitFiles(t, ctx, "seed", "my-app-pod", "admin2", "rotatedpassword2", refresh+kubeletSync)
 	elapsed := time.Since(start)
 	t.Logf("rotation seen in %s (interval %s)", took.Round(time.Second), refresh)
@@ -318,4 +337,10 @@ func (e *env) mounterRestart(t *testing.T, ctx context.Context) {
 	e.putSecret(t, ctx, "admin3", "rotatedpassword3")
 	took := e.waitFiles(t, ctx, injectNS, pod, "admin3", "rotatedpassword3", refresh+kubeletSync+30*time.Second)
 	t.Logf("rotation after the restart seen in %s", took.Round(time.Second))
+}
+
+// hash12 is how the toolbox's pairs command prints a password.
+func hash12(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])[:12]
 }

@@ -7,9 +7,17 @@
 //	cat FILE...        print files
 //	ls DIR             print the names in DIR, one a line
 //	toolbox mounts     print /proc/self/mounts
+//	toolbox pairs DIR SECONDS A B
+//	                   for SECONDS, read files A and B of one generation of DIR
+//	                   (through the target of DIR/..data, as a reader that wants a
+//	                   consistent set does) every 2ms and print each distinct
+//	                   pair as "A-content<TAB>sha256(B-content)[:12]" when first seen
+//	                   (B is a password: only its hash is printed)
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -77,6 +85,39 @@ func run(name string, args []string) error {
 			fmt.Println(e.Name())
 		}
 		return nil
+	case "pairs":
+		if len(args) != 4 {
+			return fmt.Errorf("usage: pairs DIR SECONDS A B")
+		}
+		n, err := strconv.Atoi(args[1])
+		if err != nil {
+			return fmt.Errorf("parse %q: %w", args[1], err)
+		}
+		return pairs(args[0], time.Duration(n)*time.Second, args[2], args[3])
 	}
-	return fmt.Errorf("unknown command (sleep, cat, ls, mounts)")
+	return fmt.Errorf("unknown command (sleep, cat, ls, mounts, pairs)")
+}
+
+func pairs(dir string, d time.Duration, a, b string) error {
+	seen := map[string]bool{}
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		time.Sleep(2 * time.Millisecond)
+		gen, err := os.Readlink(filepath.Join(dir, "..data"))
+		if err != nil {
+			return err
+		}
+		va, errA := os.ReadFile(filepath.Join(dir, gen, a))
+		vb, errB := os.ReadFile(filepath.Join(dir, gen, b))
+		if errA != nil || errB != nil {
+			continue // that generation was removed after the switch: read the next
+		}
+		sum := sha256.Sum256(vb)
+		line := string(va) + "\t" + hex.EncodeToString(sum[:])[:12]
+		if !seen[line] {
+			seen[line] = true
+			fmt.Println(line)
+		}
+	}
+	return nil
 }
