@@ -53,17 +53,25 @@ func setup(t *testing.T, driverName string) *env {
 	if _, err := os.Stat(filepath.Join(e.shared, "seed-pod.yaml")); err != nil {
 		t.Fatalf("the user's manifests: %v", err)
 	}
+	start := time.Now()
 	c := cluster.Up(t, cluster.Options{})
+	t.Logf("node up in %s", time.Since(start).Round(time.Second))
 	e.c = c
 	// Runs before the node goes down and after dump: delete the workloads
 	// while the mounter still runs, so the kubelet unmounts their volumes at
-	// once (the node's own teardown then has nothing left to wait for).
+	// once (the node's own teardown deletes the mounter with them and then
+	// waits a minute for their unmounts).
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 		defer cancel()
-		if _, err := c.Kubectl(ctx, "delete", "namespace", "--ignore-not-found", "--wait=true", "--timeout=90s", "seed", injectNS, plainNS); err != nil {
-			t.Logf("delete the test namespaces: %v", err)
+		start := time.Now()
+		for _, ns := range []string{"seed", injectNS, plainNS} {
+			if _, err := c.Kubectl(ctx, "delete", "-n", ns, "deployments,jobs,pods", "--all", "--ignore-not-found",
+				"--grace-period=1", "--wait=true", "--timeout=15s"); err != nil {
+				t.Logf("delete the workloads of %s: %v", ns, err)
+			}
 		}
+		t.Logf("test workloads deleted in %s; the node goes down next", time.Since(start).Round(time.Second))
 	})
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -123,7 +131,8 @@ func setup(t *testing.T, driverName string) *env {
 		t.Fatalf("the fake AWS never answered on %s", e.fakeURL)
 	}
 
-	start := time.Now()
+	t.Logf("images built and loaded, fake AWS up: %s since the start", time.Since(start).Round(time.Second))
+	start = time.Now()
 	e.helm(t, ctx, "install", "--create-namespace", "--set", "driverName="+driverName)
 	t.Logf("helm install (driver %s) ready in %s", driverName, time.Since(start).Round(time.Second))
 	return e

@@ -15,8 +15,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -72,7 +74,8 @@ func (o Options) env() []string {
 }
 
 // Up brings the node up (building what is missing; the first build takes
-// minutes) and tears it down with t.Cleanup, also when the test fails.
+// minutes) and tears it down with t.Cleanup, also when the test fails, and on
+// SIGINT (Ctrl-C) or SIGTERM, after which the test binary exits.
 func Up(t testing.TB, o Options) *Cluster {
 	t.Helper()
 	if err := supported(); err != nil {
@@ -95,10 +98,30 @@ func Up(t testing.TB, o Options) *Cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(unlock)
-	t.Cleanup(func() {
+	down := sync.OnceValues(func() (string, error) {
 		dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer dcancel()
-		if out, err := c.sh(dctx, "down"); err != nil {
+		return c.sh(dctx, "down")
+	})
+	// Ctrl-C or SIGTERM kill the test binary without running t.Cleanup, and
+	// the node's processes run in their own sessions: take the node down
+	// here, then exit.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	stopSignals := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(os.Stderr, "cluster: %v: taking the node down\n", s)
+			out, err := down()
+			fmt.Fprintf(os.Stderr, "%scluster down: %v\n", out, err)
+			os.Exit(1)
+		case <-stopSignals:
+		}
+	}()
+	t.Cleanup(func() { signal.Stop(sigs); close(stopSignals) })
+	t.Cleanup(func() {
+		if out, err := down(); err != nil {
 			t.Errorf("cluster down: %v\n%s", err, out)
 		}
 	})
