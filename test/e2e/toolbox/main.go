@@ -67,7 +67,7 @@ func run(name string, args []string) error {
 				return err
 			}
 			_, err = io.Copy(os.Stdout, fh)
-			fh.Close()
+			_ = fh.Close()
 			if err != nil {
 				return fmt.Errorf("read %s: %w", f, err)
 			}
