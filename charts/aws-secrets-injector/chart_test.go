@@ -773,9 +773,15 @@ func checkMounter(t *testing.T, r *rendered, n names) *mounter.Options {
 	if err != nil {
 		t.Fatalf("endpoint: %v", err)
 	}
-	sm, ok := mounts[strings.TrimSuffix(sock, "/csi.sock")]
-	if !ok || hostPaths[sm.Name] != o.PluginDir || o.RegistrationEndpoint != o.PluginDir+"/csi.sock" {
-		t.Errorf("socket %s: mount %+v host %q, plugin dir %s, registration %s", sock, sm, hostPaths[sm.Name], o.PluginDir, o.RegistrationEndpoint)
+	// The socket is in the plugin dir as seen through the kubelet-dir mount, the
+	// one and only host mount: a second view of the plugin dir would copy the
+	// staging tmpfs mounts into it after a restart, and unpublish could then no
+	// longer remove their directories (EBUSY).
+	if sock != o.PluginDir+"/csi.sock" || o.RegistrationEndpoint != sock {
+		t.Errorf("socket %s, plugin dir %s, registration %s: want the socket at <plugin dir>/csi.sock for both", sock, o.PluginDir, o.RegistrationEndpoint)
+	}
+	if len(pod.Spec.Volumes) != 1 || len(c.VolumeMounts) != 1 {
+		t.Errorf("mounter has %d volumes and %d mounts: want only the kubelet dir", len(pod.Spec.Volumes), len(c.VolumeMounts))
 	}
 	if !strings.HasPrefix(o.PluginDir, o.KubeletDir+"/plugins/") || !strings.HasSuffix(o.PluginDir, "/"+o.DriverName) {
 		t.Errorf("plugin dir %s outside %s/plugins or not named for the driver", o.PluginDir, o.KubeletDir)
