@@ -337,6 +337,33 @@ func (e *env) mounterRestart(t *testing.T, ctx context.Context) {
 	e.putSecret(t, ctx, "admin3", "rotatedpassword3")
 	took := e.waitFiles(t, ctx, injectNS, pod, "admin3", "rotatedpassword3", refresh+kubeletSync+30*time.Second)
 	t.Logf("rotation after the restart seen in %s", took.Round(time.Second))
+
+	// A volume published before the restart is unpublished by the new mounter:
+	// the pod goes away within a minute, and its replacement gets the files.
+	start = time.Now()
+	if _, err := e.c.Kubectl(ctx, "delete", "pod", "-n", injectNS, pod, "--wait=true", "--timeout=60s"); err != nil {
+		t.Fatalf("pod %s published before the mounter restart did not delete within 60s: %v\n%s", pod, err, e.describe(ctx, injectNS, "pod/"+pod))
+	}
+	t.Logf("pod published before the restart deleted in %s", time.Since(start).Round(time.Second))
+	var next string
+	if err := poll(ctx, 2*time.Minute, func() (bool, error) {
+		out, err := e.c.Kubectl(ctx, "get", "pods", "-n", injectNS, "-l", "app=workload",
+			"--field-selector=status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}")
+		if err != nil {
+			return false, nil //nolint:nilerr // not running yet: poll again
+		}
+		for _, p := range strings.Fields(out) {
+			if p != pod {
+				next = p
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Fatalf("no replacement pod: %v", err)
+	}
+	e.waitReady(t, ctx, injectNS, next, 2*time.Minute)
+	e.checkFiles(t, ctx, injectNS, next, "admin3", "rotatedpassword3")
 }
 
 // hash12 is how the toolbox's pairs command prints a password.
