@@ -27,9 +27,11 @@ build: ## Build bin/aws-secrets-injector and bin/fakeaws
 
 ##@ Test
 .PHONY: test
-test: ## Everything CI runs: every Go test with -race (unit, fuzz seeds, real API server, real tmpfs, CSI sanity, chart), helm lint
+test: ## Everything CI runs: every Go test with -race (unit, fuzz seeds, real API server, real tmpfs, CSI sanity, chart), lint, helm lint, end to end on a real node
 	$(MAKE) test-unit
+	$(MAKE) lint
 	$(MAKE) helm-lint
+	$(MAKE) e2e
 
 .PHONY: test-unit
 test-unit: tools-apiserver ## Unit tests with the race detector (the real-API-server tests need bin/kube-apiserver, bin/etcd)
