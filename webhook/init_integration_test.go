@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -320,14 +317,6 @@ func TestAPIServerInitMode(t *testing.T) {
 	must(t, fake.TrustIssuer(env.Issuer, "", env.SigningKey))
 	must(t, fake.TrustIssuer(env.Issuer, fakeaws.PodIdentityAudience, env.SigningKey))
 
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), lateSafeLogger(t)))
-	done := make(chan error, 1)
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
 	o := NewOptions()
 	o.Kubeconfig = env.KubeConfigFile
 	o.Host, o.Port = env.Webhook.LocalServingHost, env.Webhook.LocalServingPort
@@ -337,11 +326,7 @@ func TestAPIServerInitMode(t *testing.T) {
 	o.Certs.Mode, o.Certs.Dir = certs.ModeFiles, env.Webhook.LocalServingCertDir
 	o.InjectorImage = "example.com/aws-secrets-injector:test"
 	o.InjectorAWSRegion, o.InjectorAWSEndpoint = "us-east-1", fake.URL()
-	must(t, o.Validate())
-	go func() { done <- Run(ctx, o) }()
-	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
-	waitTLS(t, addr)
-	waitReady(t, addr)
+	ctx := startRun(t, o)
 
 	cs := env.Clientset
 	if _, err := env.CreateNamespace(ctx, "opted", map[string]string{NamespaceLabel: NamespaceLabelValue}); err != nil {
@@ -562,28 +547,6 @@ func TestAPIServerAcceptsInitGoldens(t *testing.T) {
 	if n < 10 {
 		t.Fatalf("only %d init cases", n)
 	}
-}
-
-// lateSafeLogger logs to t until t's cleanup, then drops lines. Run hands
-// its logger to controller-runtime's process-wide logger, which keeps the
-// first one it is given: servers of later tests log through it after this
-// test has completed, which testr turns into a panic.
-func lateSafeLogger(t *testing.T) logr.Logger {
-	var mu sync.Mutex
-	done := false
-	t.Cleanup(func() {
-		mu.Lock()
-		done = true
-		mu.Unlock()
-	})
-	return funcr.New(func(prefix, args string) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !done {
-			t.Helper()
-			t.Log(prefix, args)
-		}
-	}, funcr.Options{})
 }
 
 func createClassObjects(t *testing.T, env *envtest.Env, ns, name, objects string) {

@@ -148,28 +148,13 @@ func TestAPIServerCallsWebhook(t *testing.T) {
 	env := envtest.Start(t, envtest.WithWebhookInstallOptions(crenvtest.WebhookInstallOptions{
 		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{webhookConfig(DefaultWebhookConfigName)},
 	}))
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), runLogger()))
-	done := make(chan error, 1)
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-
 	o := NewOptions()
 	o.Kubeconfig = env.KubeConfigFile
 	o.Host, o.Port = env.Webhook.LocalServingHost, env.Webhook.LocalServingPort
 	o.MetricsAddr, o.HealthAddr = freeAddr(t), freeAddr(t)
 	o.Namespace = ownNamespace
 	o.Certs.Mode, o.Certs.Dir = certs.ModeFiles, env.Webhook.LocalServingCertDir
-	if err := o.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- Run(ctx, o) }()
-	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
-	waitTLS(t, addr)
-	waitReady(t, addr)
+	ctx := startRun(t, o)
 
 	cs := env.Clientset
 	for _, ns := range []struct {
@@ -615,6 +600,29 @@ func TestSelfManagedCARollover(t *testing.T) {
 		t.Fatalf("served certificate not signed by the promoted CA: %v", err)
 	}
 	admit("promoted")
+}
+
+// startRun validates o and runs the webhook as the binary does (Run) until the
+// test ends, waiting until it serves TLS and is ready. The returned context
+// carries the logger and ends with the test.
+func startRun(t *testing.T, o *Options) context.Context {
+	t.Helper()
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), runLogger()))
+	done := make(chan error, 1)
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	go func() { done <- Run(ctx, o) }()
+	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	waitTLS(t, addr)
+	waitReady(t, addr)
+	return ctx
 }
 
 // runLogger is the logger handed to Run in these tests. Not testr: Run installs
