@@ -68,6 +68,9 @@ const nobody = 65534
 // AWS_WEB_IDENTITY_TOKEN_FILE, as the EKS pod-identity webhook would set them.
 func newPod(t testing.TB, fake *fakeaws.Server, objects string) *pod {
 	t.Helper()
+	// Build first: on a cold build cache the build takes minutes, which must not
+	// count against the per-command timeouts below.
+	binary(t)
 	ti, err := fakeaws.NewTokenIssuer(testIssuer)
 	if err != nil {
 		t.Fatal(err)
