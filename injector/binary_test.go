@@ -9,47 +9,17 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/test/testbin"
+
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds the real aws-secrets-injector once per test process, as the
-// image ships it (static, stripped), into a directory any user may execute from.
-func binary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "inject-bin-")
-		if buildErr != nil {
-			return
-		}
-		if buildErr = os.Chmod(binDir, 0o755); buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "aws-secrets-injector")
-		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", binPath,
-			"github.com/seed-ddac166a/aws-secrets-injector/cmd/aws-secrets-injector")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = errors.New("go build: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+// binary is the real aws-secrets-injector, built once per test process.
+func binary(t testing.TB) string { return testbin.Path(t) }
 
 // pod is what a mutated pod gives the injector container: an emptyDir, a
 // projected service-account token (IRSA) and the environment.

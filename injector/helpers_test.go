@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/test/testbin"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -159,10 +161,4 @@ func kObjects(k int) string {
 	return b.String()
 }
 
-var binDir string
-
-func removeBinary() {
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
-}
+func removeBinary() { testbin.Remove() }

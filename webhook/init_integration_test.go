@@ -4,17 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/test/testbin"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -30,45 +30,8 @@ import (
 
 const seedPassword = "supersecretpassword"
 
-var (
-	injectorBuild   sync.Once
-	injectorBinary  string
-	injectorBuildEr error
-)
-
-// buildInjector builds the real binary once per test process, as the image
-// ships it, into a directory any user may execute from.
-func buildInjector(t *testing.T) string {
-	t.Helper()
-	startInjectorBuild()
-	if injectorBuildEr != nil {
-		t.Fatal(injectorBuildEr)
-	}
-	return injectorBinary
-}
-
-// startInjectorBuild builds the binary once; safe to call from any goroutine.
-func startInjectorBuild() {
-	injectorBuild.Do(func() {
-		dir, err := os.MkdirTemp("", "webhook-inject-bin-")
-		if err == nil {
-			err = os.Chmod(dir, 0o755)
-		}
-		if err != nil {
-			injectorBuildEr = err
-			return
-		}
-		injectorBinary = filepath.Join(dir, "aws-secrets-injector")
-		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", injectorBinary,
-			"github.com/seed-ddac166a/aws-secrets-injector/cmd/aws-secrets-injector")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			injectorBuildEr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-}
+// buildInjector is the real binary, built once per test process.
+func buildInjector(t *testing.T) string { return testbin.Path(t) }
 
 // podSandbox is the injector container of an admitted pod, laid out on this
 // machine the way the kubelet would: each volume it mounts is a directory
@@ -300,7 +263,7 @@ func readFile(t *testing.T, p string) string {
 // audience) — against the fake AWS, which trusts the API server's issuer.
 func TestAPIServerInitMode(t *testing.T) {
 	const mwcName, roleARN = "aws-secrets-injector-init", "arn:aws:iam::111122223333:role/my-app"
-	go startInjectorBuild() // overlaps with the control plane's start
+	go func() { _, _ = testbin.Build() }() // overlaps with the control plane's start
 	env := envtest.Start(t, envtest.WithWebhookInstallOptions(crenvtest.WebhookInstallOptions{
 		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{webhookConfig(mwcName)},
 	}))
