@@ -79,11 +79,8 @@ bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline
 IMAGE     ?= localhost/aws-secrets-injector:dev
 IMAGE_TAR ?= $(BIN)/aws-secrets-injector-image.tar
 
-$(BIN)/mkimage: hack/tools/image/go.mod hack/tools/image/cmd/mkimage/main.go
-	cd hack/tools/image && GOWORK=off $(GO) build -o $(BIN)/mkimage ./cmd/mkimage
-
 .PHONY: image
-image: build $(BIN)/mkimage ## Build the container image as a docker-archive tarball (no Docker needed): $(IMAGE_TAR)
+image: build tools-image ## Build the container image as a docker-archive tarball (no Docker needed): $(IMAGE_TAR)
 	$(BIN)/mkimage --file $(BIN)/aws-secrets-injector:/aws-secrets-injector \
 	  --entrypoint /aws-secrets-injector --user 65532:65532 --tag $(IMAGE) --out $(IMAGE_TAR)
 	@echo "image $(IMAGE) -> $(IMAGE_TAR) ($$(du -h $(IMAGE_TAR) | cut -f1))"
@@ -108,6 +105,10 @@ tools-helm: ## Build bin/helm (v3.22.0, told the cluster is 1.37)
 .PHONY: tools-lint
 tools-lint: ## Build bin/golangci-lint (v2.15.0)
 	hack/build-tools.sh golangci-lint
+
+.PHONY: tools-image
+tools-image: ## Build bin/mkimage and bin/pause (hack/tools/image: image tarballs without Docker)
+	hack/build-tools.sh image
 
 .PHONY: tools-csi
 tools-csi: ## Build bin/csi-sanity (csi-test v5.6.0)

@@ -10,10 +10,12 @@
 #   helm           helm, told it talks to Kubernetes 1.37
 #   golangci-lint  golangci-lint
 #   csi            csi-sanity (the csi-test suite as a command)
+#   image          mkimage (image tarballs without Docker) and pause (the sandbox binary)
 #   all            everything above
 #
 # Versions are pinned here and in the wrapper modules under hack/tools/ (their
-# go.sum files are committed). A binary is rebuilt only when it is missing or
+# go.sum files are committed); each wrapper's modules are downloaded in a step
+# of their own (go mod download) before anything reads them. A binary is rebuilt only when it is missing or
 # its stamp file bin/.stamp-<tool>-<version> is: reruns cost nothing.
 # Environment: BIN (default <repo>/bin), GO (default go).
 set -euo pipefail
@@ -63,24 +65,25 @@ build_in() {
   stamp "$tool" "$version" $((SECONDS - start))
 }
 
-# install_at TOOL VERSION ESTIMATE PKG@VERSION [go flags...]: go install a
-# module that has no replace directives (the module's own go.sum pins it; the
-# checksum database verifies it).
-install_at() {
-  local tool="$1" version="$2" estimate="$3" pkg="$4"
-  shift 4
-  if fresh "$tool" "$version"; then
-    log "$tool $version is up to date"
-    return
+# download MODULE_DIR WHAT: fetch the modules MODULE_DIR's build needs into the
+# module cache as a step of its own, before anything reads a module's files
+# (an empty cache otherwise surfaces later as an unrelated error). A failure
+# names the wrapper module and shows what go said (no network, a refusal).
+download() {
+  local dir="$1" what="$2" out start=$SECONDS mod ver
+  # The version this script pins must be the one the wrapper requires.
+  mod="${what% *}" ver="${what##* }"
+  if [[ $mod == *.* ]] && ! grep -Eq "^(require)?[[:space:]]*$mod $ver\b" "$dir/go.mod"; then
+    log "error: ${dir#"$ROOT"/}/go.mod does not require $mod $ver (the version pinned in this script)"
+    return 1
   fi
-  log "building $tool $version (first build $estimate, then seconds)..."
-  local start=$SECONDS gobin
-  gobin="$(mktemp -d "$BIN/.gobin.XXXXXX")"
-  # go install @version ignores the current module; -mod does not apply.
-  (cd "$BIN" && GOFLAGS=-buildvcs=false GOBIN="$gobin" "$GO" install -trimpath "$@" "$pkg") || { rm -rf "$gobin"; return 1; }
-  mv -f "$gobin/$tool" "$BIN/$tool"
-  rm -rf "$gobin"
-  stamp "$tool" "$version" $((SECONDS - start))
+  log "downloading the modules of ${dir#"$ROOT"/} ($what; seconds when cached)..."
+  if ! out="$(cd "$dir" && "$GO" mod download 2>&1)"; then
+    log "error: cannot download the modules of ${dir#"$ROOT"/} ($what):"
+    printf '%s\n' "$out" | tail -n 20 >&2
+    return 1
+  fi
+  (( SECONDS - start < 5 )) || log "downloaded the modules of ${dir#"$ROOT"/} in $((SECONDS - start))s"
 }
 
 # check_k8s_replaces: the wrapper must replace exactly the staging modules
@@ -89,6 +92,7 @@ install_at() {
 check_k8s_replaces() {
   local kdir want have
   kdir="$(cd "$ROOT/hack/tools/k8s" && "$GO" list -m -f '{{.Dir}}' k8s.io/kubernetes)"
+  [[ -n $kdir && -f $kdir/go.mod ]] || { log "error: k8s.io/kubernetes $K8S_VERSION is not in the module cache (download failed?)"; return 1; }
   want="$(awk '$2 == "=>" && $3 ~ /^\.\/staging\// {print $1}' "$kdir/go.mod" |
     grep -v -e '^k8s.io/sample-cli-plugin$' -e '^k8s.io/sample-controller$' | sort)"
   have="$(awk -v v="$K8S_STAGING_VERSION" '$2 == "=>" && $4 == v && $1 == $3 {print $1}' \
@@ -114,13 +118,24 @@ build_k8s() { # build_k8s TOOL ESTIMATE
 }
 
 target_apiserver() {
-  if ! fresh kube-apiserver "$K8S_VERSION"; then check_k8s_replaces; fi
+  if ! fresh kube-apiserver "$K8S_VERSION"; then
+    download "$ROOT/hack/tools/k8s" "k8s.io/kubernetes $K8S_VERSION"
+    check_k8s_replaces
+  fi
+  fresh etcd "$ETCD_VERSION" || download "$ROOT/hack/tools/etcd" "go.etcd.io/etcd/server/v3 $ETCD_VERSION"
   build_k8s kube-apiserver "~5-7 min with 2 cores"
   build_in "$ROOT/hack/tools/etcd" etcd "$ETCD_VERSION" "~30 s" go.etcd.io/etcd/server/v3 -ldflags "-s -w"
 }
 
 target_node() {
-  check_k8s_replaces
+  local t
+  for t in kubectl kube-scheduler kube-controller-manager kubelet; do
+    if ! fresh "$t" "$K8S_VERSION"; then
+      download "$ROOT/hack/tools/k8s" "k8s.io/kubernetes $K8S_VERSION"
+      check_k8s_replaces
+      break
+    fi
+  done
   build_k8s kubectl "~40 s after kube-apiserver"
   build_k8s kube-scheduler "~70 s after kube-apiserver"
   build_k8s kube-controller-manager "~80 s after kube-apiserver"
@@ -136,17 +151,33 @@ target_helm() {
   for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
     fl+=" -X $p.k8sVersionMajor=$major -X $p.k8sVersionMinor=$minor"
   done
-  install_at helm "$HELM_VERSION+k8s$K8S_VERSION" "~2 min" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" -ldflags "$fl"
+  fresh helm "$HELM_VERSION+k8s$K8S_VERSION" || download "$ROOT/hack/tools/helm" "helm.sh/helm/v3 $HELM_VERSION"
+  build_in "$ROOT/hack/tools/helm" helm "$HELM_VERSION+k8s$K8S_VERSION" "~2 min" helm.sh/helm/v3/cmd/helm -ldflags "$fl"
 }
 
 target_golangci_lint() {
-  install_at golangci-lint "$GOLANGCI_LINT_VERSION" "~80 s" \
-    "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION" -ldflags "-s -w -X main.version=${GOLANGCI_LINT_VERSION#v}"
+  fresh golangci-lint "$GOLANGCI_LINT_VERSION" || download "$ROOT/hack/tools/golangci-lint" "github.com/golangci/golangci-lint/v2 $GOLANGCI_LINT_VERSION"
+  build_in "$ROOT/hack/tools/golangci-lint" golangci-lint "$GOLANGCI_LINT_VERSION" "~80 s" \
+    github.com/golangci/golangci-lint/v2/cmd/golangci-lint -ldflags "-s -w -X main.version=${GOLANGCI_LINT_VERSION#v}"
 }
 
 target_csi() {
-  install_at csi-sanity "$CSI_TEST_VERSION" "~15 s" \
-    "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$CSI_TEST_VERSION" -ldflags "-s -w -X main.VERSION=$CSI_TEST_VERSION"
+  fresh csi-sanity "$CSI_TEST_VERSION" || download "$ROOT/hack/tools/csi-test" "github.com/kubernetes-csi/csi-test/v5 $CSI_TEST_VERSION"
+  build_in "$ROOT/hack/tools/csi-test" csi-sanity "$CSI_TEST_VERSION" "~15 s" \
+    github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity -ldflags "-s -w -X main.VERSION=$CSI_TEST_VERSION"
+}
+
+# target_image: mkimage (docker-archive tarballs without Docker) and the
+# pause binary for the node's sandbox image, from hack/tools/image; rebuilt
+# when that module's files change.
+target_image() {
+  local dir="$ROOT/hack/tools/image" v
+  v="src-$(cd "$dir" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)"
+  if ! fresh mkimage "$v" || ! fresh pause "$v"; then
+    download "$dir" "github.com/google/go-containerregistry v0.22.1"
+  fi
+  build_in "$dir" mkimage "$v" "~20 s" ./cmd/mkimage -ldflags "-s -w"
+  build_in "$dir" pause "$v" "~5 s" ./cmd/pause -ldflags "-s -w"
 }
 
 main() {
@@ -167,8 +198,9 @@ main() {
       helm) target_helm ;;
       golangci-lint | lint) target_golangci_lint ;;
       csi) target_csi ;;
-      all) target_apiserver; target_node; target_helm; target_golangci_lint; target_csi ;;
-      *) log "unknown target $t (apiserver, node, helm, golangci-lint, csi, all)"; return 2 ;;
+      image) target_image ;;
+      all) target_apiserver; target_node; target_helm; target_golangci_lint; target_csi; target_image ;;
+      *) log "unknown target $t (apiserver, node, helm, golangci-lint, csi, image, all)"; return 2 ;;
     esac
   done
 }

@@ -11,10 +11,8 @@ for b in aws-secrets-injector fakeaws; do
   [[ -x $BIN/$b ]] || { echo "demo: $BIN/$b missing: run make build" >&2; exit 1; }
 done
 
-# The user's manifest: ../shared beside the repo (as on the dev machine and in CI),
-# else the copy kept in testdata.
-SPC=$ROOT/../shared/examples/seed-secretproviderclass.yaml
-[[ -f $SPC ]] || SPC=$ROOT/test/examples/testdata/seed-secretproviderclass.yaml
+# The user's manifest: the project's own copy (test/examples).
+SPC=$ROOT/test/examples/testdata/seed-secretproviderclass.yaml
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aws-secrets-injector-demo.XXXXXX")
 OUT=$WORK/secrets

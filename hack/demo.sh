@@ -39,9 +39,10 @@ if [[ $(uname -s) != Linux || $(id -u) != 0 ]]; then
   exec "$ROOT/hack/demo-fetch.sh"
 fi
 
-SPC=$ROOT/../shared/examples/seed-secretproviderclass.yaml
-[[ -f $SPC ]] || SPC=$ROOT/secrets/fetchcmd/testdata/seed-secretproviderclass.yaml
-[[ -f $SPC ]] || die "no seed-secretproviderclass.yaml"
+# The user's manifests: the project's own copy (test/examples), never a file
+# outside the repository.
+SPC=$ROOT/test/examples/testdata/seed-secretproviderclass.yaml
+[[ -f $SPC ]] || die "no $SPC"
 if [[ -e /run/netns/asi-node ]]; then
   die "the node is already up (a running demo or test): make demo-down first"
 fi

@@ -90,14 +90,7 @@ install_packages() {
 }
 
 build_binaries() {
-  "$ROOT/hack/build-tools.sh" apiserver node
-  local t
-  for t in pause mkimage; do
-    if [[ ! -x "$BIN/$t" || "$ROOT/hack/tools/image/go.sum" -nt "$BIN/$t" ]]; then
-      log "building $t (hack/tools/image)..."
-      (cd "$ROOT/hack/tools/image" && GOWORK=off CGO_ENABLED=0 "$GO" build -trimpath -ldflags '-s -w' -o "$BIN/$t" "./cmd/$t")
-    fi
-  done
+  "$ROOT/hack/build-tools.sh" apiserver node image
   image "$BIN/pause-image.tar" "$PAUSE_IMAGE" /pause "$BIN/pause:/pause"
   # The smoke image: static binaries only. /pause blocks; /etcd --version prints
   # and exits; /kubectl calls the API server on the node IP with the pod's token.

@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/test/examples"
 )
 
 // TestEndToEnd installs the chart on the node and runs the scenarios in
@@ -37,11 +37,7 @@ func TestEndToEnd(t *testing.T) {
 // upstream name, the volume's driver.
 func (e *env) seedPod(t *testing.T, driver string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.shared, "seed-pod.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
+	s := string(examples.SeedPod)
 	for old, repl := range map[string]string{"image: ubuntu": "image: " + toolboxImage, "driver: " + upstreamName: "driver: " + driver} {
 		if !strings.Contains(s, old) {
 			t.Fatalf("seed-pod.yaml has no %q", old)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/test/e2e/cluster"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/examples"
 )
 
 const (
@@ -38,7 +39,6 @@ type env struct {
 	c       *cluster.Cluster
 	root    string
 	fakeURL string
-	shared  string // ../shared/examples
 }
 
 // setup builds what the suite needs, brings the node up, starts the fake AWS
@@ -49,10 +49,7 @@ func setup(t *testing.T, driverName string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{root: root, shared: filepath.Join(root, "..", "shared", "examples")}
-	if _, err := os.Stat(filepath.Join(e.shared, "seed-pod.yaml")); err != nil {
-		t.Fatalf("the user's manifests: %v", err)
-	}
+	e := &env{root: root}
 	start := time.Now()
 	c := cluster.Up(t, cluster.Options{})
 	t.Logf("node up in %s", time.Since(start).Round(time.Second))
@@ -196,7 +193,7 @@ func (e *env) namespace(t *testing.T, ctx context.Context, ns string, inject boo
 		label = "\n  labels: {aws-secrets-injector.io/inject: enabled}"
 	}
 	e.apply(t, ctx, "default", fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s%s\n", ns, label))
-	e.kubectl(t, ctx, "apply", "-n", ns, "-f", filepath.Join(e.shared, "seed-secretproviderclass.yaml"))
+	e.apply(t, ctx, ns, string(examples.SeedClass))
 	var sas strings.Builder
 	for _, sa := range []struct{ name, role string }{{"default", roleMyApp}, {"my-app", roleMyApp}, {"denied", roleOther}} {
 		fmt.Fprintf(&sas, "---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: %s\n  annotations: {eks.amazonaws.com/role-arn: %q}\n", sa.name, sa.role)
