@@ -8,7 +8,7 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X github.com/seed-ddac166a/aws-secrets-injector/internal/version.Version=${VERSION}" \
+      -ldflags "-s -w -X github.com/seed-ddac166a/aws-secrets-injector/version.Version=${VERSION}" \
       -o /out/aws-secrets-injector ./cmd/aws-secrets-injector
 
 FROM gcr.io/distroless/static:nonroot

@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 GO      ?= go
 BIN     := $(CURDIR)/bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/seed-ddac166a/aws-secrets-injector/internal/version.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/seed-ddac166a/aws-secrets-injector/version.Version=$(VERSION)
 # Packages with unit tests (everything but the heavy tiers under test/).
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /test/e2e)
 

@@ -10,7 +10,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	mount "k8s.io/mount-utils"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/mounter/identity"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
-	"github.com/seed-ddac166a/aws-secrets-injector/mounter/mountertest"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/mountertest"
 )
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {

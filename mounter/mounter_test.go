@@ -21,8 +21,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
-	"github.com/seed-ddac166a/aws-secrets-injector/mounter/identity"
-	"github.com/seed-ddac166a/aws-secrets-injector/mounter/mountertest"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/mountertest"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
 )
 

@@ -13,7 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/mounter/identity"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )

@@ -20,7 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/internal/version"
+	"github.com/seed-ddac166a/aws-secrets-injector/version"
 )
 
 // IdentityServer is the CSI identity service of a Driver.

@@ -51,7 +51,7 @@ func (Value) LogValue() slog.Value { return slog.StringValue(Redacted) }
 
 // File is one file of a set to write: a relative path, its mode and content.
 type File struct {
-	// Path is relative to the target directory, validated by atomicdir.ValidatePath.
+	// Path is relative to the target directory, validated by secrets.ValidatePath.
 	Path string
 	// Mode holds the permission bits (e.g. 0644).
 	Mode fs.FileMode

@@ -3,13 +3,13 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/fetchcmd"
+	"github.com/seed-ddac166a/aws-secrets-injector/cli/fetch"
 )
 
 func init() { subcommands = append(subcommands, newFetchCommand) }
 
 func newFetchCommand() *cobra.Command {
-	opts := &fetchcmd.Options{}
+	opts := &fetch.Options{}
 	cmd := &cobra.Command{
 		Use:   "fetch --spc FILE [--out DIR | --list]",
 		Short: "Fetch a SecretProviderClass's secrets with the local AWS credentials and write or list the files",
@@ -23,7 +23,7 @@ or lists their names, sizes and modes (never the values). Nothing is written whe
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Out = cmd.OutOrStdout()
-			return fetchcmd.Run(cmd.Context(), opts)
+			return fetch.Run(cmd.Context(), opts)
 		},
 	}
 	opts.AddFlags(cmd.Flags())

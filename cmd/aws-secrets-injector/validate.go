@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/validate"
+	"github.com/seed-ddac166a/aws-secrets-injector/cli/validate"
 )
 
 func init() { subcommands = append(subcommands, newValidateCommand) }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/internal/version"
+	"github.com/seed-ddac166a/aws-secrets-injector/version"
 )
 
 func init() { subcommands = append(subcommands, newVersionCommand) }

@@ -21,7 +21,7 @@
 //  4. removes the old generation.
 //
 // Callers serialise writes to one directory (the mounter holds a per-volume
-// lock). Every path is checked by ValidatePath; files are created with
+// lock). Every path is checked by secrets.ValidatePath; files are created with
 // O_EXCL|O_NOFOLLOW inside the fresh generation directory only, so nothing is
 // ever written outside dir.
 package atomicdir

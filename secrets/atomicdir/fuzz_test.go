@@ -23,7 +23,7 @@ func FuzzWrite(f *testing.F) {
 			t.Fatal(err)
 		}
 		files := []secrets.File{{Path: p1, Mode: 0o644, Content: secrets.NewStringValue("1")}, {Path: p2, Mode: 0o600, Content: secrets.NewStringValue("2")}}
-		vErr := ValidatePath(p1)
+		vErr := secrets.ValidatePath(p1)
 		_, err := Write(dir, files)
 		if vErr != nil && err == nil {
 			t.Fatalf("Write accepted %q which ValidatePath rejects", p1)

@@ -117,21 +117,21 @@ func WriteWithOptions(dir string, files []secrets.File, opts Options) (changed b
 func validateSet(files []secrets.File) error {
 	seen := make(map[string]bool, len(files))
 	for _, f := range files {
-		if err := ValidatePath(f.Path); err != nil {
+		if err := secrets.ValidatePath(f.Path); err != nil {
 			return err
 		}
 		if f.Mode&^fs.ModePerm != 0 {
-			return fmt.Errorf("%w: %q: mode %v has bits beyond the permissions", ErrInvalidPath, f.Path, f.Mode)
+			return fmt.Errorf("%w: %q: mode %v has bits beyond the permissions", secrets.ErrInvalidPath, f.Path, f.Mode)
 		}
 		if seen[f.Path] {
-			return fmt.Errorf("%w: %q appears twice", ErrInvalidPath, f.Path)
+			return fmt.Errorf("%w: %q appears twice", secrets.ErrInvalidPath, f.Path)
 		}
 		seen[f.Path] = true
 	}
 	for p := range seen {
 		for dirPart := filepath.Dir(p); dirPart != "."; dirPart = filepath.Dir(dirPart) {
 			if seen[dirPart] {
-				return fmt.Errorf("%w: %q is both a file and the directory of %q", ErrInvalidPath, dirPart, p)
+				return fmt.Errorf("%w: %q is both a file and the directory of %q", secrets.ErrInvalidPath, dirPart, p)
 			}
 		}
 	}
@@ -213,7 +213,7 @@ func mkdirAll(gen, rel string, opts Options) error {
 		case err == nil && st.IsDir():
 			continue
 		case err == nil:
-			return fmt.Errorf("%w: %s exists and is not a directory", ErrInvalidPath, rel)
+			return fmt.Errorf("%w: %s exists and is not a directory", secrets.ErrInvalidPath, rel)
 		case !errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("stat %s: %w", rel, err)
 		}

@@ -128,7 +128,7 @@ func TestWriteRejectsBadSetsAndWritesNothing(t *testing.T) {
 	for name, set := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			if _, err := Write(dir, set); err == nil || !errors.Is(err, ErrInvalidPath) {
+			if _, err := Write(dir, set); err == nil || !errors.Is(err, secrets.ErrInvalidPath) {
 				t.Fatalf("accepted (%v)", err)
 			}
 			if entries, _ := os.ReadDir(dir); len(entries) != 0 {

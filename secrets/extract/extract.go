@@ -14,7 +14,7 @@
 //     file named by the key after pathTranslation. String values are written
 //     without quotes; other values as compact JSON, exactly as they appear in
 //     the secret (numbers keep their digits). Each name must pass
-//     atomicdir.ValidatePath and not collide with any other file of the class.
+//     secrets.ValidatePath and not collide with any other file of the class.
 //
 // Errors never contain a value: they name the object, the path or key and the
 // JSON type, and (for JSON syntax errors) only the byte offset.
@@ -31,7 +31,6 @@ import (
 	"github.com/jmespath/go-jmespath"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -230,9 +229,9 @@ func allKeys(spec *spc.Spec, o *spc.Object, raw []byte, used map[string]string) 
 	files := make([]secrets.File, 0, len(keys))
 	for n, k := range keys {
 		name := translate(spec.PathTranslation, k)
-		if err := atomicdir.ValidatePath(name); err != nil {
+		if prob := secrets.PathProblem(name); prob != "" {
 			return nil, &Error{Index: o.Index, Name: o.Name, Field: field,
-				Problem: fmt.Sprintf("top-level key #%d (in sorted order) does not make a valid file name: %s", n+1, trimPrefix(err)),
+				Problem: fmt.Sprintf("top-level key #%d (in sorted order) does not make a valid file name: %s", n+1, prob),
 				Fix:     "rename the key in the secret, or use jmesPath with objectAlias for it"}
 		}
 		if prev, dup := used[name]; dup {
@@ -274,10 +273,6 @@ func translate(tr, name string) string {
 		return strings.TrimLeft(name, "/")
 	}
 	return strings.ReplaceAll(name, "/", tr)
-}
-
-func trimPrefix(err error) string {
-	return strings.TrimPrefix(err.Error(), atomicdir.ErrInvalidPath.Error()+": ")
 }
 
 // syntaxWhere locates a JSON syntax error by offset only (the error text of

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -44,7 +43,7 @@ func FuzzFiles(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, fl := range files {
-			if err := atomicdir.ValidatePath(fl.Path); err != nil {
+			if err := secrets.ValidatePath(fl.Path); err != nil {
 				t.Fatalf("invalid path %q: %v", fl.Path, err)
 			}
 			if seen[fl.Path] {

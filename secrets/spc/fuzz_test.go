@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 )
 
 // FuzzCheck: any input yields either a Spec or errors, never both, never a panic;
@@ -33,7 +33,7 @@ func FuzzCheck(f *testing.F) {
 				if p.Path == AllKeysPlaceholder {
 					continue
 				}
-				if err := atomicdir.ValidatePath(p.Path); err != nil {
+				if err := secrets.ValidatePath(p.Path); err != nil {
 					t.Fatalf("accepted invalid path %q: %v", p.Path, err)
 				}
 				if seen[p.Path] {

@@ -10,9 +10,8 @@ import (
 	"time"
 
 	"github.com/jmespath/go-jmespath"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"sigs.k8s.io/yaml"
-
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
 )
 
 // Parameter keys of a SecretProviderClass for the AWS provider.
@@ -428,13 +427,9 @@ func checkNames(c *collector, s *Spec) {
 }
 
 func checkPath(c *collector, i int, name, field, p string) {
-	if err := atomicdir.ValidatePath(p); err != nil {
-		c.errorf(i, name, field, "use a relative file name without \"..\" elements, at most 255 bytes per element (set objectAlias if the object name does not make one)", "file name %q: %v", p, trimPrefix(err))
+	if prob := secrets.PathProblem(p); prob != "" {
+		c.errorf(i, name, field, "use a relative file name without \"..\" elements, at most 255 bytes per element (set objectAlias if the object name does not make one)", "file name %s", prob)
 	}
-}
-
-func trimPrefix(err error) string {
-	return strings.TrimPrefix(err.Error(), atomicdir.ErrInvalidPath.Error()+": ")
 }
 
 // translate maps an object name or alias to a file name as the AWS provider does:

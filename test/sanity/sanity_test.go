@@ -34,7 +34,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
-	"github.com/seed-ddac166a/aws-secrets-injector/mounter/mountertest"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/mountertest"
 )
 
 // volumeController is the stand-in controller: CreateVolume returns the

@@ -36,7 +36,7 @@ import (
 	mount "k8s.io/mount-utils"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
-	"github.com/seed-ddac166a/aws-secrets-injector/mounter/identity"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"

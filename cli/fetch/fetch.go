@@ -1,8 +1,8 @@
-// Package fetchcmd is the `aws-secrets-injector fetch` command: read a
+// Package fetch is the `aws-secrets-injector fetch` command: read a
 // SecretProviderClass manifest, fetch its objects with the default AWS
 // credential chain, and write the files exactly as a pod would see them (or
 // list their names, sizes and modes, never the values).
-package fetchcmd
+package fetch
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-package fetchcmd
+package fetch
 
 import (
 	"bytes"

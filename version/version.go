@@ -1,5 +1,5 @@
 // Package version holds the build's version, set at link time with
-// -ldflags "-X github.com/seed-ddac166a/aws-secrets-injector/internal/version.Version=v1.2.3".
+// -ldflags "-X github.com/seed-ddac166a/aws-secrets-injector/version.Version=v1.2.3".
 package version
 
 import "runtime/debug"

@@ -1,0 +1,40 @@
+package secrets
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValidatePath(t *testing.T) {
+	for _, ok := range []string{"a", "db-password", "a/b", "a.b", ".hidden", "a..b", strings.Repeat("x", MaxNameBytes)} {
+		if err := ValidatePath(ok); err != nil {
+			t.Errorf("ValidatePath(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "/a", "a//b", "./a", "a/.", "..", "../a", "a/..", "..data", "a/..x", "x\x00y", "\xff",
+		strings.Repeat("x", MaxNameBytes+1), strings.Repeat("a/", MaxPathBytes/2+1) + "a"} {
+		err := ValidatePath(bad)
+		if err == nil || !errors.Is(err, ErrInvalidPath) {
+			t.Errorf("ValidatePath(%.40q) = %v, want an ErrInvalidPath", bad, err)
+			continue
+		}
+		if len(err.Error()) > 200 {
+			t.Errorf("ValidatePath(%.40q): error of %d bytes, want it bounded", bad, len(err.Error()))
+		}
+	}
+}
+
+func TestQuote(t *testing.T) {
+	if got := Quote("db\nuser"); got != `"db\nuser"` {
+		t.Errorf("Quote escapes control characters: got %s", got)
+	}
+	long := strings.Repeat("é", 10<<20)
+	got := Quote(long)
+	if len(got) > MaxQuoted+40 || !strings.Contains(got, "(20971520 bytes)") {
+		t.Errorf("Quote of a 20 MB name: %d bytes %.60q..., want it cut with its length", len(got), got)
+	}
+	if strings.ContainsRune(got, '\uFFFD') {
+		t.Errorf("Quote cut inside a rune: %q", got)
+	}
+}
