@@ -7,8 +7,13 @@ GO      ?= go
 BIN     := $(CURDIR)/bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/seed-ddac166a/aws-secrets-injector/version.Version=$(VERSION)
-# Packages with unit tests (everything but the heavy tiers under test/).
+# Test tiers (cert-manager's split): unit tests need nothing but Go; files that
+# need a real kube-apiserver, root (real mounts) or the built binary carry
+# `//go:build integration`; the end-to-end suite lives in test/e2e.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /test/e2e)
+INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | grep -v -e '^./test/chart/' -e '^./bin/' | xargs -n1 dirname | sort -u)
+# test/chart is a module of its own (Helm stays out of the product's go.mod).
+CHART_TESTS := test/chart
 
 export PATH := $(BIN):$(PATH)
 # envtest (test/envtest) finds kube-apiserver and etcd here; `make tools-apiserver` builds them.
@@ -27,23 +32,40 @@ build: ## Build bin/aws-secrets-injector and bin/fakeaws
 
 ##@ Test
 .PHONY: test
-test: ## Everything CI runs: every Go test with -race (unit, fuzz seeds, real API server, real tmpfs, CSI sanity, chart), lint, helm lint, end to end on a real node
+test: ## Everything CI runs: unit, lint, helm lint, integration, faults, end to end, and the fresh-machine check
 	$(MAKE) test-unit
 	$(MAKE) lint
 	$(MAKE) helm-lint
+	$(MAKE) test-integration
 	$(MAKE) e2e
+	$(MAKE) verify-fresh
+
+.PHONY: deps
+deps: ## Download the Go modules of the main module and the chart tests (an explicit step: nothing later downloads)
+	$(GO) mod download
+	cd $(CHART_TESTS) && $(GO) mod download
 
 .PHONY: test-unit
-test-unit: tools-apiserver ## Unit tests with the race detector (the real-API-server tests need bin/kube-apiserver, bin/etcd)
+test-unit: deps ## Unit tests with the race detector: no kube-apiserver, no root, no network (fuzz seeds, fake AWS on loopback, chart rendering)
 	$(GO) test -race -count=1 $(UNIT_PKGS)
+	cd $(CHART_TESTS) && $(GO) test -race -count=1 ./...
+
+.PHONY: test-integration
+test-integration: deps tools-apiserver ## Integration tests (-tags integration): the real kube-apiserver, real tmpfs mounts (root), the built binary, CSI sanity
+	$(GO) test -race -count=1 -tags integration $(INTEGRATION_PKGS)
+	cd $(CHART_TESTS) && $(GO) test -race -count=1 -tags integration ./...
 
 .PHONY: e2e
-e2e: tools-apiserver tools-node tools-helm image ## End to end: the chart on a real single-node cluster with the fake AWS (root, Linux)
+e2e: deps tools-apiserver tools-node tools-helm image ## End to end: the chart on a real single-node cluster with the fake AWS (root, Linux)
 	$(GO) test -p 1 -count=1 -v -timeout 40m ./test/e2e/...
+
+.PHONY: verify-fresh
+verify-fresh: ## The README's commands resolve from empty Go caches, every module is tidy, nothing reads outside the repo (hack/check-fresh.sh)
+	hack/check-fresh.sh
 
 .PHONY: sanity
 sanity: ## csi-test v5 sanity suite against the real mounter (real tmpfs mounts: root)
-	$(GO) test -count=1 -v ./test/sanity/
+	$(GO) test -count=1 -v -tags integration ./test/sanity/
 
 CHART := charts/aws-secrets-injector
 
@@ -66,12 +88,13 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 20s)
 	done
 
 .PHONY: lint
-lint: tools-lint ## golangci-lint with the explicit linter list in .golangci.yml
-	$(BIN)/golangci-lint run ./...
+lint: tools-lint ## golangci-lint with the explicit linter list in .golangci.yml (integration files too), in both modules
+	$(BIN)/golangci-lint run --build-tags integration ./...
+	cd $(CHART_TESTS) && $(BIN)/golangci-lint run --build-tags integration --config $(CURDIR)/.golangci.yml ./...
 
 .PHONY: bench
 bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -tags integration -run '^$$' -bench . -benchmem ./...
 	@echo "== fetch: batched vs. one GetSecretValue per object (table)"
 	@$(GO) test -count=1 -run '^TestFetchBenchTable$$' -v ./secrets/awsfetch/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok '
 

@@ -17,7 +17,9 @@
 # go.sum files are committed); each wrapper's modules are downloaded in a step
 # of their own (go mod download) before anything reads them. A binary is rebuilt only when it is missing or
 # its stamp file bin/.stamp-<tool>-<version> is: reruns cost nothing.
-# Environment: BIN (default <repo>/bin), GO (default go).
+# Environment: BIN (default <repo>/bin), GO (default go), RESOLVE_ONLY=1 (run
+# only the download and check steps of each target, build nothing: what
+# hack/check-fresh.sh runs against empty caches).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,9 +39,10 @@ export GOFLAGS="-mod=readonly -buildvcs=false"
 
 log() { printf '[build-tools] %s\n' "$*" >&2; }
 
-# fresh TOOL VERSION: true when bin/TOOL exists with a stamp for VERSION.
+# fresh TOOL VERSION: true when bin/TOOL exists with a stamp for VERSION
+# (never with RESOLVE_ONLY, so every resolution step runs).
 fresh() {
-  [[ -x "$BIN/$1" && -f "$BIN/.stamp-$1-$2" ]]
+  [[ -z ${RESOLVE_ONLY:-} && -x "$BIN/$1" && -f "$BIN/.stamp-$1-$2" ]]
 }
 
 # stamp TOOL VERSION SECONDS: record a successful build.
@@ -56,6 +59,11 @@ build_in() {
   shift 5
   if fresh "$tool" "$version"; then
     log "$tool $version is up to date"
+    return
+  fi
+  if [[ -n ${RESOLVE_ONLY:-} ]]; then
+    (cd "$dir" && "$GO" list -deps "$pkg" >/dev/null) || { log "error: cannot resolve $pkg in ${dir#"$ROOT"/}"; return 1; }
+    log "resolved $tool $version"
     return
   fi
   log "building $tool $version (first build $estimate, then seconds)..."

@@ -30,7 +30,7 @@ const (
 	seedPassword  = "supersecretpassword"
 )
 
-// seedObjects is the user's SecretProviderClass (../shared/examples) plus an SSM parameter.
+// seedObjects is the user's SecretProviderClass (test/examples) plus an SSM parameter.
 const seedObjects = `- objectName: "my-app/db-credentials"
   objectType: "secretsmanager"
   jmesPath:

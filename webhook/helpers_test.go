@@ -2,8 +2,13 @@ package webhook
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net"
 	"sync/atomic"
+	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -114,5 +119,23 @@ func testPod(ann map[string]string) *corev1.Pod {
 			},
 			Volumes: []corev1.Volume{{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
 		},
+	}
+}
+
+// waitTLS waits until addr accepts TLS connections and returns the served leaf.
+func waitTLS(t *testing.T, addr string) *x509.Certificate {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		if err == nil {
+			leaf := conn.ConnectionState().PeerCertificates[0]
+			_ = conn.Close()
+			return leaf
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook at %s not serving: %v", addr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package webhook
 
 import (
@@ -122,24 +124,6 @@ func admissionCalls(t *testing.T) float64 {
 }
 
 func counterValue(m *dto.Metric) float64 { return m.GetCounter().GetValue() }
-
-// waitTLS waits until addr accepts TLS connections and returns the served leaf.
-func waitTLS(t *testing.T, addr string) *x509.Certificate {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
-		if err == nil {
-			leaf := conn.ConnectionState().PeerCertificates[0]
-			_ = conn.Close()
-			return leaf
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("webhook at %s not serving: %v", addr, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // TestAPIServerCallsWebhook runs the webhook as the binary does (Run) with the
 // certificate envtest generated (files mode) and the real API server calling

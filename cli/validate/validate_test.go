@@ -303,9 +303,9 @@ func TestCancelled(t *testing.T) {
 	}
 }
 
-// TestSharedExamples runs validate on the user's example manifests in ../shared/examples
-// (beside the repository). Outside CI the directory may be absent.
-func TestSharedExamples(t *testing.T) {
+// TestUserExamples runs validate on the user's example manifests (the
+// project's copy in test/examples/testdata).
+func TestUserExamples(t *testing.T) {
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -318,13 +318,7 @@ func TestSharedExamples(t *testing.T) {
 			t.Fatal("repository root (go.mod) not found")
 		}
 	}
-	dir := filepath.Join(root, "..", "shared", "examples")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared examples missing in CI: %v", err)
-		}
-		t.Skipf("no shared examples beside the repository: %v", err)
-	}
+	dir := filepath.Join(root, "test", "examples", "testdata")
 	var out, errb bytes.Buffer
 	err = Run(context.Background(), &Options{Paths: []string{dir}, Output: OutputJSON, Getenv: envOf(nil)}, &out, &errb)
 	if err != nil {

@@ -71,9 +71,12 @@ need_root() {
 }
 
 install_packages() {
-  local missing=()
-  command -v containerd >/dev/null || missing+=(containerd)
-  command -v runc >/dev/null || missing+=(runc)
+  local missing=() c pkg
+  # command:package for everything this script and hack/demo.sh run.
+  for c in containerd:containerd runc:runc ip:iproute2 nsenter:util-linux openssl:openssl curl:curl flock:util-linux; do
+    pkg=${c#*:}
+    command -v "${c%%:*}" >/dev/null || [[ " ${missing[*]} " == *" $pkg "* ]] || missing+=("$pkg")
+  done
   [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] ||
     missing+=(containernetworking-plugins)
   [[ ${#missing[@]} -eq 0 ]] && return
@@ -84,7 +87,8 @@ install_packages() {
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && added=1
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } ||
+    { [[ -n $added ]] && rm -f "$policy"; die "apt-get could not install the Debian packages ${missing[*]} (no network, or the archive refused them)"; }
   [[ -n $added ]] && rm -f "$policy"
   return 0
 }

@@ -10,6 +10,7 @@
 package envtest
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -289,15 +290,19 @@ func findAssets(dir, root string) (string, error) {
 	return dir, nil
 }
 
-// repoRoot walks up from the working directory to the directory holding
-// go.mod (go test runs a package's tests in its own directory).
+// rootModuleLine starts the repository's go.mod.
+const rootModuleLine = "module github.com/seed-ddac166a/aws-secrets-injector\n"
+
+// repoRoot walks up from the working directory to the directory holding the
+// repository's go.mod (go test runs a package's tests in its own directory).
 func repoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("get working directory: %w", err)
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		// The repository's own go.mod: nested test modules (test/chart) have theirs.
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(b, []byte(rootModuleLine)) {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)

@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package sanity runs the csi-test v5 sanity suite (pkg/sanity) against the
 // real mounter: its gRPC server on a unix socket, real tmpfs mounts (root),
 // the fake AWS behind it, and the user's example SecretProviderClass.

@@ -39,7 +39,7 @@ type valueSet struct {
 // `make helm-lint` lints with).
 func valueSets(t testing.TB) []valueSet {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("ci", "*-values.yaml"))
+	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func vals(kv ...any) map[string]any {
 
 func loadChart(t testing.TB) *chart.Chart {
 	t.Helper()
-	c, err := loader.Load(".")
+	c, err := loader.Load(chartDir)
 	if err != nil {
 		t.Fatalf("load chart: %v", err)
 	}

@@ -3,6 +3,7 @@ package chart_test
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -120,7 +121,7 @@ func TestSchemaIsClosed(t *testing.T) {
 // (so no setting exists without a documented default).
 func TestValuesDocumented(t *testing.T) {
 	schema := readSchema(t)
-	raw, err := os.ReadFile("values.yaml")
+	raw, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func TestValuesDocumented(t *testing.T) {
 
 func readSchema(t *testing.T) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile("values.schema.json")
+	raw, err := os.ReadFile(filepath.Join(chartDir, "values.schema.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,5 @@
+//go:build integration
+
 package chart_test
 
 import (
@@ -21,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/test/envtest"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/testbin"
 )
 
 // checkRealBinaries runs the real binary with the chart's own arguments
@@ -33,13 +36,7 @@ import (
 // mounter is measured idle; its RSS with 500 volumes comes from `make bench`
 // (BenchmarkMounterRSS) and is noted in values.yaml.
 func checkRealBinaries(ctx context.Context, t *testing.T, env *envtest.Env, r *rendered) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "aws-secrets-injector")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "../../cmd/aws-secrets-injector")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testbin.Path(t)
 
 	t.Run("webhook", func(t *testing.T) {
 		dep := one[*appsv1.Deployment](t, r, releaseName+"-webhook")
