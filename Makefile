@@ -51,7 +51,7 @@ test-unit: deps ## Unit tests with the race detector: no kube-apiserver, no root
 	cd $(CHART_TESTS) && $(GO) test -race -count=1 ./...
 
 .PHONY: test-integration
-test-integration: deps tools-apiserver ## Integration tests (-tags integration): the real kube-apiserver, real tmpfs mounts (root), the built binary, CSI sanity
+test-integration: deps tools-apiserver build ## Integration tests (-tags integration): the real kube-apiserver, real tmpfs mounts (root), the built binary, CSI sanity
 	$(GO) test -race -count=1 -tags integration $(INTEGRATION_PKGS)
 	cd $(CHART_TESTS) && $(GO) test -race -count=1 -tags integration ./...
 

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,15 +14,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/go-logr/logr"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/extract"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/pipeline"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -34,77 +31,43 @@ const (
 	defaultMaxBackoff = 10 * time.Second
 )
 
-// Steps of one fill, named in errors.
+// The injector's own stages (before the core's pipeline runs).
 const (
-	stepConfig    = "load AWS configuration"
-	stepParse     = "parse"
-	stepMountPath = "mount path"
-	stepIdentity  = "get AWS credentials"
-	stepFetch     = "fetch"
-	stepExtract   = "extract"
-	stepWrite     = "write"
+	stageConfig    pipeline.Stage = "load AWS configuration"
+	stageMountPath pipeline.Stage = "mount path"
 )
 
-// ReasonCredentials is the reason of a failure to get the pod's AWS credentials.
-const ReasonCredentials = "CredentialsUnavailable"
-
-// ReasonWrite is the reason of a failure to write into the mount path.
-const ReasonWrite = "WriteFailed"
-
-// Error is a failed fill. Its message is one line: the class, the step, what
-// failed (object and field, or the AWS error) and the fix; never a secret value.
+// Error is a failed fill: the pipeline's failure (one line: the class, the
+// stage, what failed and the fix; never a secret value) and how long the
+// injector kept trying.
 type Error struct {
-	// Class is "namespace/name" of the SecretProviderClass, or "" when unknown.
-	Class string
-	// Step is what failed, e.g. "fetch".
-	Step string
-	// Reason is one of awsfetch.Reasons, ReasonCredentials or ReasonWrite.
-	Reason string
-	// Transient is true for throttling, 5xx and network failures, which are retried.
-	Transient bool
+	// Err is the failure of the last attempt.
+	Err *pipeline.Error
 	// Attempts is the number of attempts made (more than 1 after retries).
 	Attempts int
 	// Elapsed is the time spent.
 	Elapsed time.Duration
-	// Err is the underlying error.
-	Err error
-	// Fix says what to do, when Err does not already say it.
-	Fix string
 }
 
 // Error renders the failure on one line.
 func (e *Error) Error() string {
-	var b strings.Builder
-	if e.Class != "" {
-		fmt.Fprintf(&b, "SecretProviderClass %s: ", e.Class)
-	}
-	if e.Step != stepFetch && e.Step != stepParse {
-		b.WriteString(e.Step + ": ")
-	}
-	b.WriteString(e.Err.Error())
+	msg := e.Err.Error()
 	if e.Attempts > 1 {
-		fmt.Fprintf(&b, " (gave up after %d attempts in %s)", e.Attempts, e.Elapsed.Round(100*time.Millisecond))
+		// The attempts go before the fix, which ends the line.
+		base, fix, ok := strings.Cut(msg, "; fix: ")
+		msg = fmt.Sprintf("%s (gave up after %d attempts in %s)", base, e.Attempts, e.Elapsed.Round(100*time.Millisecond))
+		if ok {
+			msg += "; fix: " + fix
+		}
 	}
-	if e.Fix != "" {
-		b.WriteString("; fix: " + e.Fix)
-	}
-	return oneLine(b.String())
+	return msg
 }
 
-// Unwrap returns the underlying error.
+// Unwrap returns the pipeline's failure.
 func (e *Error) Unwrap() error { return e.Err }
 
-// oneLine folds every run of whitespace containing a line break into one space.
-func oneLine(s string) string {
-	if !strings.ContainsAny(s, "\r\n") {
-		return s
-	}
-	f := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' })
-	for i := range f {
-		f[i] = strings.TrimSpace(f[i])
-	}
-	return strings.Join(slices.DeleteFunc(f, func(s string) bool { return s == "" }), " ")
-}
+// Reason implements reason.Reasoner.
+func (e *Error) Reason() reason.Reason { return e.Err.Kind }
 
 // Run runs inject with validated options: the startup probe (Check), a
 // one-shot fill, or a first fill followed by refreshes until ctx ends.
@@ -150,11 +113,11 @@ func Check(dir string) error {
 
 // injector holds what one process needs across fills.
 type injector struct {
-	o       *Options
-	spec    *spc.Spec
-	cfg     aws.Config
-	fetcher *awsfetch.Fetcher
-	write   atomicdir.Options
+	o    *Options
+	pipe *pipeline.Pipeline
+	req  pipeline.Request
+	// write are the write options for the mount path (its group).
+	write atomicdir.Options
 	// interval is the refresh interval in force (the class may override the flag).
 	interval time.Duration
 }
@@ -163,31 +126,32 @@ type injector struct {
 // mount path: everything that needs no network and cannot get better by waiting.
 func newInjector(ctx context.Context, o *Options) (*injector, error) {
 	in := &injector{o: o, interval: o.RefreshInterval}
+	fail := func(st pipeline.Stage, r reason.Reason, err error, fix string) error {
+		return &Error{Err: &pipeline.Error{Class: o.ClassName, Stage: st, Kind: r, Err: err, Fix: fix}, Attempts: 1}
+	}
 	load := o.loadConfig
 	if load == nil {
 		load = func(ctx context.Context) (aws.Config, error) { return config.LoadDefaultConfig(ctx) }
 	}
 	cfg, err := load(ctx)
 	if err != nil {
-		return nil, &Error{Class: o.ClassName, Step: stepConfig, Reason: awsfetch.ReasonInternal, Err: err,
-			Fix: "check the AWS_* environment variables and the shared config files of this container"}
+		return nil, fail(stageConfig, reason.Internal, err, "check the AWS_* environment variables and the shared config files of this container")
 	}
-	in.cfg = cfg
-	in.spec, err = spc.Parse(o.Params, spc.Options{DefaultRegion: cfg.Region})
+	spec, err := spc.Parse(o.Params, spc.Options{DefaultRegion: cfg.Region})
+	if err == nil && spec.Region == "" {
+		err = awsfetch.ErrNoRegion
+	}
 	if err != nil {
-		return nil, &Error{Class: o.ClassName, Step: stepParse, Reason: awsfetch.ReasonInvalidClass, Err: err}
+		return nil, fail(pipeline.StageParse, reason.InvalidClass, err, "")
 	}
-	if in.spec.Region == "" {
-		return nil, &Error{Class: o.ClassName, Step: stepParse, Reason: awsfetch.ReasonInvalidClass, Err: awsfetch.ErrNoRegion}
-	}
-	if in.interval > 0 && in.spec.RefreshInterval > 0 {
-		in.interval = in.spec.RefreshInterval
+	if in.interval > 0 && spec.RefreshInterval > 0 {
+		in.interval = spec.RefreshInterval
 	}
 	if in.write, err = checkDir(o.MountPath); err != nil {
-		return nil, &Error{Class: o.ClassName, Step: stepMountPath, Reason: ReasonWrite, Err: err,
-			Fix: "mount a writable emptyDir (medium: Memory) at that path in this container"}
+		return nil, fail(stageMountPath, reason.WriteFailed, err, "mount a writable emptyDir (medium: Memory) at that path in this container")
 	}
-	in.fetcher = awsfetch.New(cfg, o.fetch)
+	in.pipe = pipeline.New(identity.NewResolver(cfg, identity.Options{}), awsfetch.New(cfg, o.fetch))
+	in.req = pipeline.Request{Class: o.ClassName, Spec: spec}
 	return in, nil
 }
 
@@ -216,29 +180,18 @@ func checkDir(dir string) (atomicdir.Options, error) {
 	return opts, nil
 }
 
-// fill runs one complete pass: credentials, fetch, extract, write. It returns
-// the number of files and whether anything changed on disk.
+// fill runs the core's pipeline once, as the process's own identity, into
+// the mount path. It returns the number of files and whether anything changed.
 func (in *injector) fill(ctx context.Context) (n int, changed bool, err error) {
-	fail := func(step, reason string, transient bool, err error, fix string) (int, bool, error) {
-		return 0, false, &Error{Class: in.o.ClassName, Step: step, Reason: reason, Transient: transient, Err: err, Fix: fix, Attempts: 1}
-	}
-	if _, err := in.cfg.Credentials.Retrieve(ctx); err != nil {
-		return fail(stepIdentity, ReasonCredentials, credentialsTransient(err), err, credentialsFix)
-	}
-	vals, err := in.fetcher.Fetch(ctx, in.spec, awsfetch.Identity{Key: ""})
+	res, changed, err := in.pipe.Deliver(ctx, in.req, in.o.MountPath, in.write)
 	if err != nil {
-		reason := awsfetch.Reason(err)
-		return fail(stepFetch, reason, fetchTransient(err), err, fetchFix(reason))
+		var pe *pipeline.Error
+		if !errors.As(err, &pe) {
+			pe = &pipeline.Error{Class: in.o.ClassName, Stage: pipeline.StageFetch, Kind: reason.Of(err), Err: err}
+		}
+		return 0, false, &Error{Err: pe, Attempts: 1}
 	}
-	files, err := extract.Files(in.spec, vals)
-	if err != nil {
-		return fail(stepExtract, awsfetch.Reason(err), false, err, "")
-	}
-	changed, err = atomicdir.WriteWithOptions(in.o.MountPath, files, in.write)
-	if err != nil {
-		return fail(stepWrite, ReasonWrite, false, err, "check that the mount path is a writable emptyDir (medium: Memory) with room for the files")
-	}
-	return len(files), changed, nil
+	return len(res.Files), changed, nil
 }
 
 // firstFill fills the directory, retrying transient failures with jittered
@@ -270,14 +223,14 @@ func (in *injector) firstFill(ctx context.Context) (int, error) {
 			e = last
 		}
 		e.Attempts, e.Elapsed = attempt, time.Since(start)
-		if !e.Transient || ctx.Err() != nil {
+		if !e.Err.Transient() || ctx.Err() != nil {
 			return 0, e
 		}
 		wait := backoff(attempt, minB, maxB)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			return 0, e
 		}
-		log.V(1).Info("transient failure, retrying", "attempt", attempt, "reason", e.Reason, "retryIn", wait, "error", e.Err.Error())
+		log.V(1).Info("transient failure, retrying", "attempt", attempt, "reason", e.Reason(), "retryIn", wait, "error", e.Err.Error())
 		last = e
 		t := time.NewTimer(wait)
 		select {
@@ -322,9 +275,9 @@ func (in *injector) refreshLoop(ctx context.Context) {
 		var e *Error
 		switch {
 		case errors.As(err, &e):
-			log.Error(err, "refresh failed; keeping the current files", "reason", e.Reason, "step", e.Step)
+			log.Error(err, "refresh failed; keeping the current files", "reason", e.Reason(), "stage", e.Err.Stage)
 		case err != nil:
-			log.Error(err, "refresh failed; keeping the current files", "reason", awsfetch.ReasonInternal)
+			log.Error(err, "refresh failed; keeping the current files", "reason", reason.Of(err))
 		case changed:
 			log.Info("secrets rotated", "files", n, "duration", time.Since(start).Round(time.Millisecond))
 		default:
@@ -340,59 +293,4 @@ func jittered(d time.Duration, j float64) time.Duration {
 	}
 	f := 1 + j*(2*rand.Float64()-1) //nolint:gosec // jitter, not security
 	return time.Duration(float64(d) * f)
-}
-
-const credentialsFix = "check the pod's AWS identity: for IRSA the service account's eks.amazonaws.com/role-arn annotation, " +
-	"the role's trust policy and AWS_ROLE_ARN/AWS_WEB_IDENTITY_TOKEN_FILE in this container; for EKS Pod Identity the " +
-	"association and AWS_CONTAINER_CREDENTIALS_FULL_URI/AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"
-
-// credentialsTransient tells a failure to get credentials that may pass (no
-// answer, throttling, 5xx) from one that will not (refused token, unreadable
-// token file, no credential source): only failures recognisably of the network
-// or of an overloaded service are transient.
-func credentialsTransient(err error) bool {
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
-		s := re.HTTPStatusCode()
-		return s == 429 || s >= 500
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		c := ae.ErrorCode()
-		return strings.Contains(c, "Throttl") || c == "TooManyRequestsException" || c == "IDPCommunicationError" ||
-			strings.HasPrefix(c, "Internal") || strings.HasPrefix(c, "ServiceUnavailable")
-	}
-	var ne net.Error
-	var se *smithyhttp.RequestSendError
-	return errors.As(err, &se) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// fetchTransient is true when every object failed for a transient reason.
-func fetchTransient(err error) bool {
-	var fe *awsfetch.FetchError
-	if errors.As(err, &fe) && len(fe.Errs) > 0 {
-		for _, oe := range fe.Errs {
-			if !errors.Is(oe.Kind, awsfetch.ErrThrottled) && !errors.Is(oe.Kind, awsfetch.ErrUnavailable) {
-				return false
-			}
-		}
-		return true
-	}
-	r := awsfetch.Reason(err)
-	return r == awsfetch.ReasonThrottled || r == awsfetch.ReasonUnavailable
-}
-
-func fetchFix(reason string) string {
-	switch reason {
-	case awsfetch.ReasonNotFound:
-		return "create the secret or parameter in that region, or correct objectName, objectVersion or objectVersionLabel in the SecretProviderClass"
-	case awsfetch.ReasonAccessDenied:
-		return "allow secretsmanager:GetSecretValue (and BatchGetSecretValue) or ssm:GetParameters on it for the pod's IAM role (IRSA or Pod Identity)"
-	case awsfetch.ReasonDecryption:
-		return "allow kms:Decrypt on the value's KMS key for the pod's IAM role"
-	case awsfetch.ReasonThrottled, awsfetch.ReasonUnavailable:
-		return "check that this pod can reach the AWS endpoints (VPC endpoints, proxy, DNS), or raise the deadline (" + EnvDeadline + ")"
-	}
-	return ""
 }

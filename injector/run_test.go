@@ -3,20 +3,14 @@ package injector
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/aws/smithy-go"
-
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
 )
 
@@ -88,8 +82,8 @@ func TestOneShotMissingSecretFailsAndWritesNothing(t *testing.T) {
 	fake := startFake(t, testState())
 	o := testOptions(t, fake, seedObjects+"- objectName: my-app/missing\n  objectType: secretsmanager\n")
 	e, elapsed := failure(t, o)
-	if e.Reason != awsfetch.ReasonNotFound || e.Transient || e.Attempts != 1 {
-		t.Errorf("reason %s transient %v attempts %d", e.Reason, e.Transient, e.Attempts)
+	if e.Reason() != reason.NotFound || e.Err.Transient() || e.Attempts != 1 {
+		t.Errorf("reason %s transient %v attempts %d", e.Reason(), e.Err.Transient(), e.Attempts)
 	}
 	if msg := e.Error(); !strings.Contains(msg, `objects[2] "my-app/missing"`) || !strings.Contains(msg, "create the secret") {
 		t.Errorf("message should name the object and say the fix: %q", msg)
@@ -104,8 +98,8 @@ func TestOneShotAccessDeniedFailsAtOnce(t *testing.T) {
 	o := testOptions(t, fake, "- objectName: other-app/token\n  objectType: secretsmanager\n")
 	o.Deadline = time.Minute
 	e, elapsed := failure(t, o)
-	if e.Reason != awsfetch.ReasonAccessDenied || e.Attempts != 1 {
-		t.Errorf("reason %s attempts %d, want AccessDenied after 1 attempt", e.Reason, e.Attempts)
+	if e.Reason() != reason.AccessDenied || e.Attempts != 1 {
+		t.Errorf("reason %s attempts %d, want AccessDenied after 1 attempt", e.Reason(), e.Attempts)
 	}
 	if !strings.Contains(e.Error(), "other-app/token") || !strings.Contains(e.Error(), "IAM role") {
 		t.Errorf("message: %q", e.Error())
@@ -147,8 +141,8 @@ func TestOneShotGivesUpAtTheDeadline(t *testing.T) {
 	o := testOptions(t, fake, seedObjects)
 	o.Deadline = 700 * time.Millisecond
 	e, elapsed := failure(t, o)
-	if e.Reason != awsfetch.ReasonUnavailable || !e.Transient || e.Attempts < 2 {
-		t.Errorf("reason %s transient %v attempts %d", e.Reason, e.Transient, e.Attempts)
+	if e.Reason() != reason.AWSUnavailable || !e.Err.Transient() || e.Attempts < 2 {
+		t.Errorf("reason %s transient %v attempts %d", e.Reason(), e.Err.Transient(), e.Attempts)
 	}
 	if !strings.Contains(e.Error(), "gave up after") || !strings.Contains(e.Error(), "ServiceUnavailable") {
 		t.Errorf("message: %q", e.Error())
@@ -162,8 +156,8 @@ func TestOneShotInvalidClassMakesNoCall(t *testing.T) {
 	fake := startFake(t, testState())
 	o := testOptions(t, fake, "- objectName: my-app/db\n  objectType: secretsmanager\n  objectAlias: ../escape\n")
 	e, _ := failure(t, o)
-	if e.Reason != awsfetch.ReasonInvalidClass || !strings.Contains(e.Error(), "objects[0].objectAlias") {
-		t.Errorf("reason %s message %q", e.Reason, e.Error())
+	if e.Reason() != reason.InvalidClass || !strings.Contains(e.Error(), "objects[0].objectAlias") {
+		t.Errorf("reason %s message %q", e.Reason(), e.Error())
 	}
 	if n := fake.Calls().Total; n != 0 {
 		t.Errorf("%d AWS calls for an invalid class", n)
@@ -176,7 +170,7 @@ func TestOneShotMissingMountPath(t *testing.T) {
 	o.MountPath = filepath.Join(o.MountPath, "absent")
 	err := Run(t.Context(), o)
 	var e *Error
-	if !errors.As(err, &e) || e.Step != stepMountPath || !strings.Contains(err.Error(), "emptyDir") {
+	if !errors.As(err, &e) || e.Err.Stage != stageMountPath || !strings.Contains(err.Error(), "emptyDir") {
 		t.Fatalf("got %v", err)
 	}
 	if n := fake.Calls().Total; n != 0 {
@@ -252,7 +246,7 @@ func TestRefreshFirstFillFailureIsFatal(t *testing.T) {
 	go func() { done <- Run(t.Context(), o) }()
 	select {
 	case err := <-done:
-		if awsfetch.Reason(err) != awsfetch.ReasonNotFound {
+		if reason.Of(err) != reason.NotFound {
 			t.Errorf("got %v", err)
 		}
 	case <-time.After(5 * time.Second):
@@ -293,32 +287,6 @@ func TestBackoffAndJitterBounds(t *testing.T) {
 	}
 	if jittered(time.Second, 0) != time.Second {
 		t.Error("zero jitter changed the interval")
-	}
-}
-
-func TestOneLine(t *testing.T) {
-	if got := oneLine("a\n  b\r\n\nc"); got != "a b c" {
-		t.Errorf("got %q", got)
-	}
-}
-
-func TestCredentialsTransient(t *testing.T) {
-	for _, c := range []struct {
-		err  error
-		want bool
-	}{
-		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, true},
-		{fmt.Errorf("refresh: %w", &smithy.GenericAPIError{Code: "ThrottlingException"}), true},
-		{&smithy.GenericAPIError{Code: "IDPCommunicationError"}, true},
-		{&smithy.GenericAPIError{Code: "InvalidIdentityToken"}, false},
-		{&smithy.GenericAPIError{Code: "AccessDenied"}, false},
-		{errors.New("unable to read file at /t: " + fs.ErrNotExist.Error()), false}, // the SDK flattens it with %v,
-		{errors.New("no EC2 IMDS role found"), false},
-		{fmt.Errorf("x: %w", context.DeadlineExceeded), true},
-	} {
-		if got := credentialsTransient(c.err); got != c.want {
-			t.Errorf("credentialsTransient(%v) = %v, want %v", c.err, got, c.want)
-		}
 	}
 }
 

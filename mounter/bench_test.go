@@ -22,9 +22,9 @@ import (
 
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
-	"github.com/seed-ddac166a/aws-secrets-injector/test/mountertest"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/envtest"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/mountertest"
 )
 
 // benchK is the number of objects of the benchmark class.

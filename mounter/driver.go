@@ -1,7 +1,6 @@
 package mounter
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"time"
@@ -10,32 +9,11 @@ import (
 	"k8s.io/client-go/tools/record"
 	mount "k8s.io/mount-utils"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/extract"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/pipeline"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 )
-
-// Source turns a validated class into its file set, fetched with an identity:
-// the shared core's awsfetch + extract (see NewCoreSource).
-type Source interface {
-	Files(ctx context.Context, spec *spc.Spec, id identity.Identity) ([]secrets.File, error)
-}
-
-// SourceFunc adapts a function to Source.
-type SourceFunc func(ctx context.Context, spec *spc.Spec, id identity.Identity) ([]secrets.File, error)
-
-// Files implements Source.
-func (f SourceFunc) Files(ctx context.Context, spec *spc.Spec, id identity.Identity) ([]secrets.File, error) {
-	return f(ctx, spec, id)
-}
-
-// Resolver picks a pod's AWS identity (*identity.Resolver).
-type Resolver interface {
-	Resolve(ctx context.Context, req identity.Request) (identity.Identity, error)
-}
 
 // WriteFunc writes a file set into dir atomically, group-owned by gid when not
 // nil, and reports whether anything changed (atomicdir.WriteWithOptions).
@@ -60,14 +38,10 @@ type Config struct {
 
 	// Cluster reads SecretProviderClasses and ServiceAccounts.
 	Cluster Cluster
-	// Resolver picks identities.
-	Resolver Resolver
-	// Source fetches and extracts.
-	Source Source
+	// Pipeline is the core's pipeline: identity, fetch (the node cache), extract.
+	Pipeline *pipeline.Pipeline
 	// Write is the atomic writer; nil is atomicdir.WriteWithOptions.
 	Write WriteFunc
-	// Reason classifies fetch errors into the fixed reason set; nil is awsfetch.Reason.
-	Reason func(error) string
 	// Mounter mounts; NewSyscallMounter in production and in sanity/integration tests.
 	Mounter mount.Interface
 	// Events records Kubernetes Events on pods; nil records none.
@@ -100,8 +74,8 @@ func NewDriver(cfg Config) (*Driver, error) {
 		return nil, errors.New("node id is required")
 	case cfg.PluginDir == "":
 		return nil, errors.New("plugin dir is required")
-	case cfg.Cluster == nil || cfg.Resolver == nil || cfg.Source == nil || cfg.Mounter == nil:
-		return nil, errors.New("cluster, resolver, source and mounter are required")
+	case cfg.Cluster == nil || cfg.Pipeline == nil || cfg.Mounter == nil:
+		return nil, errors.New("cluster, pipeline and mounter are required")
 	}
 	if cfg.TmpfsSize <= 0 {
 		cfg.TmpfsSize = DefaultTmpfsSize
@@ -120,9 +94,6 @@ func NewDriver(cfg Config) (*Driver, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.Reason == nil {
-		cfg.Reason = awsfetch.Reason
 	}
 	return &Driver{cfg: cfg, inflight: newInflight(), volumes: map[string]*volume{}, ready: true}, nil
 }
@@ -199,82 +170,17 @@ const (
 )
 
 // classify attaches a failure reason to err.
-func classify(reason string, err error) error { return &classified{reason: reason, err: err} }
+func classify(r reason.Reason, err error) error { return reason.Wrap(r, err) }
 
-// classified is an error with its failure reason attached.
-type classified struct {
-	reason string
-	err    error
-}
-
-func (c *classified) Error() string { return c.err.Error() }
-func (c *classified) Unwrap() error { return c.err }
-
-// reasonOf returns the fixed failure reason for err.
-func (d *Driver) reasonOf(err error) string {
-	var c *classified
-	if errors.As(err, &c) {
-		return c.reason
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return ReasonAWSUnavailable
-	}
-	if r := d.cfg.Reason(err); r != "" {
-		return r
-	}
-	return ReasonInternal
-}
-
-// Failure reasons: the fixed label set of the failures metric: the shared
-// core's (awsfetch.Reasons) plus the mounter's own.
+// Event reasons recorded on pods (the one vocabulary's, package reason).
 const (
-	ReasonInvalidRequest = "InvalidRequest"
-	ReasonInvalidClass   = awsfetch.ReasonInvalidClass
-	ReasonNoIdentity     = "NoIdentity"
-	ReasonAccessDenied   = awsfetch.ReasonAccessDenied
-	ReasonNotFound       = awsfetch.ReasonNotFound
-	ReasonThrottled      = awsfetch.ReasonThrottled
-	ReasonDecryption     = awsfetch.ReasonDecryption
-	ReasonAWSUnavailable = awsfetch.ReasonUnavailable
-	ReasonAWSError       = awsfetch.ReasonAWSError
-	ReasonInvalidValue   = awsfetch.ReasonInvalidValue
-	ReasonKubernetesAPI  = "KubernetesAPI"
-	ReasonMount          = "MountFailed"
-	ReasonInternal       = awsfetch.ReasonInternal
+	EventSecretFetchFailed   = reason.EventSecretFetchFailed
+	EventAccessDenied        = reason.EventAccessDenied
+	EventInvalidClass        = reason.EventInvalidClass
+	EventSecretRefreshFailed = reason.EventSecretRefreshFailed
 )
-
-// Event reasons recorded on pods.
-const (
-	EventSecretFetchFailed   = "SecretFetchFailed"
-	EventAccessDenied        = "AccessDenied"
-	EventInvalidClass        = "InvalidSecretProviderClass"
-	EventSecretRefreshFailed = "SecretRefreshFailed"
-)
-
-// eventReason maps a failure reason to the pod Event reason of a first publish.
-func eventReason(reason string) string {
-	switch reason {
-	case ReasonInvalidClass:
-		return EventInvalidClass
-	case ReasonAccessDenied, ReasonNoIdentity:
-		return EventAccessDenied
-	}
-	return EventSecretFetchFailed
-}
 
 // AtomicWrite is the production WriteFunc: the shared core's atomic writer.
 func AtomicWrite(dir string, files []secrets.File, gid *int) (bool, error) {
 	return atomicdir.WriteWithOptions(dir, files, atomicdir.Options{GID: gid})
-}
-
-// NewCoreSource returns the production Source: the shared core's fetcher
-// (node cache keyed by the identity's Key) followed by extraction.
-func NewCoreSource(f *awsfetch.Fetcher) Source {
-	return SourceFunc(func(ctx context.Context, spec *spc.Spec, id identity.Identity) ([]secrets.File, error) {
-		vals, err := f.Fetch(ctx, spec, awsfetch.Identity{Key: id.Key, Credentials: id.Credentials})
-		if err != nil {
-			return nil, err
-		}
-		return extract.Files(spec, vals)
-	})
 }

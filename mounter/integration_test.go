@@ -24,8 +24,8 @@ import (
 
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
-	"github.com/seed-ddac166a/aws-secrets-injector/test/mountertest"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/envtest"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/mountertest"
 )
 
 // TestIntegrationRealAPIServer runs the mounter against a real kube-apiserver:

@@ -24,8 +24,8 @@ import (
 
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
-	"github.com/seed-ddac166a/aws-secrets-injector/test/mountertest"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/mountertest"
 )
 
 // requireRoot fails (under CI) or skips (elsewhere) when mounts are impossible.

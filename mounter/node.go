@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -39,19 +40,19 @@ func (s *NodeServer) NodeGetCapabilities(context.Context, *csi.NodeGetCapabiliti
 func (s *NodeServer) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
 	d := s.d
 	if err := validatePublish(req); err != nil {
-		d.failed(ReasonInvalidRequest)
+		d.failed(reason.InvalidRequest)
 		return nil, err
 	}
 	group := req.GetVolumeCapability().GetMount().GetVolumeMountGroup()
 	if group != "" {
 		if _, err := strconv.ParseUint(group, 10, 32); err != nil {
-			d.failed(ReasonInvalidRequest)
+			d.failed(reason.InvalidRequest)
 			return nil, status.Errorf(codes.InvalidArgument, "volume_mount_group %q is not a numeric group id", group)
 		}
 	}
 	p, err := parsePodInfo(req.GetVolumeContext(), req.GetSecrets())
 	if err != nil {
-		d.failed(ReasonInvalidRequest)
+		d.failed(reason.InvalidRequest)
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	id, target := req.GetVolumeId(), req.GetTargetPath()
@@ -141,25 +142,28 @@ func validatePublish(req *csi.NodePublishVolumeRequest) error {
 // to a gRPC status. The message carries no secret value: errors from the core
 // name objects, never contents.
 func (d *Driver) fail(p podInfo, err error) error {
-	reason := d.reasonOf(err)
-	d.failed(reason)
-	d.cfg.Log.Error(err, "publish failed", "pod", p.Namespace+"/"+p.Name, "class", p.Class, "reason", reason)
-	d.event(p.Namespace, p.Name, p.UID, eventReason(reason), err.Error())
-	return status.Error(grpcCode(reason), err.Error())
+	r := reason.Of(err)
+	d.failed(r)
+	d.cfg.Log.Error(err, "publish failed", "pod", p.Namespace+"/"+p.Name, "class", p.Class, "reason", r)
+	d.event(p.Namespace, p.Name, p.UID, r.Event(), err.Error())
+	return status.Error(grpcCode(r), err.Error())
 }
 
-func (d *Driver) failed(reason string) { d.cfg.Metrics.failures.WithLabelValues(reason).Inc() }
+func (d *Driver) failed(r reason.Reason) { d.cfg.Metrics.failures.WithLabelValues(string(r)).Inc() }
 
-func grpcCode(reason string) codes.Code {
-	switch reason {
-	case ReasonInvalidRequest:
+// grpcCode maps a failure reason to the gRPC status of the CSI boundary.
+func grpcCode(r reason.Reason) codes.Code {
+	switch r {
+	case reason.InvalidRequest:
 		return codes.InvalidArgument
-	case ReasonInvalidClass, ReasonNotFound, ReasonDecryption, ReasonInvalidValue, ReasonAWSError:
+	case reason.InvalidClass, reason.NotFound, reason.Decryption, reason.InvalidValue, reason.AWSError, reason.LimitExceeded:
 		return codes.FailedPrecondition
-	case ReasonAccessDenied, ReasonNoIdentity:
+	case reason.AccessDenied, reason.NoIdentity:
 		return codes.PermissionDenied
-	case ReasonThrottled, ReasonAWSUnavailable, ReasonKubernetesAPI:
+	case reason.Throttled, reason.AWSUnavailable, reason.KubernetesAPI, reason.CredentialsUnavailable:
 		return codes.Unavailable
+	case reason.WriteFailed:
+		return codes.ResourceExhausted
 	}
 	return codes.Internal
 }

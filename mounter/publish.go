@@ -14,60 +14,49 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/pipeline"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
-// loaded is the outcome of reading a pod's class and fetching its files.
-type loaded struct {
-	spec  *spc.Spec
-	id    identity.Identity
-	files []secrets.File
-}
-
-// load reads the pod's SecretProviderClass and ServiceAccount, picks the
-// identity and fetches the file set. It touches no mount.
-func (d *Driver) load(ctx context.Context, p podInfo) (*loaded, error) {
+// load reads the pod's SecretProviderClass and ServiceAccount and runs the
+// core's pipeline as the pod (identity, fetch, extract). It touches no mount.
+func (d *Driver) load(ctx context.Context, p podInfo) (*pipeline.Result, error) {
 	class, err := d.cfg.Cluster.SecretProviderClass(ctx, p.Namespace, p.Class)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, classify(ReasonInvalidClass, fmt.Errorf("SecretProviderClass %q not found in namespace %q: create it, or fix the %s volume attribute",
+			return nil, classify(reason.InvalidClass, fmt.Errorf("SecretProviderClass %q not found in namespace %q: create it, or fix the %s volume attribute",
 				p.Class, p.Namespace, AttrSecretProviderClass))
 		}
 		var inv *spc.InvalidError
 		if errors.As(err, &inv) {
-			return nil, classify(ReasonInvalidClass, fmt.Errorf("SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
+			return nil, classify(reason.InvalidClass, fmt.Errorf("SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
 		}
-		return nil, classify(ReasonKubernetesAPI, fmt.Errorf("get SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
+		return nil, classify(reason.KubernetesAPI, fmt.Errorf("get SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
 	}
 	spec, err := spc.Parse(class.Parameters, spc.Options{DefaultRegion: d.cfg.DefaultRegion})
 	if err != nil {
-		return nil, classify(ReasonInvalidClass, fmt.Errorf("SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
+		return nil, classify(reason.InvalidClass, fmt.Errorf("SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
 	}
 	var ann map[string]string
 	if !spec.UsePodIdentity {
 		ann, err = d.cfg.Cluster.ServiceAccountAnnotations(ctx, p.Namespace, p.ServiceAccount)
 		if err != nil {
-			return nil, classify(ReasonKubernetesAPI, fmt.Errorf("get ServiceAccount %s/%s: %w", p.Namespace, p.ServiceAccount, err))
+			return nil, classify(reason.KubernetesAPI, fmt.Errorf("get ServiceAccount %s/%s: %w", p.Namespace, p.ServiceAccount, err))
 		}
-	}
-	id, err := d.cfg.Resolver.Resolve(ctx, identity.Request{
-		Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, Annotations: ann,
-		Tokens: p.Tokens, UsePodIdentity: spec.UsePodIdentity, Region: spec.Region,
-		PreferredAddressType: spec.PreferredAddressType,
-	})
-	if err != nil {
-		return nil, classify(ReasonNoIdentity, err)
 	}
 	fctx, cancel := context.WithTimeout(ctx, d.cfg.FetchTimeout)
 	defer cancel()
 	start := d.cfg.Now()
-	files, err := d.cfg.Source.Files(fctx, spec, id)
+	res, err := d.cfg.Pipeline.Load(fctx, pipeline.Request{
+		Class: p.Namespace + "/" + p.Class, Spec: spec,
+		Pod: &identity.Request{Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, Annotations: ann, Tokens: p.Tokens},
+	})
 	d.cfg.Metrics.fetchSeconds.Observe(d.cfg.Now().Sub(start).Seconds())
 	if err != nil {
-		return nil, fmt.Errorf("fetch secrets of SecretProviderClass %s/%s as %s: %w", p.Namespace, p.Class, id.Key, err)
+		return nil, err
 	}
-	return &loaded{spec: spec, id: id, files: files}, nil
+	return res, nil
 }
 
 // publishNew serves a volume that is not served yet: load first (so an AWS
@@ -82,7 +71,7 @@ func (d *Driver) publishNew(ctx context.Context, volumeID, target, group string,
 	v := &volume{
 		VolumeID: volumeID, TargetPath: target, StagingPath: stagingPath(dir),
 		PodNamespace: p.Namespace, PodName: p.Name, PodUID: p.UID, SA: p.ServiceAccount, Class: p.Class,
-		MountGroup: group, Interval: d.interval(p, l.spec), IdentityKey: l.id.Key, Bytes: size(l.files),
+		MountGroup: group, Interval: d.interval(p, l.Spec), IdentityKey: l.Identity.Key, Bytes: l.Bytes(),
 	}
 	defer func() {
 		if err != nil {
@@ -94,19 +83,19 @@ func (d *Driver) publishNew(ctx context.Context, volumeID, target, group string,
 	if err := d.mountStaging(v); err != nil {
 		return err
 	}
-	if _, err := d.cfg.Write(v.StagingPath, l.files, v.gid()); err != nil {
-		return classify(ReasonMount, fmt.Errorf("write files: %w", err))
+	if _, err := d.cfg.Write(v.StagingPath, l.Files, v.gid()); err != nil {
+		return classify(reason.WriteFailed, fmt.Errorf("write files: %w", err))
 	}
 	if err := os.MkdirAll(target, 0o750); err != nil {
-		return classify(ReasonMount, fmt.Errorf("create target %s: %w", target, err))
+		return classify(reason.MountFailed, fmt.Errorf("create target %s: %w", target, err))
 	}
 	if err := d.cfg.Mounter.Mount(v.StagingPath, target, "", []string{"bind", "ro", "nosuid", "nodev", "noexec"}); err != nil {
-		return classify(ReasonMount, fmt.Errorf("bind %s read-only: %w", target, err))
+		return classify(reason.MountFailed, fmt.Errorf("bind %s read-only: %w", target, err))
 	}
 	now := d.cfg.Now()
 	v.LastFetch, v.LastAttempt = now, now
 	if err := d.saveState(v); err != nil {
-		return classify(ReasonMount, err)
+		return classify(reason.MountFailed, err)
 	}
 	d.store(v)
 	return nil
@@ -115,7 +104,7 @@ func (d *Driver) publishNew(ctx context.Context, volumeID, target, group string,
 // mountStaging mounts a fresh tmpfs at the volume's staging path.
 func (d *Driver) mountStaging(v *volume) error {
 	if err := os.MkdirAll(v.StagingPath, 0o700); err != nil {
-		return classify(ReasonMount, fmt.Errorf("create staging dir: %w", err))
+		return classify(reason.MountFailed, fmt.Errorf("create staging dir: %w", err))
 	}
 	opts := []string{"nosuid", "nodev", "noexec", "size=" + strconv.FormatInt(d.cfg.TmpfsSize, 10), "mode=0755"}
 	if v.MountGroup != "" {
@@ -123,7 +112,7 @@ func (d *Driver) mountStaging(v *volume) error {
 		opts = append(opts[:4], "mode=0750", "gid="+v.MountGroup)
 	}
 	if err := d.cfg.Mounter.Mount("tmpfs", v.StagingPath, "tmpfs", opts); err != nil {
-		return classify(ReasonMount, fmt.Errorf("mount tmpfs: %w", err))
+		return classify(reason.MountFailed, fmt.Errorf("mount tmpfs: %w", err))
 	}
 	return nil
 }
@@ -143,25 +132,25 @@ func (d *Driver) refresh(ctx context.Context, cur *volume, p podInfo) {
 	l, err := d.load(ctx, p)
 	if err == nil {
 		var changed bool
-		changed, err = d.cfg.Write(v.StagingPath, l.files, v.gid())
+		changed, err = d.cfg.Write(v.StagingPath, l.Files, v.gid())
 		if err == nil {
 			v.LastFetch = d.cfg.Now()
-			v.Interval = d.interval(p, l.spec)
-			v.IdentityKey = l.id.Key
-			v.Bytes = size(l.files)
+			v.Interval = d.interval(p, l.Spec)
+			v.IdentityKey = l.Identity.Key
+			v.Bytes = l.Bytes()
 			d.cfg.Metrics.publishes.WithLabelValues("refreshed").Inc()
 			if changed {
 				d.cfg.Metrics.rotations.Inc()
-				d.cfg.Log.Info("rotated secrets", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "files", len(l.files))
+				d.cfg.Log.Info("rotated secrets", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "files", len(l.Files))
 			}
 		} else {
-			err = classify(ReasonMount, fmt.Errorf("write files: %w", err))
+			err = classify(reason.WriteFailed, fmt.Errorf("write files: %w", err))
 		}
 	}
 	if err != nil {
-		reason := d.reasonOf(err)
-		d.cfg.Metrics.refreshFailures.WithLabelValues(reason).Inc()
-		d.cfg.Log.Error(err, "refresh failed, keeping the files served", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "reason", reason)
+		r := reason.Of(err)
+		d.cfg.Metrics.refreshFailures.WithLabelValues(string(r)).Inc()
+		d.cfg.Log.Error(err, "refresh failed, keeping the files served", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "reason", r)
 		d.event(v.PodNamespace, v.PodName, v.PodUID, EventSecretRefreshFailed, "refresh failed, keeping the previous files: "+err.Error())
 	}
 	if serr := d.saveState(v); serr != nil {
@@ -181,7 +170,7 @@ func (d *Driver) teardown(v *volume) error {
 		return err
 	}
 	if err := os.RemoveAll(dir); err != nil {
-		return classify(ReasonMount, fmt.Errorf("remove %s: %w", dir, err))
+		return classify(reason.MountFailed, fmt.Errorf("remove %s: %w", dir, err))
 	}
 	return nil
 }
@@ -192,7 +181,7 @@ func (d *Driver) unmountTarget(target string) error {
 		return err
 	}
 	if err := os.Remove(target); err != nil && !isNotExist(err) {
-		return classify(ReasonMount, fmt.Errorf("remove target %s: %w", target, err))
+		return classify(reason.MountFailed, fmt.Errorf("remove target %s: %w", target, err))
 	}
 	return nil
 }
@@ -203,16 +192,16 @@ func (d *Driver) unmountAll(p string) error {
 	for range 8 {
 		mounted, err := isMounted(d.cfg.Mounter, p)
 		if err != nil {
-			return classify(ReasonMount, fmt.Errorf("check mount %s: %w", p, err))
+			return classify(reason.MountFailed, fmt.Errorf("check mount %s: %w", p, err))
 		}
 		if !mounted {
 			return nil
 		}
 		if err := d.cfg.Mounter.Unmount(p); err != nil {
-			return classify(ReasonMount, err)
+			return classify(reason.MountFailed, err)
 		}
 	}
-	return classify(ReasonMount, fmt.Errorf("%s is still mounted after 8 unmounts", p))
+	return classify(reason.MountFailed, fmt.Errorf("%s is still mounted after 8 unmounts", p))
 }
 
 // Restore finds the volumes served before a restart (their state files) and
@@ -267,12 +256,4 @@ func (d *Driver) event(ns, name, uid, reason, msg string) {
 	}
 	ref := &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: ns, Name: name, UID: types.UID(uid)}
 	d.cfg.Events.Event(ref, corev1.EventTypeWarning, reason, msg)
-}
-
-func size(files []secrets.File) int64 {
-	var n int64
-	for _, f := range files {
-		n += int64(f.Content.Len())
-	}
-	return n
 }

@@ -16,9 +16,10 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter/registration"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/pipeline"
 )
 
 // Run serves the mounter until ctx is done: the CSI socket, the kubelet
@@ -49,13 +50,13 @@ func Run(ctx context.Context, o *Options) error {
 	d, err := NewDriver(Config{
 		DriverName: o.DriverName, NodeID: o.NodeName, PluginDir: o.PluginDir,
 		TmpfsSize: o.tmpfsBytes, RefreshInterval: o.RefreshInterval, DefaultRegion: base.Region, FetchTimeout: o.FetchTimeout,
-		Cluster:  cluster,
-		Resolver: identity.NewResolver(base, identity.Options{NodeIdentity: policy, PodIdentityEndpoint: o.PodIdentityEndpoint}),
-		Source:   NewCoreSource(fetcher),
-		Mounter:  NewSyscallMounter(),
-		Events:   events,
-		Metrics:  metrics,
-		Log:      log,
+		Cluster: cluster,
+		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{NodeIdentity: policy, PodIdentityEndpoint: o.PodIdentityEndpoint}),
+			fetcher),
+		Mounter: NewSyscallMounter(),
+		Events:  events,
+		Metrics: metrics,
+		Log:     log,
 	})
 	if err != nil {
 		return err

@@ -25,7 +25,8 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/extract"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/pipeline"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -149,49 +150,46 @@ func Run(ctx context.Context, o *Options) error {
 		log.Info("no AWS region configured; AWS_ENDPOINT_URL is set, so requests are signed for "+EndpointDefaultRegion,
 			"fix", "set AWS_REGION, --region or parameters.region to choose")
 	}
-	res := spc.Check(params, spc.Options{DefaultRegion: cfg.Region})
-	for _, w := range res.Warnings {
-		log.Info("SecretProviderClass warning", "class", class.Name, "field", w.Field, "problem", w.Problem, "fix", w.Fix)
+	p := pipeline.New(identity.NewResolver(cfg, identity.Options{}), awsfetch.New(cfg, awsfetch.Options{}))
+	req := pipeline.Request{Class: classRef(class), Params: params, Parse: spc.Options{DefaultRegion: cfg.Region}}
+	res, err := p.Load(ctx, req)
+	var pe *pipeline.Error
+	if errors.As(err, &pe) && pe.Stage == pipeline.StageParse {
+		return &ExitError{Code: ExitInvalid, Err: err}
 	}
-	if len(res.Errors) > 0 {
-		return &ExitError{Code: ExitInvalid, Err: &spc.InvalidError{Issues: res.Errors}}
-	}
-	s := res.Spec
-
-	files, err := Files(ctx, awsfetch.New(cfg, awsfetch.Options{}), s, awsfetch.Identity{Credentials: cfg.Credentials})
 	if err != nil {
 		return &ExitError{Code: ExitFailed, Err: err}
 	}
-	log.V(1).Info("fetched", "class", class.Name, "objects", len(s.Objects), "files", len(files), "region", s.Region)
-
-	if o.OutDir == "" {
-		return printList(out, files)
+	// Nothing is created unless every object was fetched and extracted.
+	if o.OutDir != "" {
+		if err := os.MkdirAll(o.OutDir, 0o750); err != nil {
+			return &ExitError{Code: ExitFailed, Err: fmt.Errorf("create output directory: %w", err)}
+		}
+		changed, err := pipeline.Write(req.Class, o.OutDir, res.Files, atomicdir.Options{})
+		if err != nil {
+			return &ExitError{Code: ExitFailed, Err: err}
+		}
+		state := "unchanged"
+		if changed {
+			state = "written"
+		}
+		if _, err := fmt.Fprintf(out, "%d files %s in %s\n", len(res.Files), state, o.OutDir); err != nil {
+			return err
+		}
 	}
-	if err := os.MkdirAll(o.OutDir, 0o750); err != nil {
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("create output directory: %w", err)}
+	for _, w := range res.Warnings {
+		log.Info("SecretProviderClass warning", "class", class.Name, "field", w.Field, "problem", w.Problem, "fix", w.Fix)
 	}
-	changed, err := atomicdir.Write(o.OutDir, files)
-	if err != nil {
-		return &ExitError{Code: ExitFailed, Err: fmt.Errorf("write files into %s: %w", o.OutDir, err)}
-	}
-	state := "unchanged"
-	if changed {
-		state = "written"
-	}
-	if _, err := fmt.Fprintf(out, "%d files %s in %s\n", len(files), state, o.OutDir); err != nil {
-		return err
-	}
-	return printList(out, files)
+	log.V(1).Info("fetched", "class", class.Name, "objects", len(res.Spec.Objects), "files", len(res.Files), "region", res.Spec.Region)
+	return printList(out, res.Files)
 }
 
-// Files is the pipeline after parsing: fetch every object of s with id, then
-// extract the file set.
-func Files(ctx context.Context, f *awsfetch.Fetcher, s *spc.Spec, id awsfetch.Identity) ([]secrets.File, error) {
-	vals, err := f.Fetch(ctx, s, id)
-	if err != nil {
-		return nil, err
+// classRef names a class in messages: namespace/name, or its name alone.
+func classRef(c *spc.Class) string {
+	if c.Namespace == "" {
+		return c.Name
 	}
-	return extract.Files(s, vals)
+	return c.Namespace + "/" + c.Name
 }
 
 func printList(w io.Writer, files []secrets.File) error {

@@ -9,6 +9,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -50,10 +51,6 @@ const (
 var Reasons = []string{ReasonNotFound, ReasonAccessDenied, ReasonDecryption, ReasonThrottled, ReasonUnavailable,
 	ReasonAWSError, ReasonInvalidClass, ReasonInvalidValue, ReasonInternal}
 
-// Reasoner is implemented by errors of other pipeline stages (e.g. extract) that
-// know their reason; Reason uses it.
-type Reasoner interface{ Reason() string }
-
 // Reason maps an error of the pipeline (parse, fetch, extract, write) to one of
 // Reasons: "" for nil, the first kind found for an error naming several objects.
 func Reason(err error) string {
@@ -68,9 +65,9 @@ func Reason(err error) string {
 	if errors.As(err, &inv) || errors.Is(err, ErrNoRegion) {
 		return ReasonInvalidClass
 	}
-	var r Reasoner
+	var r reason.Reasoner
 	if errors.As(err, &r) {
-		return r.Reason()
+		return string(r.Reason())
 	}
 	for _, k := range []error{ErrNotFound, ErrAccessDenied, ErrDecryption, ErrThrottled, ErrUnavailable, ErrRequest} {
 		if errors.Is(err, k) {

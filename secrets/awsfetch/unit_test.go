@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -219,8 +220,8 @@ func TestClassify(t *testing.T) {
 
 type reasoned struct{}
 
-func (reasoned) Error() string  { return "bad value" }
-func (reasoned) Reason() string { return ReasonInvalidValue }
+func (reasoned) Error() string         { return "bad value" }
+func (reasoned) Reason() reason.Reason { return reason.InvalidValue }
 
 func TestReason(t *testing.T) {
 	cases := map[error]string{

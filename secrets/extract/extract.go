@@ -31,6 +31,7 @@ import (
 	"github.com/jmespath/go-jmespath"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -61,8 +62,8 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Reason implements awsfetch.Reasoner.
-func (e *Error) Reason() string { return ReasonInvalidValue }
+// Reason implements reason.Reasoner.
+func (e *Error) Reason() reason.Reason { return reason.InvalidValue }
 
 // Files builds the file set of spec from vals (one per spec.Objects[i], as
 // returned by awsfetch.Fetcher.Fetch), in object order. On failure it returns

@@ -36,8 +36,9 @@ import (
 	mount "k8s.io/mount-utils"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/pipeline"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
 )
@@ -261,10 +262,10 @@ func StartEnv(o Options) (*Env, error) {
 	e.cfg = mounter.Config{
 		DriverName: mounter.DefaultDriverName, NodeID: "test-node", PluginDir: e.PluginDir,
 		RefreshInterval: o.RefreshInterval, DefaultRegion: Region,
-		Cluster:  cluster,
-		Resolver: identity.NewResolver(base, identity.Options{NodeIdentity: o.NodeIdentity, PodIdentityEndpoint: srv.PodIdentityURL()}),
-		Source:   mounter.NewCoreSource(awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics, MaxAttempts: 2, Now: o.Now})),
-		Mounter:  m, Events: events, Metrics: metrics, Log: o.Log, Now: o.Now,
+		Cluster: cluster,
+		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{NodeIdentity: o.NodeIdentity, PodIdentityEndpoint: srv.PodIdentityURL()}),
+			awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics, MaxAttempts: 2, Now: o.Now})),
+		Mounter: m, Events: events, Metrics: metrics, Log: o.Log, Now: o.Now,
 	}
 	if err := e.serve(); err != nil {
 		return nil, err

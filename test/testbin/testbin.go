@@ -33,7 +33,7 @@ func Build() (string, error) {
 			return
 		}
 		path = filepath.Join(dir, "aws-secrets-injector")
-		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute) // a cold build on a busy 2-core machine
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", path,
 			"github.com/seed-ddac166a/aws-secrets-injector/cmd/aws-secrets-injector")
