@@ -88,7 +88,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 20s)
 	done
 
 .PHONY: lint
-lint: tools-lint ## golangci-lint with the explicit linter list in .golangci.yml (integration files too), in both modules
+lint: tools-lint verify-generate ## golangci-lint with the explicit linter list in .golangci.yml (integration files too, both modules), and the generated code up to date
 	$(BIN)/golangci-lint run --build-tags integration ./...
 	cd $(CHART_TESTS) && $(BIN)/golangci-lint run --build-tags integration --config $(CURDIR)/.golangci.yml ./...
 
@@ -97,6 +97,15 @@ bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline
 	$(GO) test -tags integration -run '^$$' -bench . -benchmem ./...
 	@echo "== fetch: batched vs. one GetSecretValue per object (table)"
 	@$(GO) test -count=1 -run '^TestFetchBenchTable$$' -v ./secrets/awsfetch/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok '
+
+##@ Code generation
+.PHONY: generate
+generate: ## Regenerate the Go code from the .proto files (protoc 3.21.12 from Debian, plugins pinned in hack/tools/protoc)
+	hack/generate.sh
+
+.PHONY: verify-generate
+verify-generate: ## Fail when the committed generated code differs from what make generate would write
+	hack/generate.sh verify
 
 ##@ Image
 IMAGE     ?= localhost/aws-secrets-injector:dev
@@ -110,7 +119,7 @@ image: build tools-image ## Build the container image as a docker-archive tarbal
 
 ##@ Tools (pinned, built from the Go module proxy into bin/; reruns are no-ops)
 .PHONY: tools
-tools: ## Build every test tool: apiserver, node, helm, golangci-lint, csi-sanity
+tools: ## Build every test tool: apiserver, node, helm, golangci-lint, csi-sanity, image, protoc plugins
 	hack/build-tools.sh all
 
 .PHONY: tools-apiserver
@@ -136,6 +145,10 @@ tools-image: ## Build bin/mkimage and bin/pause (hack/tools/image: image tarball
 .PHONY: tools-csi
 tools-csi: ## Build bin/csi-sanity (csi-test v5.6.0)
 	hack/build-tools.sh csi
+
+.PHONY: tools-protoc
+tools-protoc: ## Build bin/protoc-gen-go (v1.36.12) and bin/protoc-gen-go-grpc (v1.6.2) for make generate
+	hack/build-tools.sh protoc
 
 ##@ Node (a real single-node cluster in a network namespace; root, Linux)
 .PHONY: node-up

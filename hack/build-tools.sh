@@ -11,6 +11,8 @@
 #   golangci-lint  golangci-lint
 #   csi            csi-sanity (the csi-test suite as a command)
 #   image          mkimage (image tarballs without Docker) and pause (the sandbox binary)
+#   protoc         protoc-gen-go and protoc-gen-go-grpc (the plugins `make generate` runs;
+#                  protoc itself is a Debian package, installed by hack/generate.sh)
 #   all            everything above
 #
 # Versions are pinned here and in the wrapper modules under hack/tools/ (their
@@ -32,6 +34,10 @@ ETCD_VERSION=v3.6.16
 HELM_VERSION=v3.22.0
 GOLANGCI_LINT_VERSION=v2.15.0
 CSI_TEST_VERSION=v5.6.0
+# protoc-gen-go ships in the protobuf runtime module: keep it equal to the
+# google.golang.org/protobuf the repository's go.mod requires.
+PROTOC_GEN_GO_VERSION=v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
 
 # Every build: pinned go.sum, no workspace, static binaries.
 export GOWORK=off CGO_ENABLED=0
@@ -81,9 +87,8 @@ download() {
   local dir="$1" what="$2" out start=$SECONDS mod ver
   # The version this script pins must be the one the wrapper requires.
   mod="${what% *}" ver="${what##* }"
-  if [[ $mod == *.* ]] && ! grep -Eq "^(require)?[[:space:]]*$mod $ver\b" "$dir/go.mod"; then
-    log "error: ${dir#"$ROOT"/}/go.mod does not require $mod $ver (the version pinned in this script)"
-    return 1
+  if [[ $mod == *.* ]]; then
+    check_pin "$dir" "$mod" "$ver" || return 1
   fi
   log "downloading the modules of ${dir#"$ROOT"/} ($what; seconds when cached)..."
   if ! out="$(cd "$dir" && "$GO" mod download 2>&1)"; then
@@ -92,6 +97,15 @@ download() {
     return 1
   fi
   (( SECONDS - start < 5 )) || log "downloaded the modules of ${dir#"$ROOT"/} in $((SECONDS - start))s"
+}
+
+# check_pin MODULE_DIR MODULE VERSION: the wrapper module's go.mod requires
+# MODULE at exactly VERSION (the version pinned in this script).
+check_pin() {
+  if ! grep -Eq "^(require)?[[:space:]]*$2 $3\b" "$1/go.mod"; then
+    log "error: ${1#"$ROOT"/}/go.mod does not require $2 $3 (the version pinned in this script)"
+    return 1
+  fi
 }
 
 # check_k8s_replaces: the wrapper must replace exactly the staging modules
@@ -188,6 +202,18 @@ target_image() {
   build_in "$dir" pause "$v" "~5 s" ./cmd/pause -ldflags "-s -w"
 }
 
+# target_protoc: the two protoc plugins from hack/tools/protoc. Both are
+# pinned in that module's go.mod; the gRPC plugin's pin is checked here too.
+target_protoc() {
+  local dir="$ROOT/hack/tools/protoc"
+  if ! fresh protoc-gen-go "$PROTOC_GEN_GO_VERSION" || ! fresh protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION"; then
+    check_pin "$dir" google.golang.org/grpc/cmd/protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION"
+    download "$dir" "google.golang.org/protobuf $PROTOC_GEN_GO_VERSION"
+  fi
+  build_in "$dir" protoc-gen-go "$PROTOC_GEN_GO_VERSION" "~5 s" google.golang.org/protobuf/cmd/protoc-gen-go -ldflags "-s -w"
+  build_in "$dir" protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION" "~5 s" google.golang.org/grpc/cmd/protoc-gen-go-grpc -ldflags "-s -w"
+}
+
 main() {
   mkdir -p "$BIN"
   local targets=("$@")
@@ -207,8 +233,9 @@ main() {
       golangci-lint | lint) target_golangci_lint ;;
       csi) target_csi ;;
       image) target_image ;;
-      all) target_apiserver; target_node; target_helm; target_golangci_lint; target_csi; target_image ;;
-      *) log "unknown target $t (apiserver, node, helm, golangci-lint, csi, image, all)"; return 2 ;;
+      protoc) target_protoc ;;
+      all) target_apiserver; target_node; target_helm; target_golangci_lint; target_csi; target_image; target_protoc ;;
+      *) log "unknown target $t (apiserver, node, helm, golangci-lint, csi, image, protoc, all)"; return 2 ;;
     esac
   done
 }
