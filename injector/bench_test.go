@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/injector/contract"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
 )
 
@@ -59,7 +60,7 @@ func BenchmarkInject(b *testing.B) {
 				mount := fmt.Sprintf("%s/run-%d", p.dir, i)
 				must(b, os.Mkdir(mount, 0o777)) // 0777: the binary may run as nobody
 				must(b, os.Chmod(mount, 0o777))
-				env := append(slices.Clone(p.env), EnvMountPath+"="+mount)
+				env := append(slices.Clone(p.env), contract.EnvMountPath+"="+mount)
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				cmd, _, stderr := p.command(ctx, b, "inject")
 				cmd.Env = env

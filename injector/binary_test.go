@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/injector/contract"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/testbin"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
@@ -68,7 +69,7 @@ func newPod(t testing.TB, fake *fakeaws.Server, objects string) *pod {
 		must(t, os.Chown(p.mount, nobody, nobody))
 		p.cred = &syscall.Credential{Uid: nobody, Gid: nobody}
 	}
-	spec, err := EncodeSpec(map[string]string{"objects": objects, "region": "us-east-1"})
+	spec, err := contract.EncodeSpec(map[string]string{"objects": objects, "region": "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,9 +81,9 @@ func newPod(t testing.TB, fake *fakeaws.Server, objects string) *pod {
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_ROLE_ARN=" + testRoleARN,
 		"AWS_WEB_IDENTITY_TOKEN_FILE=" + tokenFile,
-		EnvSPC + "=" + spec,
-		EnvSPCName + "=default/my-spc",
-		EnvMountPath + "=" + p.mount,
+		contract.EnvSPC + "=" + spec,
+		contract.EnvSPCName + "=default/my-spc",
+		contract.EnvMountPath + "=" + p.mount,
 	}, fake.Env()...)
 	return p
 }
@@ -193,13 +194,13 @@ func TestBinaryMissingSecretExitsNonZeroWithOneLine(t *testing.T) {
 func TestBinaryBadEnvNamesTheVariable(t *testing.T) {
 	fake := startFake(t, testState())
 	p := newPod(t, fake, seedObjects)
-	p.env = append(p.env, EnvDeadline+"=soon")
+	p.env = append(p.env, contract.EnvDeadline+"=soon")
 	code, stderr := p.run(t, "inject")
 	if code == 0 {
 		t.Fatal("exit 0 with a bad deadline")
 	}
-	if line := oneErrorLine(t, stderr); !strings.Contains(line, EnvDeadline) {
-		t.Errorf("error does not name %s: %s", EnvDeadline, line)
+	if line := oneErrorLine(t, stderr); !strings.Contains(line, contract.EnvDeadline) {
+		t.Errorf("error does not name %s: %s", contract.EnvDeadline, line)
 	}
 	if fake.Calls().Total != 0 {
 		t.Error("AWS called despite a bad environment")

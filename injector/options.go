@@ -9,16 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/pflag"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/injector/contract"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
-)
-
-// Flag names of the inject command.
-const (
-	FlagMountPath       = "mount-path"
-	FlagRefreshInterval = "refresh-interval"
-	FlagDeadline        = "deadline"
-	FlagJitter          = "jitter"
-	FlagCheck           = "check"
 )
 
 // Options configure Run. Values not given as flags come from the environment
@@ -35,9 +27,9 @@ type Options struct {
 	// Check makes Run a startup probe: succeed when a complete set is in MountPath, touch nothing.
 	Check bool
 
-	// Params are the SecretProviderClass parameters (from EnvSPC).
+	// Params are the SecretProviderClass parameters (from contract.EnvSPC).
 	Params map[string]string
-	// ClassName is "namespace/name" of the class, for messages (from EnvSPCName).
+	// ClassName is "namespace/name" of the class, for messages (from contract.EnvSPCName).
 	ClassName string
 
 	flags *pflag.FlagSet
@@ -55,11 +47,11 @@ type Options struct {
 // built-in ones; unset flags take the contract's environment values.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.flags = fs
-	fs.StringVar(&o.MountPath, FlagMountPath, "", "directory to fill, the memory emptyDir's mount path (default $"+EnvMountPath+")")
-	fs.DurationVar(&o.RefreshInterval, FlagRefreshInterval, 0, "keep running and refresh at this interval; 0 = write once and exit (default $"+EnvRefreshInterval+")")
-	fs.DurationVar(&o.Deadline, FlagDeadline, DefaultDeadline, "total time to write the first complete set; transient AWS errors are retried within it (default $"+EnvDeadline+" or 2m)")
-	fs.Float64Var(&o.Jitter, FlagJitter, DefaultJitter, "spread each refresh wait by ± this fraction of the interval (0 ≤ jitter < 1)")
-	fs.BoolVar(&o.Check, FlagCheck, false, "startup probe: exit 0 when a complete file set is in the mount path, else 1; never contacts AWS")
+	fs.StringVar(&o.MountPath, contract.FlagMountPath, "", "directory to fill, the memory emptyDir's mount path (default $"+contract.EnvMountPath+")")
+	fs.DurationVar(&o.RefreshInterval, contract.FlagRefreshInterval, 0, "keep running and refresh at this interval; 0 = write once and exit (default $"+contract.EnvRefreshInterval+")")
+	fs.DurationVar(&o.Deadline, contract.FlagDeadline, contract.DefaultDeadline, "total time to write the first complete set; transient AWS errors are retried within it (default $"+contract.EnvDeadline+" or 2m)")
+	fs.Float64Var(&o.Jitter, contract.FlagJitter, contract.DefaultJitter, "spread each refresh wait by ± this fraction of the interval (0 ≤ jitter < 1)")
+	fs.BoolVar(&o.Check, contract.FlagCheck, false, "startup probe: exit 0 when a complete file set is in the mount path, else 1; never contacts AWS")
 }
 
 func (o *Options) changed(name string) bool {
@@ -73,33 +65,33 @@ func (o *Options) Validate() error {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	if !o.changed(FlagMountPath) && o.MountPath == "" {
-		p, err := mountPathFromEnv(getenv)
+	if !o.changed(contract.FlagMountPath) && o.MountPath == "" {
+		p, err := contract.MountPathFromEnv(getenv)
 		if err != nil {
 			return err
 		}
 		o.MountPath = p
-	} else if err := checkMountPath("--"+FlagMountPath, o.MountPath); err != nil {
+	} else if err := contract.CheckMountPath("--"+contract.FlagMountPath, o.MountPath); err != nil {
 		return err
 	}
 	if o.Check {
 		return nil // the probe needs the mount path only
 	}
-	if o.changed(FlagRefreshInterval) {
-		d, err := parseRefresh("--"+FlagRefreshInterval, o.RefreshInterval.String())
+	if o.changed(contract.FlagRefreshInterval) {
+		d, err := contract.ParseRefresh("--"+contract.FlagRefreshInterval, o.RefreshInterval.String())
 		if err != nil {
 			return err
 		}
 		o.RefreshInterval = d
 	} else if o.RefreshInterval == 0 {
-		d, err := refreshFromEnv(getenv)
+		d, err := contract.RefreshFromEnv(getenv)
 		if err != nil {
 			return err
 		}
 		o.RefreshInterval = d
 	}
-	if !o.changed(FlagDeadline) {
-		d, err := deadlineFromEnv(getenv)
+	if !o.changed(contract.FlagDeadline) {
+		d, err := contract.DeadlineFromEnv(getenv)
 		if err != nil {
 			return err
 		}
@@ -108,23 +100,23 @@ func (o *Options) Validate() error {
 		}
 	}
 	if o.Deadline == 0 {
-		o.Deadline = DefaultDeadline
+		o.Deadline = contract.DefaultDeadline
 	}
 	if o.Deadline < 0 {
-		return fmt.Errorf("--%s %s: must be positive", FlagDeadline, o.Deadline)
+		return fmt.Errorf("--%s %s: must be positive", contract.FlagDeadline, o.Deadline)
 	}
 	if o.Jitter < 0 || o.Jitter >= 1 {
-		return fmt.Errorf("--%s %g: must be at least 0 and less than 1", FlagJitter, o.Jitter)
+		return fmt.Errorf("--%s %g: must be at least 0 and less than 1", contract.FlagJitter, o.Jitter)
 	}
 	if o.Params == nil {
-		p, err := DecodeSpec(getenv(EnvSPC))
+		p, err := contract.DecodeSpec(getenv(contract.EnvSPC))
 		if err != nil {
 			return err
 		}
 		o.Params = p
 	}
 	if o.ClassName == "" {
-		o.ClassName = getenv(EnvSPCName)
+		o.ClassName = getenv(contract.EnvSPCName)
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/injector"
+	"github.com/seed-ddac166a/aws-secrets-injector/injector/contract"
 )
 
 // Pod annotations of init mode (besides the shared ones in annotations.go).
@@ -30,7 +30,7 @@ const (
 	// limit (e.g. "128Mi").
 	AnnotationInjectorMemoryLimit = AnnotationPrefix + "injector-memory-limit"
 	// AnnotationInjectorDeadline bounds the first fill (a Go duration):
-	// transient AWS errors are retried within it (injector.EnvDeadline).
+	// transient AWS errors are retried within it (contract.EnvDeadline).
 	AnnotationInjectorDeadline = AnnotationPrefix + "injector-deadline"
 )
 
@@ -111,7 +111,7 @@ type InitConfig struct {
 	// set, takes precedence in the injector).
 	RefreshInterval time.Duration
 	// Deadline bounds the first fill when the pod has no injector-deadline
-	// annotation; 0 leaves the injector's default (injector.DefaultDeadline).
+	// annotation; 0 leaves the injector's default (contract.DefaultDeadline).
 	Deadline time.Duration
 }
 
@@ -137,7 +137,7 @@ func DefaultInitConfig() InitConfig {
 // (restartPolicy: Always, startupProbe) that keeps it fresh with refresh.
 //
 // The injector container gets:
-//   - the env contract (injector.Env.Vars: the class's parameters resolved at
+//   - the env contract (contract.Env.Vars: the class's parameters resolved at
 //     admission, so the pod needs no RBAC; its name; the mount path; the
 //     refresh interval; the deadline), AWS_REGION and AWS_ENDPOINT_URL(_STS)
 //     when configured;
@@ -160,7 +160,7 @@ type initMutator struct{}
 // contract), whatever its name.
 func (initMutator) present(pod *corev1.Pod, _ *Annotations, _ *Config) bool {
 	return slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool {
-		return envIndex(c.Env, injector.EnvSPC) >= 0
+		return envIndex(c.Env, contract.EnvSPC) >= 0
 	})
 }
 
@@ -214,7 +214,7 @@ func (initMutator) apply(ctx context.Context, pod *corev1.Pod, t *Target, cfg *C
 	}
 
 	// 2. The injector container.
-	vars, err := injector.Env{
+	vars, err := contract.Env{
 		Params:          t.Class.Parameters,
 		ClassName:       t.Namespace + "/" + a.SecretProviderClass,
 		MountPath:       a.MountPath,
@@ -228,7 +228,7 @@ func (initMutator) apply(ctx context.Context, pod *corev1.Pod, t *Target, cfg *C
 		Name:                     uniqueContainerName(pod, InjectorContainerName),
 		Image:                    cfg.InjectorImage,
 		ImagePullPolicy:          cfg.Init.PullPolicy,
-		Args:                     []string{injector.Subcommand},
+		Args:                     []string{contract.Subcommand},
 		Resources:                res,
 		VolumeMounts:             []corev1.VolumeMount{{Name: vol, MountPath: a.MountPath}},
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
@@ -249,9 +249,9 @@ func (initMutator) apply(ctx context.Context, pod *corev1.Pod, t *Target, cfg *C
 		always := corev1.ContainerRestartPolicyAlways
 		c.RestartPolicy = &always
 		c.StartupProbe = &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: injector.ProbeCommand(injector.DefaultBinary)}},
+			ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: contract.ProbeCommand(contract.DefaultBinary)}},
 			PeriodSeconds:    1,
-			FailureThreshold: injector.ProbeFailureThreshold(deadline, 1),
+			FailureThreshold: contract.ProbeFailureThreshold(deadline, 1),
 		}
 	}
 

@@ -25,7 +25,7 @@ import (
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/certs"
-	"github.com/seed-ddac166a/aws-secrets-injector/injector"
+	"github.com/seed-ddac166a/aws-secrets-injector/injector/contract"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/envtest"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
 )
@@ -167,7 +167,7 @@ func (s *podSandbox) hostPath(p string) string {
 func (s *podSandbox) command(ctx context.Context, t *testing.T, argv []string) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
 	bin := buildInjector(t)
-	if argv[0] != injector.DefaultBinary {
+	if argv[0] != contract.DefaultBinary {
 		t.Fatalf("command %v does not run the image's binary", argv)
 	}
 	cmd := exec.CommandContext(ctx, bin, argv[1:]...)
@@ -188,7 +188,7 @@ func (s *podSandbox) containerArgv(t *testing.T) []string {
 	if len(s.c.Command) != 0 {
 		t.Fatalf("the injector container overrides the entrypoint: %v", s.c.Command)
 	}
-	return append([]string{injector.DefaultBinary}, s.c.Args...)
+	return append([]string{contract.DefaultBinary}, s.c.Args...)
 }
 
 // run runs the container to completion: exit code and output. s.maxRSS

@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/injector"
+	"github.com/seed-ddac166a/aws-secrets-injector/injector/contract"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -114,7 +114,7 @@ func normalized(p *corev1.Pod) *corev1.Pod {
 func injectorContainer(t *testing.T, p *corev1.Pod) *corev1.Container {
 	t.Helper()
 	for i := range p.Spec.InitContainers {
-		if envIndex(p.Spec.InitContainers[i].Env, injector.EnvSPC) >= 0 {
+		if envIndex(p.Spec.InitContainers[i].Env, contract.EnvSPC) >= 0 {
 			return &p.Spec.InitContainers[i]
 		}
 	}

@@ -1,4 +1,4 @@
-package injector
+package contract
 
 import (
 	"errors"
@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/pflag"
-
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -78,9 +77,9 @@ func TestDecodeSpecErrorsNameTheVariable(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := DecodeSpec(in)
-			var ee *EnvError
-			if !errors.As(err, &ee) || ee.Var != EnvSPC {
-				t.Fatalf("want an EnvError for %s, got %v", EnvSPC, err)
+			var ee *secrets.Problem
+			if !errors.As(err, &ee) || ee.Field != EnvSPC {
+				t.Fatalf("want a Problem for %s, got %v", EnvSPC, err)
 			}
 			msg := err.Error()
 			if !strings.HasPrefix(msg, EnvSPC+": ") || !strings.Contains(msg, "fix: ") || strings.Contains(msg, "\n") {
@@ -165,9 +164,9 @@ func TestDecodeEnvBadValuesNameTheVariable(t *testing.T) {
 			env := maps.Clone(base)
 			env[c.v] = c.val
 			_, err := DecodeEnv(envOf(env))
-			var ee *EnvError
-			if !errors.As(err, &ee) || ee.Var != c.v {
-				t.Fatalf("want EnvError for %s, got %v", c.v, err)
+			var ee *secrets.Problem
+			if !errors.As(err, &ee) || ee.Field != c.v {
+				t.Fatalf("want a Problem for %s, got %v", c.v, err)
 			}
 			if !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), c.v+": ") || !strings.Contains(err.Error(), "fix: ") {
 				t.Errorf("message %q should start with %s and contain %q and a fix", err, c.v, c.want)
@@ -176,101 +175,15 @@ func TestDecodeEnvBadValuesNameTheVariable(t *testing.T) {
 	}
 }
 
-// parseOptions runs AddFlags, parses args and Validates with env.
-func parseOptions(t *testing.T, env map[string]string, args ...string) (*Options, error) {
-	t.Helper()
-	o := &Options{getenv: envOf(env)}
-	fs := pflag.NewFlagSet("inject", pflag.ContinueOnError)
-	o.AddFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	return o, o.Validate()
-}
-
-func TestOptionsEnvDefaultsAndFlagOverrides(t *testing.T) {
-	env := map[string]string{
-		EnvSPC: `{"objects":"x"}`, EnvSPCName: "ns/c", EnvMountPath: "/env/path",
-		EnvRefreshInterval: "1m", EnvDeadline: "30s",
-	}
-	o, err := parseOptions(t, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.MountPath != "/env/path" || o.RefreshInterval != time.Minute || o.Deadline != 30*time.Second ||
-		o.Jitter != DefaultJitter || o.ClassName != "ns/c" || o.Params["objects"] != "x" {
-		t.Errorf("env defaults not applied: %+v", o)
-	}
-
-	o, err = parseOptions(t, env, "--mount-path=/flag/path", "--refresh-interval=0", "--deadline=5s", "--jitter=0.5")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.MountPath != "/flag/path" || o.RefreshInterval != 0 || o.Deadline != 5*time.Second || o.Jitter != 0.5 {
-		t.Errorf("flags did not override: %+v", o)
-	}
-
-	// A bad env value is not read when its flag is given.
-	bad := maps.Clone(env)
-	bad[EnvDeadline] = "whenever"
-	if _, err := parseOptions(t, bad, "--deadline=1m"); err != nil {
-		t.Errorf("flag should override the bad env value: %v", err)
-	}
-	if _, err := parseOptions(t, bad); err == nil || !strings.Contains(err.Error(), EnvDeadline) {
-		t.Errorf("bad env deadline: %v", err)
-	}
-	// No deadline anywhere: 2m.
-	none := maps.Clone(env)
-	delete(none, EnvDeadline)
-	if o, err := parseOptions(t, none); err != nil || o.Deadline != DefaultDeadline {
-		t.Errorf("default deadline: %v %v", o.Deadline, err)
-	}
-}
-
-func TestOptionsValidateRejects(t *testing.T) {
-	env := map[string]string{EnvSPC: `{"objects":"x"}`, EnvMountPath: "/m"}
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--jitter=1"}, "--jitter"},
-		{[]string{"--jitter=-0.1"}, "--jitter"},
-		{[]string{"--deadline=-1s"}, "--deadline"},
-		{[]string{"--refresh-interval=100ms"}, "--refresh-interval"},
-		{[]string{"--mount-path=rel"}, "--mount-path"},
-	} {
-		if _, err := parseOptions(t, env, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: want an error naming %s, got %v", c.args, c.want, err)
-		}
-	}
-	// The probe needs only the mount path: no SPC required.
-	if o, err := parseOptions(t, map[string]string{EnvMountPath: "/m"}, "--check"); err != nil || !o.Check {
-		t.Errorf("--check without SPC: %v", err)
-	}
-	if _, err := parseOptions(t, map[string]string{EnvMountPath: "/m"}); err == nil || !strings.Contains(err.Error(), EnvSPC) {
-		t.Errorf("missing SPC: %v", err)
-	}
-}
-
-func TestProbeHelpers(t *testing.T) {
-	if got := strings.Join(ProbeCommand(DefaultBinary), " "); got != "/aws-secrets-injector inject --check" {
-		t.Errorf("ProbeCommand = %s", got)
-	}
-	for _, c := range []struct {
-		d    time.Duration
-		p    int32
-		want int32
-	}{{0, 1, 130}, {2 * time.Minute, 2, 65}, {30 * time.Second, 1, 40}, {time.Second, 0, 11}, {1500 * time.Millisecond, 1, 12}} {
-		if got := ProbeFailureThreshold(c.d, c.p); got != c.want {
-			t.Errorf("ProbeFailureThreshold(%s, %d) = %d, want %d", c.d, c.p, got, c.want)
-		}
-	}
-	// The command the probe helper names is the one the flags accept.
-	o, err := parseOptions(t, map[string]string{EnvMountPath: t.TempDir()}, ProbeCommand(DefaultBinary)[2:]...)
-	if err != nil || !o.Check {
-		t.Fatalf("probe args: %v", err)
-	}
-	if err := Run(t.Context(), o); err == nil || !strings.Contains(err.Error(), "not ready") {
-		t.Errorf("probe on an empty dir: %v", err)
-	}
-}
+// seedObjects is the user's SecretProviderClass (test/examples) plus an SSM parameter.
+const seedObjects = `- objectName: "my-app/db-credentials"
+  objectType: "secretsmanager"
+  jmesPath:
+    - path: "username"
+      objectAlias: "db-user"
+    - path: "password"
+      objectAlias: "db-password"
+- objectName: "/my-app/db-port"
+  objectType: "ssmparameter"
+  objectAlias: "db-port"
+`

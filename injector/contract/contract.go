@@ -1,4 +1,10 @@
-package injector
+// Package contract is the init-mode contract between the webhook, which
+// renders the injector container, and `aws-secrets-injector inject`, which
+// runs in it: the environment variables, their encodings and defaults, the
+// subcommand, its flags and the startup probe. It is a leaf (it imports
+// nothing of the AWS SDK or of Kubernetes), so the webhook links none of what
+// the injector needs to fetch.
+package contract
 
 import (
 	"encoding/json"
@@ -7,6 +13,9 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 )
 
 // Environment variables of the contract between the webhook (which renders the
@@ -42,24 +51,11 @@ const (
 	MinRefreshInterval = time.Second
 )
 
-// EnvError is a contract variable with a bad value. Its message names the
-// variable and says the fix (which is usually in the webhook or the pod spec).
-type EnvError struct {
-	// Var is the environment variable, e.g. EnvDeadline.
-	Var string
-	// Problem says what is wrong (never a secret value).
-	Problem string
-	// Fix says what to do.
-	Fix string
-}
-
-// Error renders "VAR: problem; fix: ...".
-func (e *EnvError) Error() string {
-	msg := e.Var + ": " + e.Problem
-	if e.Fix != "" {
-		msg += "; fix: " + e.Fix
-	}
-	return msg
+// envError is a contract variable (or flag) with a bad value: a Problem
+// whose field is the variable, with the fix (usually in the webhook or the
+// pod spec). Its message renders "VAR: problem; fix: ...".
+func envError(name, problem, fix string) *secrets.Problem {
+	return &secrets.Problem{Object: -1, Field: name, Problem: problem, Fix: fix, Kind: reason.InvalidRequest}
 }
 
 // EncodeSpec encodes SecretProviderClass parameters for EnvSPC: compact JSON,
@@ -85,20 +81,20 @@ func EncodeSpec(params map[string]string) (string, error) {
 // object of strings with an "objects" key); spc.Parse validates the content.
 func DecodeSpec(s string) (map[string]string, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, &EnvError{Var: EnvSPC, Problem: "not set or empty",
-			Fix: "run inject only in a pod mutated by the aws-secrets-injector webhook (mode: init), or set it to the SecretProviderClass parameters as a JSON object"}
+		return nil, envError(EnvSPC, "not set or empty",
+			"run inject only in a pod mutated by the aws-secrets-injector webhook (mode: init), or set it to the SecretProviderClass parameters as a JSON object")
 	}
 	var params map[string]string
 	if err := json.Unmarshal([]byte(s), &params); err != nil {
-		return nil, &EnvError{Var: EnvSPC, Problem: "not a JSON object of strings: " + jsonProblem(err),
-			Fix: `set it to the SecretProviderClass parameters as JSON, e.g. {"objects":"- objectName: my-app/db\n  objectType: secretsmanager\n"}`}
+		return nil, envError(EnvSPC, "not a JSON object of strings: "+jsonProblem(err),
+			`set it to the SecretProviderClass parameters as JSON, e.g. {"objects":"- objectName: my-app/db\n  objectType: secretsmanager\n"}`)
 	}
 	if params == nil {
-		return nil, &EnvError{Var: EnvSPC, Problem: "null instead of a JSON object", Fix: "set it to the SecretProviderClass parameters as a JSON object"}
+		return nil, envError(EnvSPC, "null instead of a JSON object", "set it to the SecretProviderClass parameters as a JSON object")
 	}
 	if _, ok := params["objects"]; !ok {
-		return nil, &EnvError{Var: EnvSPC, Problem: `no "objects" key`,
-			Fix: "set it to the whole spec.parameters of the SecretProviderClass, including objects"}
+		return nil, envError(EnvSPC, `no "objects" key`,
+			"set it to the whole spec.parameters of the SecretProviderClass, including objects")
 	}
 	return params, nil
 }
@@ -138,7 +134,7 @@ func (e Env) Vars() ([]Var, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkMountPath(EnvMountPath, e.MountPath); err != nil {
+	if err := CheckMountPath(EnvMountPath, e.MountPath); err != nil {
 		return nil, err
 	}
 	vars := []Var{{Name: EnvSPC, Value: spec}}
@@ -164,85 +160,102 @@ func DecodeEnv(getenv func(string) string) (Env, error) {
 		return Env{}, err
 	}
 	e.ClassName = getenv(EnvSPCName)
-	if e.MountPath, err = mountPathFromEnv(getenv); err != nil {
+	if e.MountPath, err = MountPathFromEnv(getenv); err != nil {
 		return Env{}, err
 	}
-	if e.RefreshInterval, err = refreshFromEnv(getenv); err != nil {
+	if e.RefreshInterval, err = RefreshFromEnv(getenv); err != nil {
 		return Env{}, err
 	}
-	if e.Deadline, err = deadlineFromEnv(getenv); err != nil {
+	if e.Deadline, err = DeadlineFromEnv(getenv); err != nil {
 		return Env{}, err
 	}
 	return e, nil
 }
 
-func mountPathFromEnv(getenv func(string) string) (string, error) {
+// MountPathFromEnv reads EnvMountPath through getenv and checks it.
+func MountPathFromEnv(getenv func(string) string) (string, error) {
 	p := getenv(EnvMountPath)
 	if p == "" {
-		return "", &EnvError{Var: EnvMountPath, Problem: "not set",
-			Fix: "set it (or --mount-path) to the mount path of the memory emptyDir in this container"}
+		return "", envError(EnvMountPath, "not set",
+			"set it (or --mount-path) to the mount path of the memory emptyDir in this container")
 	}
-	return p, checkMountPath(EnvMountPath, p)
+	return p, CheckMountPath(EnvMountPath, p)
 }
 
-// checkMountPath accepts a clean absolute path other than "/".
-func checkMountPath(name, p string) error {
+// CheckMountPath accepts a clean absolute path other than "/"; name is the
+// variable or flag it came from, for the error.
+func CheckMountPath(name, p string) error {
 	fix := "use the absolute path where the memory emptyDir is mounted, e.g. /mnt/secrets-store"
 	switch {
 	case p == "":
-		return &EnvError{Var: name, Problem: "empty", Fix: fix}
+		return envError(name, "empty", fix)
 	case !path.IsAbs(p):
-		return &EnvError{Var: name, Problem: fmt.Sprintf("%q is not an absolute path", p), Fix: fix}
+		return envError(name, fmt.Sprintf("%q is not an absolute path", p), fix)
 	case path.Clean(p) != p && path.Clean(p)+"/" != p:
-		return &EnvError{Var: name, Problem: fmt.Sprintf("%q is not a clean path", p), Fix: fix}
+		return envError(name, fmt.Sprintf("%q is not a clean path", p), fix)
 	case path.Clean(p) == "/":
-		return &EnvError{Var: name, Problem: "the root directory cannot be the mount path", Fix: fix}
+		return envError(name, "the root directory cannot be the mount path", fix)
 	}
 	for _, el := range strings.Split(strings.Trim(p, "/"), "/") {
 		if strings.HasPrefix(el, "..") || el == "." {
-			return &EnvError{Var: name, Problem: fmt.Sprintf("%q has an element starting with \"..\"", p), Fix: fix}
+			return envError(name, fmt.Sprintf("%q has an element starting with \"..\"", p), fix)
 		}
 	}
 	return nil
 }
 
-func refreshFromEnv(getenv func(string) string) (time.Duration, error) {
-	return parseRefresh(EnvRefreshInterval, getenv(EnvRefreshInterval))
+// RefreshFromEnv reads EnvRefreshInterval through getenv and checks it.
+func RefreshFromEnv(getenv func(string) string) (time.Duration, error) {
+	return ParseRefresh(EnvRefreshInterval, getenv(EnvRefreshInterval))
 }
 
-func parseRefresh(name, v string) (time.Duration, error) {
+// ParseRefresh parses a refresh interval: "" or "0" is one-shot, else a Go
+// duration of at least MinRefreshInterval; name is the variable or flag.
+func ParseRefresh(name, v string) (time.Duration, error) {
 	if v == "" || v == "0" {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(v)
 	switch {
 	case err != nil:
-		return 0, &EnvError{Var: name, Problem: fmt.Sprintf("%q is not a duration", v), Fix: `use a Go duration such as "2m", or "0" for one-shot`}
+		return 0, envError(name, fmt.Sprintf("%q is not a duration", v), `use a Go duration such as "2m", or "0" for one-shot`)
 	case d < 0:
-		return 0, &EnvError{Var: name, Problem: fmt.Sprintf("%s is negative", d), Fix: `use a positive duration, or "0" for one-shot`}
+		return 0, envError(name, fmt.Sprintf("%s is negative", d), `use a positive duration, or "0" for one-shot`)
 	case d > 0 && d < MinRefreshInterval:
-		return 0, &EnvError{Var: name, Problem: fmt.Sprintf("%s is too short", d), Fix: fmt.Sprintf("use %s or more", MinRefreshInterval)}
+		return 0, envError(name, fmt.Sprintf("%s is too short", d), fmt.Sprintf("use %s or more", MinRefreshInterval))
 	}
 	return d, nil
 }
 
-func deadlineFromEnv(getenv func(string) string) (time.Duration, error) {
-	return parseDeadline(EnvDeadline, getenv(EnvDeadline))
+// DeadlineFromEnv reads EnvDeadline through getenv and checks it.
+func DeadlineFromEnv(getenv func(string) string) (time.Duration, error) {
+	return ParseDeadline(EnvDeadline, getenv(EnvDeadline))
 }
 
-func parseDeadline(name, v string) (time.Duration, error) {
+// ParseDeadline parses a first-fill deadline: "" is the default (0), else a
+// positive Go duration; name is the variable or flag.
+func ParseDeadline(name, v string) (time.Duration, error) {
 	if v == "" {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(v)
 	switch {
 	case err != nil:
-		return 0, &EnvError{Var: name, Problem: fmt.Sprintf("%q is not a duration", v), Fix: `use a Go duration such as "2m"`}
+		return 0, envError(name, fmt.Sprintf("%q is not a duration", v), `use a Go duration such as "2m"`)
 	case d <= 0:
-		return 0, &EnvError{Var: name, Problem: fmt.Sprintf("%s is not positive", d), Fix: `use a positive duration such as "2m"`}
+		return 0, envError(name, fmt.Sprintf("%s is not positive", d), `use a positive duration such as "2m"`)
 	}
 	return d, nil
 }
+
+// Flag names of the inject command.
+const (
+	FlagMountPath       = "mount-path"
+	FlagRefreshInterval = "refresh-interval"
+	FlagDeadline        = "deadline"
+	FlagJitter          = "jitter"
+	FlagCheck           = "check"
+)
 
 // Subcommand is the injector container's subcommand: an image whose entrypoint
 // is the binary runs it with args [Subcommand]; everything else travels in the
