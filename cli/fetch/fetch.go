@@ -5,23 +5,24 @@
 package fetch
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/cli"
+	"github.com/seed-ddac166a/aws-secrets-injector/cli/manifest"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
@@ -90,20 +91,8 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// ExitError carries the process exit code for main.
-type ExitError struct {
-	Code int
-	Err  error
-}
-
-// Error returns the wrapped error's message.
-func (e *ExitError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the wrapped error.
-func (e *ExitError) Unwrap() error { return e.Err }
-
-// ExitCode implements main's exitCoder.
-func (e *ExitError) ExitCode() int { return e.Code }
+// ExitError is the operator tools' one exit-error type (package cli).
+type ExitError = cli.ExitError
 
 // Run executes the command: decode and validate the class, load the AWS
 // config, fetch, extract, then write into OutDir or print the listing.
@@ -198,39 +187,40 @@ func printList(w io.Writer, files []secrets.File) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	_, _ = fmt.Fprintln(tw, "NAME\tSIZE\tMODE") // errors surface at Flush
 	for _, f := range sorted {
-		_, _ = fmt.Fprintf(tw, "%s\t%d\t%04o\n", f.Path, f.Content.Len(), f.Mode.Perm())
+		_, _ = fmt.Fprintf(tw, "%s\t%d\t%04o\n", listName(f.Path), f.Content.Len(), f.Mode.Perm())
 	}
 	return tw.Flush()
 }
 
-// readClass returns the SecretProviderClass document of a (multi-document) file.
-func readClass(path, name string) ([]byte, error) {
-	var r io.Reader
-	if path == "-" {
-		r = os.Stdin
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("read SecretProviderClass: %w", err)
+// listName is a file name as the listing prints it: as is when every rune is
+// printable, else quoted (secrets.Quote), so a name can never forge a line
+// or a column of the listing.
+func listName(p string) string {
+	for _, r := range p {
+		if !unicode.IsPrint(r) || r == '\t' {
+			return secrets.Quote(p)
 		}
-		defer func() { _ = f.Close() }()
-		r = f
 	}
-	yr := utilyaml.NewYAMLReader(bufio.NewReader(r))
+	return p
+}
+
+// readClass returns the SecretProviderClass document of a (multi-document)
+// file, read with the operator tools' one bounded manifest reader.
+func readClass(path, name string) ([]byte, error) {
+	var in manifest.Input
+	if path == "-" {
+		data, err := manifest.ReadLimited(os.Stdin)
+		in = manifest.Input{Name: manifest.StdinName, Data: data, Err: err}
+	} else {
+		in = manifest.ReadFile(path)
+	}
+	if in.Err != nil {
+		return nil, fmt.Errorf("read SecretProviderClass %s: %w", in.Name, in.Err)
+	}
 	var found, all [][]byte
 	var names []string
-	for n := 0; n < 1000; n++ {
-		doc, err := yr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
-		}
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
-		all = append(all, doc)
+	for _, d := range manifest.Split(in.Data) {
+		all = append(all, d.Data)
 		var meta struct {
 			APIVersion string `json:"apiVersion"`
 			Kind       string `json:"kind"`
@@ -238,24 +228,24 @@ func readClass(path, name string) ([]byte, error) {
 				Name string `json:"name"`
 			} `json:"metadata"`
 		}
-		if err := yaml.Unmarshal(doc, &meta); err != nil {
+		if err := yaml.Unmarshal(d.Data, &meta); err != nil {
 			continue // not our document; DecodeClass reports errors of the chosen one
 		}
 		if !spc.IsSecretProviderClass(meta.APIVersion, meta.Kind) || (name != "" && meta.Metadata.Name != name) {
 			continue
 		}
-		found = append(found, doc)
-		names = append(names, meta.Metadata.Name)
+		found = append(found, d.Data)
+		names = append(names, secrets.Quote(meta.Metadata.Name))
 	}
 	switch {
 	case len(found) == 1:
 		return found[0], nil
 	case len(found) > 1:
-		return nil, fmt.Errorf("%s holds %d SecretProviderClasses (%v): pick one with --name", path, len(found), names)
+		return nil, fmt.Errorf("%s holds %d SecretProviderClasses (%s): pick one with --name", in.Name, len(found), strings.Join(names, ", "))
 	case name != "":
-		return nil, fmt.Errorf("%s holds no SecretProviderClass named %q", path, name)
+		return nil, fmt.Errorf("%s holds no SecretProviderClass named %s", in.Name, secrets.Quote(name))
 	case len(all) == 1:
 		return all[0], nil // DecodeClass says precisely what is wrong with it
 	}
-	return nil, fmt.Errorf("%s holds no SecretProviderClass (apiVersion secrets-store.csi.x-k8s.io/v1, kind SecretProviderClass)", path)
+	return nil, fmt.Errorf("%s holds no SecretProviderClass (apiVersion secrets-store.csi.x-k8s.io/v1, kind SecretProviderClass)", in.Name)
 }

@@ -195,3 +195,11 @@ func TestValidateAndManifestSelection(t *testing.T) {
 		t.Fatalf("picked %q, %v", doc, err)
 	}
 }
+
+func TestListNameQuotesControls(t *testing.T) {
+	for in, want := range map[string]string{"db-user": "db-user", "dir/ü": "dir/ü", "a\nb": `"a\nb"`, "a\tb": `"a\tb"`, "x\x1b[31m": `"x\x1b[31m"`} {
+		if got := listName(in); got != want {
+			t.Errorf("listName(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -24,6 +24,8 @@ import (
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/cli"
+	"github.com/seed-ddac166a/aws-secrets-injector/cli/manifest"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -34,22 +36,8 @@ const (
 	ExitUsage   = 2
 )
 
-// ExitError is the error Run returns when the exit code is not 0.
-type ExitError struct {
-	// Code is the process exit code: ExitInvalid or ExitUsage.
-	Code int
-	// Err says why.
-	Err error
-}
-
-// Error returns the reason.
-func (e *ExitError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the reason.
-func (e *ExitError) Unwrap() error { return e.Err }
-
-// ExitCode returns the process exit code.
-func (e *ExitError) ExitCode() int { return e.Code }
+// ExitError is the operator tools' one exit-error type (package cli).
+type ExitError = cli.ExitError
 
 // UsageError wraps err so that it exits with ExitUsage (2).
 func UsageError(err error) error {
@@ -61,7 +49,7 @@ func UsageError(err error) error {
 
 // Record is the verdict on one SecretProviderClass.
 type Record struct {
-	// File is the input the class was read from (StdinName for "-").
+	// File is the input the class was read from (manifest.StdinName for "-").
 	File string `json:"file"`
 	// Document counts the non-empty documents of File from 1.
 	Document int `json:"document"`
@@ -185,7 +173,7 @@ func Run(ctx context.Context, opts *Options, stdout, stderr io.Writer) error {
 		stdin = os.Stdin
 	}
 	c := newChecker(opts, stderr)
-	for _, in := range collectInputs(opts.Paths, stdin) {
+	for _, in := range manifest.Collect(opts.Paths, stdin) {
 		if err := ctx.Err(); err != nil {
 			return UsageError(fmt.Errorf("validate: %w", err))
 		}
@@ -223,7 +211,7 @@ func verdict(rep *Report, strict bool) error {
 // the report. It is what Run does per input, without output; tests and fuzzing use it.
 func Check(name string, data []byte, opts *Options) *Report {
 	c := newChecker(opts, io.Discard)
-	c.input(input{name: name, data: data})
+	c.input(manifest.Input{Name: name, Data: data})
 	return c.report
 }
 
@@ -260,27 +248,27 @@ func (c *checker) skip(where, why string) {
 	}
 }
 
-func (c *checker) input(in input) {
-	if in.err != nil {
-		c.inputError(&InputError{File: in.name, Err: in.err})
+func (c *checker) input(in manifest.Input) {
+	if in.Err != nil {
+		c.inputError(&InputError{File: in.Name, Err: in.Err})
 		return
 	}
 	c.report.Files++
-	for _, d := range splitDocuments(in.data) {
-		c.document(in.name, d)
+	for _, d := range manifest.Split(in.Data) {
+		c.document(in.Name, d)
 	}
 }
 
-func (c *checker) document(file string, d document) {
-	where := fmt.Sprintf("%s#%d", file, d.index)
-	raw, err := yaml.YAMLToJSON(d.data)
+func (c *checker) document(file string, d manifest.Document) {
+	where := fmt.Sprintf("%s#%d", file, d.Index)
+	raw, err := yaml.YAMLToJSON(d.Data)
 	if err != nil {
-		c.inputError(&InputError{File: file, Document: d.index, Line: d.line, Err: fmt.Errorf("not parseable YAML: %s", fileLines(firstLine(err.Error()), d.line))})
+		c.inputError(&InputError{File: file, Document: d.Index, Line: d.Line, Err: fmt.Errorf("not parseable YAML: %s", manifest.FileLines(firstLine(err.Error()), d.Line))})
 		return
 	}
 	var v any
 	if err := yaml.Unmarshal(raw, &v); err != nil {
-		c.inputError(&InputError{File: file, Document: d.index, Line: d.line, Err: fmt.Errorf("not parseable: %s", firstLine(err.Error()))})
+		c.inputError(&InputError{File: file, Document: d.Index, Line: d.Line, Err: fmt.Errorf("not parseable: %s", firstLine(err.Error()))})
 		return
 	}
 	obj, ok := v.(map[string]any)
@@ -299,20 +287,20 @@ func (c *checker) document(file string, d document) {
 			item := i
 			itemRaw, err := yaml.Marshal(m)
 			if err != nil { // cannot happen for decoded JSON; keep the verdict honest anyway
-				c.inputError(&InputError{File: file, Document: d.index, Line: d.line, Err: fmt.Errorf("items[%d]: %w", i, err)})
+				c.inputError(&InputError{File: file, Document: d.Index, Line: d.Line, Err: fmt.Errorf("items[%d]: %w", i, err)})
 				continue
 			}
 			c.object(file, d, &item, m, itemRaw, nil)
 		}
 		return
 	}
-	c.object(file, d, nil, obj, raw, d.data)
+	c.object(file, d, nil, obj, raw, d.Data)
 }
 
 // object checks one object: raw is its JSON (or YAML) form; source, when set, is the
 // document as written, used to detect duplicate keys.
-func (c *checker) object(file string, d document, item *int, obj map[string]any, raw, source []byte) {
-	where := fmt.Sprintf("%s#%d", file, d.index)
+func (c *checker) object(file string, d manifest.Document, item *int, obj map[string]any, raw, source []byte) {
+	where := fmt.Sprintf("%s#%d", file, d.Index)
 	if item != nil {
 		where += fmt.Sprintf(" items[%d]", *item)
 	}
@@ -332,7 +320,7 @@ func (c *checker) object(file string, d document, item *int, obj map[string]any,
 		c.skip(where, fmt.Sprintf("SecretProviderClass %s: provider %q, not %q", qualified(namespace, name), p, spc.Provider))
 		return
 	}
-	rec := Record{File: file, Document: d.index, Line: d.line, Item: item, Name: name, Namespace: namespace,
+	rec := Record{File: file, Document: d.Index, Line: d.Line, Item: item, Name: name, Namespace: namespace,
 		Files: []File{}, Errors: []Issue{}, Warnings: []Issue{}}
 	c.checkClass(&rec, obj, raw, source)
 	rec.Valid = len(rec.Errors) == 0
@@ -345,7 +333,7 @@ func (c *checker) checkClass(rec *Record, obj map[string]any, raw, source []byte
 	if source != nil {
 		if _, err := yaml.YAMLToJSONStrict(source); err != nil {
 			rec.Errors = append(rec.Errors, Issue{Object: -1, Field: "(document)",
-				Problem: "duplicate key: " + strings.TrimPrefix(oneLine(fileLines(err.Error(), rec.Line)), "yaml: unmarshal errors: ") + " (the last value would win; kubectl rejects it)",
+				Problem: "duplicate key: " + strings.TrimPrefix(oneLine(manifest.FileLines(err.Error(), rec.Line)), "yaml: unmarshal errors: ") + " (the last value would win; kubectl rejects it)",
 				Fix:     "remove the duplicate key"})
 			fillMessage(&rec.Errors[len(rec.Errors)-1])
 		}

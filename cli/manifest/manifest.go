@@ -1,4 +1,8 @@
-package validate
+// Package manifest reads the manifests the operator tools (validate, fetch)
+// are given: files, directories (their .yaml, .yml and .json files) and
+// standard input, each read with a size bound, split into YAML or JSON
+// documents with the line where each starts.
+package manifest
 
 import (
 	"bytes"
@@ -14,9 +18,9 @@ import (
 	"strings"
 )
 
-// maxInputBytes bounds one input file (or stdin): manifests are small, a bigger
+// MaxInputBytes bounds one input file (or stdin): manifests are small, a bigger
 // input is a mistake (a binary, a log), not something to load into memory.
-const maxInputBytes = 32 << 20
+const MaxInputBytes = 32 << 20
 
 // StdinName is how standard input is named in the output.
 const StdinName = "<stdin>"
@@ -24,36 +28,39 @@ const StdinName = "<stdin>"
 // manifestExts are the file extensions read when walking a directory.
 var manifestExts = []string{".yaml", ".yml", ".json"}
 
-// input is one file's content, or the error reading it.
-type input struct {
-	name string
-	data []byte
-	err  error
+// Input is one file's content, or the error reading it.
+type Input struct {
+	// Name is the file's path, or StdinName.
+	Name string
+	// Data is the content (nil when Err is set).
+	Data []byte
+	// Err is why the file could not be read.
+	Err error
 }
 
-// collectInputs expands the paths into the files to read, in argument order and,
+// Collect expands the paths into the files to read, in argument order and,
 // within a directory, in lexical order. Errors (a missing file, an unreadable
 // directory) are returned as inputs carrying err.
-func collectInputs(paths []string, stdin io.Reader) []input {
-	var out []input
+func Collect(paths []string, stdin io.Reader) []Input {
+	var out []Input
 	for _, p := range paths {
 		if p == "-" {
-			data, err := readLimited(stdin)
-			out = append(out, input{name: StdinName, data: data, err: err})
+			data, err := ReadLimited(stdin)
+			out = append(out, Input{Name: StdinName, Data: data, Err: err})
 			continue
 		}
 		info, err := os.Stat(p)
 		if err != nil {
-			out = append(out, input{name: p, err: statErr(err)})
+			out = append(out, Input{Name: p, Err: statErr(err)})
 			continue
 		}
 		if !info.IsDir() {
-			out = append(out, readFile(p))
+			out = append(out, ReadFile(p))
 			continue
 		}
 		walkErr := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
-				out = append(out, input{name: path, err: statErr(err)})
+				out = append(out, Input{Name: path, Err: statErr(err)})
 				if d != nil && d.IsDir() {
 					return fs.SkipDir
 				}
@@ -69,11 +76,11 @@ func collectInputs(paths []string, stdin io.Reader) []input {
 			if !d.Type().IsRegular() || !hasManifestExt(path) {
 				return nil
 			}
-			out = append(out, readFile(path))
+			out = append(out, ReadFile(path))
 			return nil
 		})
 		if walkErr != nil {
-			out = append(out, input{name: p, err: walkErr})
+			out = append(out, Input{Name: p, Err: walkErr})
 		}
 	}
 	return out
@@ -89,23 +96,25 @@ func hasManifestExt(path string) bool {
 	return false
 }
 
-func readFile(path string) input {
+// ReadFile reads one file with ReadLimited.
+func ReadFile(path string) Input {
 	f, err := os.Open(path)
 	if err != nil {
-		return input{name: path, err: statErr(err)}
+		return Input{Name: path, Err: statErr(err)}
 	}
 	defer f.Close() //nolint:errcheck // read-only file
-	data, err := readLimited(f)
-	return input{name: path, data: data, err: err}
+	data, err := ReadLimited(f)
+	return Input{Name: path, Data: data, Err: err}
 }
 
-func readLimited(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxInputBytes+1))
+// ReadLimited reads r up to MaxInputBytes; a larger input is an error naming the bound.
+func ReadLimited(r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxInputBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
-	if len(data) > maxInputBytes {
-		return nil, fmt.Errorf("larger than %d MiB, not a manifest", maxInputBytes>>20)
+	if len(data) > MaxInputBytes {
+		return nil, fmt.Errorf("larger than %d MiB, not a manifest", MaxInputBytes>>20)
 	}
 	return data, nil
 }
@@ -119,20 +128,21 @@ func statErr(err error) error {
 	return err
 }
 
-// document is one YAML or JSON document of an input.
-type document struct {
-	// index counts the non-empty documents of the input from 1.
-	index int
-	// line is the 1-based line of the input where the document starts.
-	line int
-	data []byte
+// Document is one YAML or JSON document of an input.
+type Document struct {
+	// Index counts the non-empty documents of the input from 1.
+	Index int
+	// Line is the 1-based line of the input where the document starts.
+	Line int
+	// Data is the document's text.
+	Data []byte
 }
 
-// splitDocuments splits an input into its documents. A JSON input (one value or a
+// Split splits an input into its documents. A JSON input (one value or a
 // stream of values) is split by the JSON decoder; anything else as a YAML stream on
 // "---" document markers (and "..." document ends). Documents holding only blanks and
 // comments are dropped and not counted.
-func splitDocuments(data []byte) []document {
+func Split(data []byte) []Document {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if docs, ok := splitJSON(data); ok {
 		return docs
@@ -140,13 +150,13 @@ func splitDocuments(data []byte) []document {
 	return splitYAML(data)
 }
 
-func splitJSON(data []byte) ([]document, bool) {
+func splitJSON(data []byte) ([]Document, bool) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 || (trimmed[0] != '{' && trimmed[0] != '[') {
 		return nil, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	var docs []document
+	var docs []Document
 	for {
 		var raw json.RawMessage
 		err := dec.Decode(&raw)
@@ -158,17 +168,17 @@ func splitJSON(data []byte) ([]document, bool) {
 		}
 		end := int(dec.InputOffset())
 		start := end - len(raw)
-		docs = append(docs, document{index: len(docs) + 1, line: 1 + bytes.Count(data[:start], []byte("\n")), data: raw})
+		docs = append(docs, Document{Index: len(docs) + 1, Line: 1 + bytes.Count(data[:start], []byte("\n")), Data: raw})
 	}
 }
 
-func splitYAML(data []byte) []document {
-	var docs []document
+func splitYAML(data []byte) []Document {
+	var docs []Document
 	var cur bytes.Buffer
 	curLine := 1
 	flush := func() {
 		if !blank(cur.Bytes()) {
-			docs = append(docs, document{index: len(docs) + 1, line: curLine, data: bytes.Clone(cur.Bytes())})
+			docs = append(docs, Document{Index: len(docs) + 1, Line: curLine, Data: bytes.Clone(cur.Bytes())})
 		}
 		cur.Reset()
 	}
@@ -251,9 +261,9 @@ func blank(b []byte) bool {
 
 var yamlLineRE = regexp.MustCompile(`\bline (\d+)\b`)
 
-// fileLines rewrites the "line N" of a YAML error (relative to the document) into the
+// FileLines rewrites the "line N" of a YAML error (relative to the document) into the
 // line of the input file, and drops the library's prefix.
-func fileLines(msg string, docLine int) string {
+func FileLines(msg string, docLine int) string {
 	msg = strings.TrimPrefix(msg, "error converting YAML to JSON: ")
 	return yamlLineRE.ReplaceAllStringFunc(msg, func(m string) string {
 		n, err := strconv.Atoi(m[len("line "):])
