@@ -279,14 +279,14 @@ func TestFunctions(t *testing.T) {
 func TestDivergences(t *testing.T) {
 	data := decode(t, `{"b":2,"a":1,"c":3,"list":[3,1,2]}`)
 	for _, c := range []struct{ expr, want string }{
-		{"keys(@)", `["a","b","c","list"]`},                      // go-jmespath: random order
-		{"values(@)[:3]", `[1,2,3]`},                             // the values in key order
-		{"*.to_string(@)", `["1","2","3","[3,1,2]"]`},             // go-jmespath: one "null" per key first
-		{"[sort_by(list, &@), list]", `[[1,2,3],[3,1,2]]`},        // go-jmespath: [[1,2,3],[1,2,3]]
-		{"contains([[`1`]], [`1`])", `true`},                      // go-jmespath panics
-		{"list[1::9223372036854775807]", `[1]`},                   // go-jmespath panics
-		{"list[::-9223372036854775807]", `[2]`},                   // no overflow the other way
-		{"length(*.length(to_array(@)))", `4`},                    // go-jmespath fails (length of null)
+		{"keys(@)", `["a","b","c","list"]`},                           // go-jmespath: random order
+		{"values(@)[:3]", `[1,2,3]`},                                  // the values in key order
+		{"*.to_string(@)", `["1","2","3","[3,1,2]"]`},                 // go-jmespath: one "null" per key first
+		{"[sort_by(list, &@), list]", `[[1,2,3],[3,1,2]]`},            // go-jmespath: [[1,2,3],[1,2,3]]
+		{"contains([[`1`]], [`1`])", `true`},                          // go-jmespath panics
+		{"list[1::9223372036854775807]", `[1]`},                       // go-jmespath panics
+		{"list[::-9223372036854775807]", `[2]`},                       // no overflow the other way
+		{"length(*.length(to_array(@)))", `4`},                        // go-jmespath fails (length of null)
 		{"list[-9223372036854775807:9223372036854775807]", `[3,1,2]`}, // clamped
 	} {
 		x, err := Compile(c.expr)
