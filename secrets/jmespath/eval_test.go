@@ -397,3 +397,42 @@ func TestErrorKinds(t *testing.T) {
 		t.Fatalf("syntax error %#v: want offset 2, reason InvalidClass", err)
 	}
 }
+
+// TestConcurrentSearch: one compiled expression (as spc keeps it) serves
+// many goroutines, and neither the data nor its literals are modified
+// (sort_by sorts a copy).
+func TestConcurrentSearch(t *testing.T) {
+	x, err := Compile("[sort_by(people, &age)[*].name, sort(`[3, 1, 2]`), reverse(names), people[*].name]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := decode(t, doc1)
+	before := show(data)
+	const want = `[["bo","ann","cy"],[1,2,3],["bob","alice","carol"],["ann","bo","cy"]]`
+	done := make(chan string)
+	for range 8 {
+		go func() {
+			var last string
+			for range 200 {
+				res, err := x.Search(data, Budget{})
+				if err != nil {
+					done <- err.Error()
+					return
+				}
+				last = show(res)
+			}
+			done <- last
+		}()
+	}
+	for range 8 {
+		if got := <-done; got != want {
+			t.Errorf("result %s, want %s", got, want)
+		}
+	}
+	if after := show(data); after != before {
+		t.Errorf("data changed:\n%s\n%s", before, after)
+	}
+	if lit := show(x.root.kids[1].kids[0].lit); lit != "[3,1,2]" {
+		t.Errorf("literal changed: %s", lit)
+	}
+}
