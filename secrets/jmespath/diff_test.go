@@ -2,6 +2,7 @@ package jmespath
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -173,7 +174,7 @@ func differential(t testing.TB, expr, doc string) verdict {
 			return bothFail // both reject the syntax
 		}
 		var ce *Error
-		if !asError(err, &ce) || !compileDivergence(err) {
+		if !errors.As(err, &ce) || !compileDivergence(err) {
 			t.Fatalf("%s: Compile: %v (%T); go-jmespath compiles it", expr, err, err)
 		}
 		return compileOnly
@@ -221,14 +222,6 @@ func differential(t testing.TB, expr, doc string) verdict {
 	}
 	t.Fatalf("%s on %s:\n ours %s\n go   %s", expr, doc, show(ours), show(goRes))
 	return same
-}
-
-func asError(err error, target **Error) bool {
-	e, ok := err.(*Error)
-	if ok {
-		*target = e
-	}
-	return ok
 }
 
 // compileDivergence reports the Compile errors doc.go lists as deliberate.
