@@ -16,8 +16,15 @@
 //     the secret (numbers keep their digits). Each name must pass
 //     secrets.ValidatePath and not collide with any other file of the class.
 //
-// Errors never contain a value: they name the object, the path or key and the
-// JSON type, and (for JSON syntax errors) only the byte offset.
+// Bounds (reason LimitExceeded): a value over secrets.MaxValueBytes fails its
+// object; a jmesPath entry is evaluated by secrets/jmespath within
+// jmespath.DefaultBudget and fails its object when over it; the whole set
+// fails when it would hold more than secrets.MaxFiles files or
+// secrets.MaxSetBytes bytes, checked as each file is made.
+//
+// Errors are *secrets.Problem (reason InvalidValue, or LimitExceeded for a
+// bound). They never contain a value: they name the object, the path or key
+// and the JSON type, and (for JSON syntax errors) only the byte offset.
 package extract
 
 import (
@@ -28,46 +35,54 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/jmespath/go-jmespath"
-
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/jmespath"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
-// ReasonInvalidValue is the failure reason of every extraction error.
-const ReasonInvalidValue = "InvalidSecretValue"
-
-// Error is an extraction failure of one object.
-type Error struct {
-	// Index and Name identify the object.
-	Index int
-	Name  string
-	// Field is the SecretProviderClass field involved, e.g. "objects[0].jmesPath[1].path".
-	Field string
-	// Problem says what is wrong, without any value.
-	Problem string
-	// Fix says what to do, when there is something to say.
-	Fix string
-}
-
-// Error renders "objects[i] "name": field: problem; fix: ...".
-func (e *Error) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s (object %q): %s", e.Field, e.Name, e.Problem)
-	if e.Fix != "" {
-		b.WriteString("; fix: ")
-		b.WriteString(e.Fix)
+// problem is a failure of object o (nil: of the whole set).
+func problem(o *spc.Object, field string, kind reason.Reason, prob, fix string) *secrets.Problem {
+	p := &secrets.Problem{Object: -1, Field: field, Problem: prob, Fix: fix, Kind: kind}
+	if o != nil {
+		p.Object, p.ObjectName = o.Index, o.Name
 	}
-	return b.String()
+	return p
 }
 
-// Reason implements reason.Reasoner.
-func (e *Error) Reason() reason.Reason { return reason.InvalidValue }
+// invalid is a value that does not fit object o.
+func invalid(o *spc.Object, field, prob, fix string) *secrets.Problem {
+	return problem(o, field, reason.InvalidValue, prob, fix)
+}
+
+// tally counts the files of a set as they are made, against secrets.MaxFiles
+// and secrets.MaxSetBytes.
+type tally struct {
+	files, bytes int
+}
+
+// add counts one file of n bytes; over a bound it returns the set's failure.
+func (t *tally) add(n int) *secrets.Problem {
+	t.files++
+	t.bytes += n
+	switch {
+	case t.files > secrets.MaxFiles:
+		return problem(nil, "objects", reason.LimitExceeded,
+			fmt.Sprintf("the class makes more than %d files", secrets.MaxFiles),
+			"split the objects over more than one SecretProviderClass, or extract fewer keys")
+	case t.bytes > secrets.MaxSetBytes:
+		return problem(nil, "objects", reason.LimitExceeded,
+			fmt.Sprintf("the files of the class come to more than %d bytes", secrets.MaxSetBytes),
+			"split the objects over more than one SecretProviderClass, or extract less")
+	}
+	return nil
+}
 
 // Files builds the file set of spec from vals (one per spec.Objects[i], as
 // returned by awsfetch.Fetcher.Fetch), in object order. On failure it returns
-// no files and an error listing every failed object (each an *Error).
+// no files and an error listing every failed object (each a
+// *secrets.Problem); a set over secrets.MaxFiles or secrets.MaxSetBytes fails
+// as soon as it is, with the failures found so far.
 func Files(spec *spc.Spec, vals []secrets.Fetched) ([]secrets.File, error) {
 	if spec == nil {
 		return nil, errors.New("extract: nil spec")
@@ -87,10 +102,15 @@ func Files(spec *spc.Spec, vals []secrets.Fetched) ([]secrets.File, error) {
 
 	var files []secrets.File
 	var errs []error
+	var t tally
 	for i, v := range vals {
 		o := &spec.Objects[i]
-		fs, err := objectFiles(spec, o, v, used)
+		fs, err := objectFiles(spec, o, v, used, &t)
 		if err != nil {
+			if err.Object < 0 {
+				// The set is over a bound: stop here, make nothing more.
+				return nil, errors.Join(append(errs, err)...)
+			}
 			errs = append(errs, err)
 			continue
 		}
@@ -120,16 +140,26 @@ func checkNesting(files []secrets.File) error {
 				break
 			}
 			if strings.HasPrefix(q, p+"/") {
-				return &Error{Index: -1, Field: "objects", Problem: fmt.Sprintf("file %q would also have to be the directory of %q", p, q),
-					Fix: "rename one of them (objectAlias, or the key for allKeys)"}
+				return invalid(nil, "objects", fmt.Sprintf("file %s would also have to be the directory of %s", secrets.Quote(p), secrets.Quote(q)),
+					"rename one of them (objectAlias, or the key for allKeys)")
 			}
 		}
 	}
 	return nil
 }
 
-func objectFiles(spec *spc.Spec, o *spc.Object, v secrets.Fetched, used map[string]string) ([]secrets.File, error) {
+// objectFiles makes the files of one object; a failure with Object -1 is the
+// whole set's (over a bound).
+func objectFiles(spec *spc.Spec, o *spc.Object, v secrets.Fetched, used map[string]string, t *tally) ([]secrets.File, *secrets.Problem) {
 	field := fmt.Sprintf("objects[%d]", o.Index)
+	if n := v.Value.Len(); n > secrets.MaxValueBytes {
+		return nil, problem(o, field, reason.LimitExceeded,
+			fmt.Sprintf("the value is %d bytes, over the limit of %d bytes", n, secrets.MaxValueBytes),
+			"store a smaller value (Secrets Manager itself holds at most 64 KiB)")
+	}
+	if err := t.add(v.Value.Len()); err != nil {
+		return nil, err
+	}
 	files := []secrets.File{{Path: o.FileName, Mode: o.Mode, Content: v.Value}}
 	if len(o.JMESPath) == 0 && !o.AllKeys {
 		return files, nil
@@ -144,12 +174,11 @@ func objectFiles(spec *spc.Spec, o *spc.Object, v secrets.Fetched, used map[stri
 		if o.AllKeys {
 			f = field + ".allKeys"
 		}
-		return nil, &Error{Index: o.Index, Name: o.Name, Field: f,
-			Problem: fmt.Sprintf("the %s is not valid JSON (%s)", kind, syntaxWhere(raw)),
-			Fix:     "store the secret as a JSON document, or remove jmesPath/allKeys to mount the whole value"}
+		return nil, invalid(o, f, fmt.Sprintf("the %s is not valid JSON (%s)", kind, syntaxWhere(raw)),
+			"store the secret as a JSON document, or remove jmesPath/allKeys to mount the whole value")
 	}
 	if o.AllKeys {
-		more, err := allKeys(spec, o, raw, used)
+		more, err := allKeys(spec, o, raw, used, t)
 		if err != nil {
 			return nil, err
 		}
@@ -157,14 +186,16 @@ func objectFiles(spec *spc.Spec, o *spc.Object, v secrets.Fetched, used map[stri
 	}
 	var doc any
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, &Error{Index: o.Index, Name: o.Name, Field: field + ".jmesPath", Problem: fmt.Sprintf("the %s is not valid JSON", kind)}
+		return nil, invalid(o, field+".jmesPath", fmt.Sprintf("the %s is not valid JSON", kind), "")
 	}
 	for k := range o.JMESPath {
 		j := &o.JMESPath[k]
-		jf := fmt.Sprintf("%s.jmesPath[%d].path", field, k)
 		content, err := search(j, doc)
 		if err != nil {
-			err.Index, err.Name, err.Field = o.Index, o.Name, jf
+			err.Object, err.ObjectName, err.Field = o.Index, o.Name, fmt.Sprintf("%s.jmesPath[%d].path", field, k)
+			return nil, err
+		}
+		if err := t.add(len(content)); err != nil {
 			return nil, err
 		}
 		files = append(files, secrets.File{Path: j.FileName, Mode: j.Mode, Content: secrets.NewValue(content)})
@@ -172,55 +203,64 @@ func objectFiles(spec *spc.Spec, o *spc.Object, v secrets.Fetched, used map[stri
 	return files, nil
 }
 
-// search evaluates one entry; the returned *Error lacks the object fields.
-func search(j *spc.JMESPathEntry, doc any) ([]byte, *Error) {
-	expr := j.Expr
-	if expr == nil {
-		var err error
-		if expr, err = jmespath.Compile(j.Path); err != nil {
-			return nil, &Error{Problem: fmt.Sprintf("invalid JMESPath %q", j.Path)}
-		}
-	}
-	res, err := safeSearch(expr, doc)
+// search evaluates one entry within jmespath.DefaultBudget; the returned
+// problem lacks the object and the field.
+func search(j *spc.JMESPathEntry, doc any) ([]byte, *secrets.Problem) {
+	path := secrets.Quote(j.Path)
+	// spc has checked the syntax; this is the interpreter's own compile
+	// (which also rejects unknown functions, wrong arity and the like).
+	expr, err := jmespath.Compile(j.Path)
 	if err != nil {
-		return nil, &Error{Problem: fmt.Sprintf("JMESPath %q failed: %s", j.Path, searchErr(err))}
+		return nil, &secrets.Problem{Problem: fmt.Sprintf("invalid JMESPath %s: %s", path, err), Kind: reason.Of(err),
+			Fix: "fix the expression (JMESPath syntax: https://jmespath.org/specification.html)"}
+	}
+	budget := jmespath.DefaultBudget()
+	res, err := safeSearch(expr, doc, budget)
+	var limit *jmespath.LimitError
+	switch {
+	case errors.As(err, &limit):
+		return nil, &secrets.Problem{Kind: reason.LimitExceeded,
+			Problem: fmt.Sprintf("JMESPath %s is over its evaluation budget: %s", path, limit),
+			Fix:     fmt.Sprintf("simplify the expression: one extraction may take at most %s", budget)}
+	case err != nil:
+		return nil, &secrets.Problem{Kind: reason.InvalidValue, Problem: fmt.Sprintf("JMESPath %s failed: %s", path, firstLine(err.Error()))}
 	}
 	switch r := res.(type) {
 	case nil:
-		return nil, &Error{Problem: fmt.Sprintf("JMESPath %q matched nothing (the key is missing or null)", j.Path),
+		return nil, &secrets.Problem{Kind: reason.InvalidValue, Problem: fmt.Sprintf("JMESPath %s matched nothing (the key is missing or null)", path),
 			Fix: "check the key names in the secret and the path"}
 	case string:
 		return []byte(r), nil
 	}
 	if !j.AllowNonString {
-		return nil, &Error{Problem: fmt.Sprintf("JMESPath %q yields a %s, not a string", j.Path, jsonType(res)),
+		return nil, &secrets.Problem{Kind: reason.InvalidValue, Problem: fmt.Sprintf("JMESPath %s yields a %s, not a string", path, jsonType(res)),
 			Fix: "point the path at a string, or set allowNonString: true on this entry to write it as JSON"}
 	}
+	// The result is at most budget.Bytes long as JSON (Search checks it).
 	b, err := json.Marshal(res)
 	if err != nil {
-		return nil, &Error{Problem: fmt.Sprintf("JMESPath %q: result cannot be written as JSON", j.Path)}
+		return nil, &secrets.Problem{Kind: reason.InvalidValue, Problem: fmt.Sprintf("JMESPath %s: result cannot be written as JSON", path)}
 	}
 	return b, nil
 }
 
-// safeSearch runs the expression, turning a panic of the JMESPath library
-// into an error (its interpreter is not hardened against every input).
-func safeSearch(expr *jmespath.JMESPath, doc any) (res any, err error) {
+// safeSearch runs the expression, turning a panic of the interpreter (a
+// defect; it is written not to) into an error instead of a crash of the node.
+func safeSearch(expr *jmespath.Expression, doc any, b jmespath.Budget) (res any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			res, err = nil, errors.New("evaluation failed")
 		}
 	}()
-	return expr.Search(doc)
+	return expr.Search(doc, b)
 }
 
-func allKeys(spec *spc.Spec, o *spc.Object, raw []byte, used map[string]string) ([]secrets.File, error) {
+func allKeys(spec *spc.Spec, o *spc.Object, raw []byte, used map[string]string, t *tally) ([]secrets.File, *secrets.Problem) {
 	field := fmt.Sprintf("objects[%d].allKeys", o.Index)
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return nil, &Error{Index: o.Index, Name: o.Name, Field: field,
-			Problem: fmt.Sprintf("the value is a JSON %s, allKeys needs a JSON object", rawJSONType(raw)),
-			Fix:     "store a JSON object, or use jmesPath"}
+		return nil, invalid(o, field, fmt.Sprintf("the value is a JSON %s, allKeys needs a JSON object", rawJSONType(raw)),
+			"store a JSON object, or use jmesPath")
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -231,19 +271,20 @@ func allKeys(spec *spc.Spec, o *spc.Object, raw []byte, used map[string]string) 
 	for n, k := range keys {
 		name := translate(spec.PathTranslation, k)
 		if prob := secrets.PathProblem(name); prob != "" {
-			return nil, &Error{Index: o.Index, Name: o.Name, Field: field,
-				Problem: fmt.Sprintf("top-level key #%d (in sorted order) does not make a valid file name: %s", n+1, prob),
-				Fix:     "rename the key in the secret, or use jmesPath with objectAlias for it"}
+			return nil, invalid(o, field, fmt.Sprintf("top-level key #%d (in sorted order) does not make a valid file name: %s", n+1, prob),
+				"rename the key in the secret, or use jmesPath with objectAlias for it")
 		}
 		if prev, dup := used[name]; dup {
-			return nil, &Error{Index: o.Index, Name: o.Name, Field: field,
-				Problem: fmt.Sprintf("key %q makes file name %q, already used by %s", k, name, prev),
-				Fix:     "rename the key or the other file (objectAlias)"}
+			return nil, invalid(o, field, fmt.Sprintf("key %s makes file name %s, already used by %s", secrets.Quote(k), secrets.Quote(name), prev),
+				"rename the key or the other file (objectAlias)")
 		}
-		used[name] = fmt.Sprintf("objects[%d].allKeys key %q", o.Index, k)
+		used[name] = fmt.Sprintf("objects[%d].allKeys key %s", o.Index, secrets.Quote(k))
 		content, err := keyContent(m[k])
 		if err != nil {
-			return nil, &Error{Index: o.Index, Name: o.Name, Field: field, Problem: fmt.Sprintf("key %q: value cannot be written", k)}
+			return nil, invalid(o, field, fmt.Sprintf("key %s: value cannot be written", secrets.Quote(k)), "")
+		}
+		if err := t.add(len(content)); err != nil {
+			return nil, err
 		}
 		files = append(files, secrets.File{Path: name, Mode: o.Mode, Content: secrets.NewValue(content)})
 	}
@@ -315,16 +356,6 @@ func rawJSONType(raw []byte) string {
 		return "invalid document"
 	}
 	return jsonType(v)
-}
-
-// searchErr renders a go-jmespath evaluation error without data: its
-// "Invalid type for: <argument>" message prints the argument, a piece of the secret.
-func searchErr(err error) string {
-	msg := firstLine(err.Error())
-	if strings.HasPrefix(msg, "Invalid type for") {
-		return "a function argument has the wrong type"
-	}
-	return msg
 }
 
 func firstLine(s string) string {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -161,9 +162,9 @@ func TestJMESPathErrors(t *testing.T) {
 					t.Fatalf("error leaks value %q: %s", v, msg)
 				}
 			}
-			var e *Error
-			if !errors.As(err, &e) || e.Reason() != ReasonInvalidValue || e.Index != 0 {
-				t.Fatalf("error %T is not an *Error for object 0", err)
+			var e *secrets.Problem
+			if !errors.As(err, &e) || e.Reason() != reason.InvalidValue || e.Object != 0 {
+				t.Fatalf("error %T is not a *secrets.Problem for object 0", err)
 			}
 		})
 	}
