@@ -1,100 +1,114 @@
 package awsfetch
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/internal/awsguard"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
-// Error kinds, usable with errors.Is on any error Fetch returns.
+// Error kinds, usable with errors.Is on any error Fetch returns. Each has one reason of the
+// one vocabulary (package reason): see ObjectError.Reason.
 var (
-	// ErrNotFound: the secret, parameter, version or label does not exist.
+	// ErrNotFound: the secret, parameter, version or label does not exist (reason.NotFound).
 	ErrNotFound = errors.New("not found")
-	// ErrAccessDenied: the identity may not read the object (or its credentials were refused).
+	// ErrAccessDenied: the identity may not read the object, or AWS refused its credentials
+	// (reason.AccessDenied).
 	ErrAccessDenied = errors.New("access denied")
-	// ErrDecryption: AWS could not decrypt the value with its KMS key.
+	// ErrDecryption: AWS could not decrypt the value with its KMS key (reason.Decryption).
 	ErrDecryption = errors.New("decryption failure")
-	// ErrThrottled: AWS kept throttling after every retry.
+	// ErrThrottled: AWS kept throttling after every retry (reason.Throttled).
 	ErrThrottled = errors.New("throttled by AWS")
-	// ErrUnavailable: a 5xx or network error after every retry (the failover trigger).
+	// ErrUnavailable: a 5xx, a network error, a malformed answer or timed-out attempts after
+	// every retry: the failover trigger (reason.AWSUnavailable).
 	ErrUnavailable = errors.New("AWS unavailable")
-	// ErrRequest: AWS rejected the request for another reason (a 4xx not listed above).
+	// ErrRequest: AWS rejected the request for another reason, a 4xx not listed above
+	// (reason.AWSError).
 	ErrRequest = errors.New("request rejected by AWS")
-	// ErrNoRegion: neither the SecretProviderClass nor the environment names a region.
-	ErrNoRegion = errors.New("no AWS region: set parameters.region in the SecretProviderClass or AWS_REGION")
+	// ErrLimitExceeded: a response body over secrets.MaxResponseBytes or a value over
+	// secrets.MaxValueBytes; never retried (reason.LimitExceeded).
+	ErrLimitExceeded = errors.New("over a size limit")
+	// ErrCredentials: the identity's credentials could not be had (reason.CredentialsUnavailable,
+	// or the identity error's own reason); the identity already retried what may pass.
+	ErrCredentials = errors.New("no AWS credentials for the identity")
 )
 
-// errInternal marks a defect of this package (Reason: Internal).
+// ErrNoRegion: neither the SecretProviderClass nor the environment names a region (a
+// *secrets.Problem with reason.InvalidClass; compare with errors.Is).
+var ErrNoRegion error = &secrets.Problem{
+	Object: -1, Field: "parameters.region", Problem: "no AWS region",
+	Fix: "set parameters.region in the SecretProviderClass or AWS_REGION", Kind: reason.InvalidClass,
+}
+
+// errInternal marks a defect of this package (reason.Internal).
 var errInternal = errors.New("internal error")
 
-// Reasons: the fixed set Reason returns, for metrics labels and Kubernetes events.
-const (
-	ReasonNotFound     = "NotFound"
-	ReasonAccessDenied = "AccessDenied"
-	ReasonDecryption   = "DecryptionFailure"
-	ReasonThrottled    = "Throttled"
-	ReasonUnavailable  = "AWSUnavailable"
-	ReasonAWSError     = "AWSError"
-	ReasonInvalidClass = "InvalidSecretProviderClass"
-	ReasonInvalidValue = "InvalidSecretValue"
-	ReasonInternal     = "Internal"
-)
-
-// Reasons lists every value Reason can return (besides "" for a nil error).
-var Reasons = []string{ReasonNotFound, ReasonAccessDenied, ReasonDecryption, ReasonThrottled, ReasonUnavailable,
-	ReasonAWSError, ReasonInvalidClass, ReasonInvalidValue, ReasonInternal}
-
-// Reason maps an error of the pipeline (parse, fetch, extract, write) to one of
-// Reasons: "" for nil, the first kind found for an error naming several objects.
-func Reason(err error) string {
-	if err == nil {
-		return ""
-	}
-	var oe *ObjectError
-	if errors.As(err, &oe) {
-		return kindReason(oe.Kind)
-	}
-	var inv *spc.InvalidError
-	if errors.As(err, &inv) || errors.Is(err, ErrNoRegion) {
-		return ReasonInvalidClass
-	}
-	var r reason.Reasoner
-	if errors.As(err, &r) {
-		return string(r.Reason())
-	}
-	for _, k := range []error{ErrNotFound, ErrAccessDenied, ErrDecryption, ErrThrottled, ErrUnavailable, ErrRequest} {
-		if errors.Is(err, k) {
-			return kindReason(k)
-		}
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return ReasonUnavailable
-	}
-	return ReasonInternal
+var kindReasons = map[error]reason.Reason{
+	ErrNotFound:      reason.NotFound,
+	ErrAccessDenied:  reason.AccessDenied,
+	ErrDecryption:    reason.Decryption,
+	ErrThrottled:     reason.Throttled,
+	ErrUnavailable:   reason.AWSUnavailable,
+	ErrRequest:       reason.AWSError,
+	ErrLimitExceeded: reason.LimitExceeded,
+	ErrCredentials:   reason.CredentialsUnavailable,
+	errInternal:      reason.Internal,
 }
 
-var kindReasons = map[error]string{
-	ErrNotFound:     ReasonNotFound,
-	ErrAccessDenied: ReasonAccessDenied,
-	ErrDecryption:   ReasonDecryption,
-	ErrThrottled:    ReasonThrottled,
-	ErrUnavailable:  ReasonUnavailable,
-	ErrRequest:      ReasonAWSError,
-}
-
-func kindReason(kind error) string {
+func kindReason(kind error) reason.Reason {
 	if r, ok := kindReasons[kind]; ok {
 		return r
 	}
-	return ReasonInternal
+	return reason.Internal
 }
+
+// Reason returns the reason of err as a string.
+//
+// Deprecated: use reason.Of. Kept until the mounter and the injector move to it; for their
+// sake it still reads the stages that are not on the one vocabulary yet (spc.InvalidError, and
+// errors whose Reason method returns a string).
+func Reason(err error) string {
+	r := reason.Of(err)
+	if r == reason.Internal {
+		var inv *spc.InvalidError
+		if errors.As(err, &inv) {
+			return string(reason.InvalidClass)
+		}
+		var legacy interface{ Reason() string }
+		if errors.As(err, &legacy) {
+			return legacy.Reason()
+		}
+	}
+	return string(r)
+}
+
+// The reasons as strings.
+//
+// Deprecated: use the values of package reason; these stay only until the mounter and the
+// injector stop naming them.
+const (
+	ReasonNotFound     = string(reason.NotFound)
+	ReasonAccessDenied = string(reason.AccessDenied)
+	ReasonDecryption   = string(reason.Decryption)
+	ReasonThrottled    = string(reason.Throttled)
+	ReasonUnavailable  = string(reason.AWSUnavailable)
+	ReasonAWSError     = string(reason.AWSError)
+	ReasonInvalidClass = string(reason.InvalidClass)
+	ReasonInvalidValue = string(reason.InvalidValue)
+	ReasonInternal     = string(reason.Internal)
+)
+
+// maxCauseBytes bounds the AWS error text an ObjectError prints (AWS messages repeat the
+// resource name, and a forged endpoint may say anything).
+const maxCauseBytes = 1024
 
 // ObjectError is the failure to read one object of the class.
 type ObjectError struct {
@@ -111,11 +125,12 @@ type ObjectError struct {
 	Err error
 }
 
-// Error names the object, the region and the kind, then the AWS error.
+// Error names the object (quoted and bounded), the region and the kind, then the cause,
+// bounded to maxCauseBytes.
 func (e *ObjectError) Error() string {
-	msg := fmt.Sprintf("objects[%d] %q (%s) in %s: %v", e.Index, e.Name, e.Type, e.Region, e.Kind)
+	msg := fmt.Sprintf("objects[%d] %s (%s) in %s: %v", e.Index, secrets.Quote(e.Name), e.Type, e.Region, e.Kind)
 	if e.Err != nil && !errors.Is(e.Kind, e.Err) {
-		msg += ": " + e.Err.Error()
+		msg += ": " + bound(e.Err.Error(), maxCauseBytes)
 	}
 	return msg
 }
@@ -126,6 +141,18 @@ func (e *ObjectError) Unwrap() []error {
 		return []error{e.Kind}
 	}
 	return []error{e.Kind, e.Err}
+}
+
+// Reason implements reason.Reasoner: the kind's reason; for ErrCredentials the identity error's
+// own reason when it has one (e.g. NoIdentity).
+func (e *ObjectError) Reason() reason.Reason {
+	if errors.Is(e.Kind, ErrCredentials) {
+		var r reason.Reasoner
+		if errors.As(e.Err, &r) && r.Reason() != "" {
+			return r.Reason()
+		}
+	}
+	return kindReason(e.Kind)
 }
 
 // FetchError lists every object a Fetch could not read.
@@ -152,6 +179,26 @@ func (e *FetchError) Unwrap() []error {
 		out[i] = oe
 	}
 	return out
+}
+
+// Reason implements reason.Reasoner: the first object's reason.
+func (e *FetchError) Reason() reason.Reason {
+	if len(e.Errs) == 0 {
+		return reason.Internal
+	}
+	return e.Errs[0].Reason()
+}
+
+// bound cuts s after max bytes (on a rune boundary), saying how long it was.
+func bound(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
 }
 
 // apiErr is a classified failure of one AWS call for one ref.
@@ -196,9 +243,44 @@ func set(codes ...string) map[string]bool {
 	return m
 }
 
-// classify returns the kind of an SDK error: by the AWS error code, else by
-// the HTTP status, else (no response at all) a network error: ErrUnavailable.
+// credentialsFailure reports whether err is the identity's failure to give credentials (an
+// error with a reason of the identity stage inside the SDK's "get identity" error).
+func credentialsFailure(err error) (reason.Reason, bool) {
+	var r reason.Reasoner
+	if !errors.As(err, &r) {
+		return "", false
+	}
+	switch rr := r.Reason(); rr {
+	case reason.AccessDenied, reason.NoIdentity, reason.CredentialsUnavailable:
+		return rr, true
+	}
+	return "", false
+}
+
+// classify returns the kind of an SDK error:
+//
+//  1. a body or value over its limit: ErrLimitExceeded;
+//  2. the identity's credentials refused (AccessDenied) or not to be had: ErrAccessDenied,
+//     ErrCredentials;
+//  3. a malformed answer (bad JSON or XML, a body cut mid-way, a wrong content type, an empty
+//  200. or a timed-out attempt: ErrUnavailable, so failover runs;
+//  4. by the AWS error code, else by the HTTP status, else (no response at all) a network
+//     error: ErrUnavailable.
 func classify(err error) error {
+	var le *awsguard.LimitError
+	if errors.As(err, &le) {
+		return ErrLimitExceeded
+	}
+	if r, ok := credentialsFailure(err); ok {
+		if r == reason.AccessDenied {
+			return ErrAccessDenied
+		}
+		return ErrCredentials
+	}
+	var at *awsguard.AttemptTimeoutError
+	if awsguard.Malformed(err) || errors.As(err, &at) {
+		return ErrUnavailable
+	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		code := ae.ErrorCode()
@@ -234,7 +316,6 @@ func classify(err error) error {
 	if ae != nil {
 		return ErrRequest
 	}
-	// No response: connection refused/reset, DNS, timeouts, canceled context,
-	// or credentials that could not be retrieved.
+	// No response: connection refused/reset, DNS, timeouts, canceled context.
 	return ErrUnavailable
 }

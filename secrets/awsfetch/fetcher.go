@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/internal/awsguard"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -27,6 +28,9 @@ const (
 	DefaultMaxAttempts = 5
 	// DefaultMaxBackoff caps one retry delay.
 	DefaultMaxBackoff = 5 * time.Second
+	// DefaultAttemptTimeout bounds one attempt of an AWS call (send, wait, read the answer),
+	// so one hung connection costs one attempt, not the caller's whole deadline.
+	DefaultAttemptTimeout = 5 * time.Second
 	// DefaultCacheMaxEntries bounds the cache.
 	DefaultCacheMaxEntries = 10000
 	// batchRefusedTTL is how long an identity refused BatchGetSecretValue skips the batch API.
@@ -62,6 +66,9 @@ type Options struct {
 	MaxAttempts int
 	// MaxBackoff caps one retry delay (default 5s). The caller's context bounds the total.
 	MaxBackoff time.Duration
+	// AttemptTimeout bounds each attempt of an AWS call (default DefaultAttemptTimeout), inside
+	// the caller's context: an attempt that runs out is retried like a 5xx.
+	AttemptTimeout time.Duration
 	// Now replaces time.Now for cache expiry (tests).
 	Now func() time.Time
 }
@@ -102,7 +109,12 @@ func New(base aws.Config, opts Options) *Fetcher {
 	}
 	if f.clients == nil {
 		r := NewRetryer(opts.MaxAttempts, opts.MaxBackoff)
-		f.clients = &sdkClients{base: base, retryer: func() aws.Retryer { return r }}
+		at := opts.AttemptTimeout
+		if at <= 0 {
+			at = DefaultAttemptTimeout
+		}
+		base.HTTPClient = awsguard.StableBodies(base.HTTPClient)
+		f.clients = &sdkClients{base: base, retryer: func() aws.Retryer { return r }, attemptTimeout: at}
 	}
 	if opts.CacheTTL > 0 {
 		maxEntries := opts.CacheMaxEntries
@@ -115,9 +127,12 @@ func New(base aws.Config, opts Options) *Fetcher {
 }
 
 // NewRetryer returns the SDK standard retryer this package uses: jittered
-// exponential backoff on throttling, 5xx and connection errors, maxAttempts
-// attempts (default 5) with delays capped at maxBackoff (default 5s). The
-// client-side retry quota is off: attempts are bounded and so is the caller's context.
+// exponential backoff on throttling, 5xx and connection errors, malformed answers
+// and timed-out attempts, maxAttempts attempts (default 5) with delays capped at
+// maxBackoff (default 5s). Never retried: a body over its limit, and credentials
+// the identity could not get (it retries what may pass itself, inside the
+// caller's deadline). The client-side retry quota is off: attempts are bounded
+// and so is the caller's context.
 func NewRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
 	if maxAttempts <= 0 {
 		maxAttempts = DefaultMaxAttempts
@@ -129,7 +144,15 @@ func NewRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
 		o.MaxAttempts = maxAttempts
 		o.MaxBackoff = maxBackoff
 		o.RateLimiter = ratelimit.None
-	})
+	}, awsguard.WithRetryables(retry.IsErrorRetryableFunc(noRetryCredentials), retry.IsErrorRetryableFunc(awsguard.Retryable)))
+}
+
+// noRetryCredentials refuses to retry a call whose credentials the identity could not get.
+func noRetryCredentials(err error) aws.Ternary {
+	if _, ok := credentialsFailure(err); ok {
+		return aws.FalseTernary
+	}
+	return aws.UnknownTernary
 }
 
 // outcome is the result of reading one ref.
@@ -415,5 +438,5 @@ func reasonOf(err error) string {
 	if err == nil {
 		return ""
 	}
-	return kindReason(classify(err))
+	return string(kindReason(classify(err)))
 }

@@ -31,17 +31,34 @@ func (f *Fetcher) getSM(ctx context.Context, c SecretsManagerAPI, region string,
 	if err != nil {
 		return outcome{err: classified(err)}
 	}
-	return outcome{val: smValue(out.SecretString, out.SecretBinary, out.VersionId, region)}
+	return smValue(out.SecretString, out.SecretBinary, out.VersionId, region)
 }
 
-func smValue(s *string, b []byte, version *string, region string) secrets.Fetched {
+// smValue is the outcome of one Secrets Manager value: the value, or
+// ErrLimitExceeded past secrets.MaxValueBytes.
+func smValue(s *string, b []byte, version *string, region string) outcome {
 	v := secrets.Fetched{VersionID: aws.ToString(version), Region: region}
 	if s == nil && b != nil {
+		if oc, over := overLimit("SecretBinary", len(b)); over {
+			return oc
+		}
 		v.Value, v.Binary = secrets.NewValue(b), true
 	} else {
+		if oc, over := overLimit("SecretString", len(aws.ToString(s))); over {
+			return oc
+		}
 		v.Value = secrets.NewStringValue(aws.ToString(s))
 	}
-	return v
+	return outcome{val: v}
+}
+
+// overLimit fails a value of n bytes past secrets.MaxValueBytes.
+func overLimit(field string, n int) (outcome, bool) {
+	if n <= secrets.MaxValueBytes {
+		return outcome{}, false
+	}
+	return outcome{err: kindError(ErrLimitExceeded, "%s is %d bytes, over the limit of %d bytes (secrets.MaxValueBytes)",
+		field, n, secrets.MaxValueBytes)}, true
 }
 
 // batchSM reads up to 20 plain refs with BatchGetSecretValue and returns the
@@ -52,8 +69,10 @@ func smValue(s *string, b []byte, version *string, region string) secrets.Fetche
 //   - the ids the batch reports with an error other than not-found or
 //     decryption failure (those are definitive), or does not return at all.
 //
-// A 5xx or network failure of the batch fails all its refs (ErrUnavailable), so
-// failover can take over without a second round of doomed calls.
+// A 5xx, network or malformed-answer failure of the batch fails all its refs
+// (ErrUnavailable), so failover can take over without a second round of doomed
+// calls; so do an answer over the size limit (ErrLimitExceeded) and credentials
+// the identity could not get (the same for every call).
 func (f *Fetcher) batchSM(ctx context.Context, c SecretsManagerAPI, idKey, region string, refs []spc.Ref, res *results) []spc.Ref {
 	// Several refs can share an id ("current" spelled with and without
 	// VersionLabel AWSCURRENT): each id is asked once and answers all of them.
@@ -78,7 +97,7 @@ func (f *Fetcher) batchSM(ctx context.Context, c SecretsManagerAPI, idKey, regio
 		f.obs.AWSCall(APIBatchGetSecretValue, region, reasonOf(err), time.Since(start))
 		if err != nil {
 			ae := classified(err)
-			if errors.Is(ae.kind, ErrUnavailable) {
+			if _, creds := credentialsFailure(err); creds || errors.Is(ae.kind, ErrUnavailable) || errors.Is(ae.kind, ErrLimitExceeded) {
 				for id := range pending {
 					settle(id, outcome{err: ae})
 				}
@@ -94,7 +113,7 @@ func (f *Fetcher) batchSM(ctx context.Context, c SecretsManagerAPI, idKey, regio
 			e := &out.SecretValues[i]
 			for _, key := range []string{aws.ToString(e.Name), aws.ToString(e.ARN)} {
 				if _, ok := pending[key]; ok && key != "" {
-					settle(key, outcome{val: smValue(e.SecretString, e.SecretBinary, e.VersionId, region)})
+					settle(key, smValue(e.SecretString, e.SecretBinary, e.VersionId, region))
 					break
 				}
 			}

@@ -68,7 +68,7 @@ func (f *Fetcher) getSSM(ctx context.Context, c SSMAPI, region string, refs []sp
 		}
 		for _, key := range []string{aws.ToString(p.Name) + sel, aws.ToString(p.ARN) + sel} {
 			if _, ok := byName[key]; ok {
-				settle(key, outcome{val: ssmValue(p, region)})
+				settle(key, ssmValue(p, region))
 				break
 			}
 		}
@@ -82,7 +82,7 @@ func (f *Fetcher) getSSM(ctx context.Context, c SSMAPI, region string, refs []sp
 				continue
 			}
 			if len(out.Parameters) == 1 && len(out.InvalidParameters) == 0 {
-				settle(n, outcome{val: ssmValue(&out.Parameters[0], region)})
+				settle(n, ssmValue(&out.Parameters[0], region))
 			} else {
 				settle(n, outcome{err: kindError(ErrNotFound, "%s: parameter not returned", APIGetParameters)})
 			}
@@ -96,10 +96,15 @@ func (f *Fetcher) getSSM(ctx context.Context, c SSMAPI, region string, refs []sp
 	return left
 }
 
-func ssmValue(p *types.Parameter, region string) secrets.Fetched {
-	return secrets.Fetched{
+// ssmValue is the outcome of one parameter: the value, or ErrLimitExceeded past
+// secrets.MaxValueBytes.
+func ssmValue(p *types.Parameter, region string) outcome {
+	if oc, over := overLimit("the parameter value", len(aws.ToString(p.Value))); over {
+		return oc
+	}
+	return outcome{val: secrets.Fetched{
 		Value:     secrets.NewStringValue(aws.ToString(p.Value)),
 		VersionID: strconv.FormatInt(p.Version, 10),
 		Region:    region,
-	}
+	}}
 }

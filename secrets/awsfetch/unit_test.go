@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/internal/awsguard"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
@@ -220,8 +224,8 @@ func TestClassify(t *testing.T) {
 
 type reasoned struct{}
 
-func (reasoned) Error() string         { return "bad value" }
-func (reasoned) Reason() reason.Reason { return reason.InvalidValue }
+func (reasoned) Error() string  { return "bad value" }
+func (reasoned) Reason() string { return ReasonInvalidValue }
 
 func TestReason(t *testing.T) {
 	cases := map[error]string{
@@ -239,10 +243,20 @@ func TestReason(t *testing.T) {
 			t.Errorf("Reason(%v) = %q, want %q", err, got, want)
 		}
 	}
-	for _, r := range Reasons {
+	for _, r := range reason.All {
 		if r == "" {
-			t.Fatal("empty reason in Reasons")
+			t.Fatal("empty reason in reason.All")
 		}
+	}
+	// Every kind has a reason of the one vocabulary, and the errors are Reasoners.
+	for kind, want := range kindReasons {
+		fe := &FetchError{Errs: []*ObjectError{{Kind: kind}}}
+		if got := reason.Of(fmt.Errorf("w: %w", fe)); got != want || !slices.Contains(reason.All, got) {
+			t.Errorf("reason.Of(FetchError of %v) = %q, want %q", kind, got, want)
+		}
+	}
+	if reason.Of(ErrNoRegion) != reason.InvalidClass {
+		t.Errorf("ErrNoRegion reason %q", reason.Of(ErrNoRegion))
 	}
 }
 
@@ -280,5 +294,67 @@ func TestFailoverOnlyForUnavailableObjects(t *testing.T) {
 	vals, err := f.Fetch(context.Background(), s, Identity{})
 	if err != nil || string(vals[0].Value.Bytes()) != "from-west" || vals[0].Region != "us-west-2" {
 		t.Fatalf("vals %v, err %v", vals, err)
+	}
+}
+
+// A huge object name (and an AWS error that echoes it) still makes a short error.
+func TestHugeNameShortError(t *testing.T) {
+	name := strings.Repeat("n", 10<<20)
+	m := newMock(0)
+	m.getErrs = map[string]error{name: &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized on " + name}}
+	s := &spc.Spec{Region: "us-east-1", Objects: []spc.Object{{Index: 0, Name: name, Type: spc.SecretsManager}}}
+	_, err := New(aws.Config{}, Options{Clients: mockClients{m}}).Fetch(context.Background(), s, Identity{})
+	if !errors.Is(err, ErrAccessDenied) {
+		t.Fatalf("error %.200v", err)
+	}
+	if n := len(err.Error()); n > 2*maxCauseBytes {
+		t.Fatalf("error of %d bytes for a 10 MiB name", n)
+	}
+	if !strings.Contains(err.Error(), "(10485760 bytes)") {
+		t.Fatalf("error does not say the name's length: %.300s", err)
+	}
+}
+
+// credsErr is an identity stage's failure, as the SDK wraps it.
+type credsErr struct{ r reason.Reason }
+
+func (e credsErr) Error() string         { return "credentials for test: " + string(e.r) }
+func (e credsErr) Reason() reason.Reason { return e.r }
+
+func TestClassifyGuardsAndCredentials(t *testing.T) {
+	cases := []struct {
+		err  error
+		want error
+	}{
+		{respErr(200, &smithy.DeserializationError{Err: io.ErrUnexpectedEOF}), ErrUnavailable},
+		{respErr(200, &awsguard.MalformedError{Problem: "empty"}), ErrUnavailable},
+		{respErr(200, &smithy.DeserializationError{Err: &awsguard.LimitError{Limit: 1}}), ErrLimitExceeded},
+		{&awsguard.AttemptTimeoutError{After: time.Second, Err: context.DeadlineExceeded}, ErrUnavailable},
+		{fmt.Errorf("get identity: %w", credsErr{reason.AccessDenied}), ErrAccessDenied},
+		{fmt.Errorf("get identity: %w", credsErr{reason.CredentialsUnavailable}), ErrCredentials},
+		// The identity's error wins over the STS error inside it.
+		{fmt.Errorf("get identity: %w", fmt.Errorf("%w: %w", credsErr{reason.CredentialsUnavailable}, respErr(503, errors.New("x")))), ErrCredentials},
+	}
+	for _, tc := range cases {
+		if got := classify(tc.err); !errors.Is(got, tc.want) {
+			t.Errorf("classify(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+	// An ObjectError of a credentials failure has the identity's own reason.
+	oe := &ObjectError{Kind: ErrCredentials, Err: credsErr{reason.NoIdentity}}
+	if oe.Reason() != reason.NoIdentity {
+		t.Errorf("reason %q, want NoIdentity", oe.Reason())
+	}
+	// The retry rules: credentials failures and oversized bodies are never retried.
+	r := NewRetryer(5, time.Millisecond)
+	for err, want := range map[error]bool{
+		fmt.Errorf("get identity: %w", credsErr{reason.CredentialsUnavailable}):                                      false,
+		respErr(200, &smithy.DeserializationError{Err: &awsguard.LimitError{Limit: 1}}):                              false,
+		respErr(200, &smithy.DeserializationError{Err: io.ErrUnexpectedEOF}):                                         true,
+		&awsguard.AttemptTimeoutError{After: time.Second, Err: &smithy.CanceledError{Err: context.DeadlineExceeded}}: true,
+	} {
+		if got := r.IsErrorRetryable(err); got != want {
+			t.Errorf("retryable(%v) = %v, want %v", err, got, want)
+		}
 	}
 }

@@ -12,6 +12,15 @@
 // shortly before they expire, so many pods of one service account cost one
 // STS call. The identity's Key is also the key of the fetcher's node cache:
 // two pods share cached secret values only when they share an identity.
+//
+// Getting credentials is bounded and classified: each call to STS or the agent
+// has a timeout of its own and a capped response body; a failure that may pass
+// (the agent not listening yet on a fresh node, a 5xx, throttling, a timeout, a
+// malformed answer) is retried with jittered backoff inside the caller's
+// context, and the Pod Identity agent's IPv6 address is tried when its IPv4 one
+// cannot be reached. Every error is an *Error naming the identity, with its
+// reason of the one vocabulary (package reason): NoIdentity, AccessDenied (STS
+// or the agent refused the token or the trust policy), CredentialsUnavailable.
 package identity
 
 import (
@@ -23,11 +32,17 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/internal/awsguard"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 )
 
 // Annotations on a ServiceAccount that this package reads (the EKS pod-identity
@@ -48,12 +63,23 @@ const (
 // DefaultPodIdentityEndpoint is the EKS Pod Identity agent's link-local endpoint.
 const DefaultPodIdentityEndpoint = "http://169.254.170.23/v1/credentials"
 
-// DefaultPodIdentityEndpointIPv6 is the agent's IPv6 endpoint, used for classes with
-// preferredAddressType: ipv6 while the endpoint is the default.
+// DefaultPodIdentityEndpointIPv6 is the agent's IPv6 endpoint: tried when the IPv4
+// one cannot be reached, and first for classes with preferredAddressType: ipv6.
 const DefaultPodIdentityEndpointIPv6 = "http://[fd00:ec2::23]/v1/credentials"
 
-// DefaultExpiryWindow is how long before expiry cached credentials are renewed.
-const DefaultExpiryWindow = 5 * time.Minute
+// Defaults of Options.
+const (
+	// DefaultExpiryWindow is how long before expiry cached credentials are renewed.
+	DefaultExpiryWindow = 5 * time.Minute
+	// DefaultAttemptTimeout bounds one call to STS or the Pod Identity agent.
+	DefaultAttemptTimeout = 5 * time.Second
+	// DefaultMaxAttempts bounds the calls of one credentials retrieval.
+	DefaultMaxAttempts = 10
+	// DefaultMaxBackoff caps one retry delay (the delays grow from 200ms, jittered).
+	DefaultMaxBackoff = 3 * time.Second
+	// maxResponseBytes caps an answer of STS or the agent (a few KiB in truth).
+	maxResponseBytes = 1 << 20
+)
 
 // Policy says when the node's own AWS identity may be used for a pod.
 type Policy string
@@ -74,7 +100,7 @@ func ParsePolicy(s string) (Policy, error) {
 	case NodeNever, NodeFallback, NodeAlways:
 		return p, nil
 	}
-	return "", fmt.Errorf("node identity policy %q: must be never, fallback or always", s)
+	return "", fmt.Errorf("node identity policy %s: must be never, fallback or always", secrets.Quote(s))
 }
 
 // Kind names where an identity's credentials come from.
@@ -138,19 +164,92 @@ type Request struct {
 	PreferredAddressType string
 }
 
-// ErrNoIdentity is wrapped when a pod has no usable AWS identity.
+// ErrNoIdentity is wrapped when a pod has no usable AWS identity (reason.NoIdentity).
 var ErrNoIdentity = errors.New("no AWS identity for the pod")
+
+// noIdentity is a Resolve failure: reason NoIdentity, wrapping ErrNoIdentity.
+func noIdentity(format string, args ...any) error {
+	return reason.Wrap(reason.NoIdentity, fmt.Errorf("%w: "+format, append([]any{ErrNoIdentity}, args...)...))
+}
+
+// Error is a failure to get an identity's credentials. It names the identity,
+// never holds a token, and carries a reason of the one vocabulary.
+type Error struct {
+	// Identity names who asked: the role and service account (IRSA),
+	// pod-identity:namespace/serviceaccount, or the node.
+	Identity string
+	// Kind is AccessDenied (STS or the agent refused the token, or the role's
+	// trust policy refused the service account), CredentialsUnavailable (what
+	// may pass: unreachable, 5xx, throttled, timed out, malformed) or
+	// LimitExceeded (an answer over its size limit).
+	Kind reason.Reason
+	// Attempts is the number of calls made.
+	Attempts int
+	// Fix says what to do, when there is something to say.
+	Fix string
+	// Err is the last call's error.
+	Err error
+}
+
+// maxCauseBytes bounds the text of the cause an Error prints.
+const maxCauseBytes = 1024
+
+func (e *Error) Error() string {
+	what := "refused"
+	switch e.Kind {
+	case reason.CredentialsUnavailable:
+		what = "unavailable"
+	case reason.LimitExceeded:
+		what = "answer over its size limit"
+	}
+	msg := fmt.Sprintf("AWS credentials for %s: %s after %d attempt(s): %s", e.Identity, what, e.Attempts, bound(fmt.Sprint(e.Err), maxCauseBytes))
+	if e.Fix != "" {
+		msg += "; fix: " + e.Fix
+	}
+	return msg
+}
+
+// Unwrap returns the last call's error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Reason implements reason.Reasoner.
+func (e *Error) Reason() reason.Reason { return e.Kind }
+
+// bound cuts s after max bytes (on a rune boundary), saying how long it was.
+func bound(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
+}
 
 // Options configure a Resolver.
 type Options struct {
 	// NodeIdentity is the node-identity policy (default NodeNever).
 	NodeIdentity Policy
-	// PodIdentityEndpoint is the Pod Identity agent's credentials URL.
+	// PodIdentityEndpoint is the Pod Identity agent's credentials URL (default
+	// DefaultPodIdentityEndpoint).
 	PodIdentityEndpoint string
+	// PodIdentityEndpointIPv6 is the agent's IPv6 URL, tried when the first one
+	// cannot be reached (and first for classes preferring ipv6). Default:
+	// DefaultPodIdentityEndpointIPv6 when PodIdentityEndpoint is the default,
+	// otherwise none (a custom endpoint gets no second address unless set).
+	PodIdentityEndpointIPv6 string
 	// ExpiryWindow renews cached credentials this long before expiry (default DefaultExpiryWindow).
 	ExpiryWindow time.Duration
 	// HTTPClient is used for the Pod Identity endpoint (default: the base config's).
 	HTTPClient endpointcreds.HTTPClient
+	// AttemptTimeout bounds one call to STS or the agent (default DefaultAttemptTimeout).
+	AttemptTimeout time.Duration
+	// MaxAttempts bounds the calls of one credentials retrieval (default
+	// DefaultMaxAttempts); the caller's context bounds their time.
+	MaxAttempts int
+	// MaxBackoff caps one retry delay (default DefaultMaxBackoff).
+	MaxBackoff time.Duration
 }
 
 // Resolver hands out (cached) credentials per identity. Safe for concurrent use.
@@ -166,7 +265,7 @@ type Resolver struct {
 // entry is a cached credentials provider and the latest token it presents.
 type entry struct {
 	token *tokenHolder
-	creds *aws.CredentialsCache
+	creds aws.CredentialsProvider
 }
 
 // tokenHolder hands the newest token of an identity to the SDK providers.
@@ -201,16 +300,30 @@ func NewResolver(base aws.Config, opts Options) *Resolver {
 	if opts.PodIdentityEndpoint == "" {
 		opts.PodIdentityEndpoint = DefaultPodIdentityEndpoint
 	}
+	if opts.PodIdentityEndpointIPv6 == "" && opts.PodIdentityEndpoint == DefaultPodIdentityEndpoint {
+		opts.PodIdentityEndpointIPv6 = DefaultPodIdentityEndpointIPv6
+	}
 	if opts.ExpiryWindow <= 0 {
 		opts.ExpiryWindow = DefaultExpiryWindow
 	}
+	if opts.AttemptTimeout <= 0 {
+		opts.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	base.HTTPClient = awsguard.StableBodies(base.HTTPClient)
 	return &Resolver{base: base, opts: opts, cache: map[string]*entry{}, sts: map[string]*sts.Client{}}
 }
 
 // Resolve picks the pod's identity: node role when the policy is "always";
 // Pod Identity when the class asks for it; IRSA when the service account has a
 // role annotation; the node role when the policy is "fallback"; otherwise an
-// error wrapping ErrNoIdentity that says how to fix it.
+// error wrapping ErrNoIdentity (reason NoIdentity) that says how to fix it. It
+// makes no AWS call: the credentials are got when first used.
 func (r *Resolver) Resolve(_ context.Context, req Request) (Identity, error) {
 	sa := req.Namespace + "/" + req.ServiceAccount
 	if r.opts.NodeIdentity == NodeAlways {
@@ -225,25 +338,25 @@ func (r *Resolver) Resolve(_ context.Context, req Request) (Identity, error) {
 	if r.opts.NodeIdentity == NodeFallback {
 		return r.node()
 	}
-	return Identity{}, fmt.Errorf("%w: service account %s has no %s annotation and the SecretProviderClass does not set usePodIdentity: "+
+	return Identity{}, noIdentity("service account %s has no %s annotation and the SecretProviderClass does not set usePodIdentity: "+
 		"annotate the service account with the IAM role to use (%s: arn:aws:iam::ACCOUNT:role/NAME), or set usePodIdentity: \"true\" "+
 		"with an EKS Pod Identity association, or ask the operator to allow the node's role (--node-identity=fallback)",
-		ErrNoIdentity, sa, AnnotationRoleARN, AnnotationRoleARN)
+		secrets.Quote(sa), AnnotationRoleARN, AnnotationRoleARN)
 }
 
 func (r *Resolver) node() (Identity, error) {
 	if r.base.Credentials == nil {
-		return Identity{}, fmt.Errorf("%w: node identity allowed but the node has no AWS credentials", ErrNoIdentity)
+		return Identity{}, noIdentity("node identity allowed but the node has no AWS credentials")
 	}
-	return Identity{Key: "node", Kind: KindNode, Credentials: r.base.Credentials}, nil
+	return Identity{Key: "node", Kind: KindNode, Credentials: r.retrying("the node's role", KindNode, r.base.Credentials)}, nil
 }
 
 var roleARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
 
 func (r *Resolver) irsa(sa, role string, req Request) (Identity, error) {
 	if !roleARNRE.MatchString(role) {
-		return Identity{}, fmt.Errorf("%w: service account %s: annotation %s %q is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
-			ErrNoIdentity, sa, AnnotationRoleARN, role)
+		return Identity{}, noIdentity("service account %s: annotation %s %s is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+			secrets.Quote(sa), AnnotationRoleARN, secrets.Quote(role))
 	}
 	aud := STSAudience
 	if a := strings.TrimSpace(req.Annotations[AnnotationAudience]); a != "" {
@@ -251,15 +364,16 @@ func (r *Resolver) irsa(sa, role string, req Request) (Identity, error) {
 	}
 	tok, ok := req.Tokens[aud]
 	if !ok || tok.Token == "" {
-		return Identity{}, fmt.Errorf("%w: the kubelet sent no service account token for audience %q: "+
-			"the CSIDriver object must list it in tokenRequests", ErrNoIdentity, aud)
+		return Identity{}, noIdentity("the kubelet sent no service account token for audience %s: "+
+			"the CSIDriver object must list it in tokenRequests", secrets.Quote(aud))
 	}
 	key := role + " " + sa
 	region := r.base.Region
 	if region == "" {
 		region = req.Region
 	}
-	e := r.entry(key, tok.Token, func(h *tokenHolder) aws.CredentialsProvider {
+	who := fmt.Sprintf("role %s for service account %s (IRSA)", role, secrets.Quote(sa))
+	e := r.entry(key, who, KindIRSA, tok.Token, func(h *tokenHolder) aws.CredentialsProvider {
 		return stscreds.NewWebIdentityRoleProvider(r.stsClient(region), role, h, func(o *stscreds.WebIdentityRoleOptions) {
 			o.RoleSessionName = sessionName(req.Namespace, req.ServiceAccount)
 		})
@@ -270,39 +384,60 @@ func (r *Resolver) irsa(sa, role string, req Request) (Identity, error) {
 func (r *Resolver) podIdentity(sa string, req Request) (Identity, error) {
 	tok, ok := req.Tokens[PodIdentityAudience]
 	if !ok || tok.Token == "" {
-		return Identity{}, fmt.Errorf("%w: usePodIdentity is set but the kubelet sent no service account token for audience %q: "+
-			"the CSIDriver object must list it in tokenRequests", ErrNoIdentity, PodIdentityAudience)
+		return Identity{}, noIdentity("usePodIdentity is set but the kubelet sent no service account token for audience %s: "+
+			"the CSIDriver object must list it in tokenRequests", secrets.Quote(PodIdentityAudience))
 	}
 	key := "pod-identity:" + sa
-	endpoint := r.opts.PodIdentityEndpoint
-	if req.PreferredAddressType == "ipv6" && endpoint == DefaultPodIdentityEndpoint {
-		endpoint = DefaultPodIdentityEndpointIPv6
+	endpoints := []string{r.opts.PodIdentityEndpoint}
+	if v6 := r.opts.PodIdentityEndpointIPv6; v6 != "" && v6 != r.opts.PodIdentityEndpoint {
+		endpoints = append(endpoints, v6)
+		if req.PreferredAddressType == "ipv6" {
+			endpoints[0], endpoints[1] = endpoints[1], endpoints[0]
+		}
 	}
-	e := r.entry(key, tok.Token, func(h *tokenHolder) aws.CredentialsProvider {
-		return endpointcreds.New(endpoint, func(o *endpointcreds.Options) {
-			o.AuthorizationTokenProvider = h
-			if r.opts.HTTPClient != nil {
-				o.HTTPClient = r.opts.HTTPClient
-			} else if r.base.HTTPClient != nil {
-				o.HTTPClient = r.base.HTTPClient
-			}
-			o.APIOptions = append(o.APIOptions, r.base.APIOptions...)
-		})
+	// The order is part of the cached provider: one identity, one class preference at a time.
+	ckey := key + " " + strings.Join(endpoints, " ")
+	who := secrets.Quote(key) + " (EKS Pod Identity)"
+	e := r.entry(ckey, who, KindPodIdentity, tok.Token, func(h *tokenHolder) aws.CredentialsProvider {
+		p := &agentProvider{}
+		for _, ep := range endpoints {
+			p.urls = append(p.urls, ep)
+			p.providers = append(p.providers, endpointcreds.New(ep, func(o *endpointcreds.Options) {
+				o.AuthorizationTokenProvider = h
+				if r.opts.HTTPClient != nil {
+					o.HTTPClient = r.opts.HTTPClient
+				} else if r.base.HTTPClient != nil {
+					o.HTTPClient = r.base.HTTPClient
+				}
+				o.Retryer = aws.NopRetryer{} // retried by retryingProvider, inside the caller's context
+				o.APIOptions = r.guard(o.APIOptions, nil)
+				o.APIOptions = append(o.APIOptions[:len(o.APIOptions):len(o.APIOptions)], r.base.APIOptions...)
+			}))
+		}
+		return p
 	})
 	return Identity{Key: key, Kind: KindPodIdentity, Credentials: e.creds}, nil
 }
 
+// guard adds the call guards (body cap, a timeout per attempt, a body required)
+// to a client's API options.
+func (r *Resolver) guard(apiOptions []func(*middleware.Stack) error, contentTypes []string) []func(*middleware.Stack) error {
+	return awsguard.Options{MaxBody: maxResponseBytes, AttemptTimeout: r.opts.AttemptTimeout,
+		ContentTypes: contentTypes, RequireBody: true}.Append(apiOptions)
+}
+
 // entry returns the cached provider for key (creating it with mk), after
 // handing it the newest token.
-func (r *Resolver) entry(key, token string, mk func(*tokenHolder) aws.CredentialsProvider) *entry {
+func (r *Resolver) entry(key, who string, kind Kind, token string, mk func(*tokenHolder) aws.CredentialsProvider) *entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.cache[key]
 	if !ok {
 		h := &tokenHolder{}
-		e = &entry{token: h, creds: aws.NewCredentialsCache(mk(h), func(o *aws.CredentialsCacheOptions) {
+		cache := aws.NewCredentialsCache(mk(h), func(o *aws.CredentialsCacheOptions) {
 			o.ExpiryWindow = r.opts.ExpiryWindow
-		})}
+		})
+		e = &entry{token: h, creds: r.retrying(who, kind, cache)}
 		r.cache[key] = e
 	}
 	e.token.set(token)
@@ -312,8 +447,12 @@ func (r *Resolver) entry(key, token string, mk func(*tokenHolder) aws.Credential
 // Forget drops the cached credentials of key (e.g. after AWS rejected them).
 func (r *Resolver) Forget(key string) {
 	r.mu.Lock()
-	delete(r.cache, key)
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	for k := range r.cache {
+		if k == key || (strings.HasPrefix(key, "pod-identity:") && strings.HasPrefix(k, key+" ")) {
+			delete(r.cache, k)
+		}
+	}
 }
 
 // Len is the number of cached identities.
@@ -330,7 +469,11 @@ func (r *Resolver) stsClient(region string) *sts.Client {
 	}
 	c, ok := r.sts[region]
 	if !ok {
-		c = sts.NewFromConfig(r.base, func(o *sts.Options) { o.Region = region })
+		c = sts.NewFromConfig(r.base, func(o *sts.Options) {
+			o.Region = region
+			o.Retryer = aws.NopRetryer{} // retried by retryingProvider, inside the caller's context
+			o.APIOptions = r.guard(o.APIOptions, []string{"text/xml", "application/xml"})
+		})
 		r.sts[region] = c
 	}
 	return c

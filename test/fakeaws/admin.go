@@ -2,6 +2,7 @@ package fakeaws
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -114,8 +115,10 @@ func (s *Server) ResetCalls() {
 
 // ---- faults ----
 
-// Fault makes matching calls slow and/or fail. A fault matches a call when API, Region and
-// Principal all match; each matching call gets LatencyMS first and then, if set, the error.
+// Fault makes matching calls slow, fail, or end badly. A fault matches a call when API, Region
+// and Principal all match; each matching call gets LatencyMS first and then, if set, the error
+// (ErrorCode or Throttle), or the connection fault (Drop or Hang), or, once the call has
+// succeeded, the spoiled answer (Response).
 type Fault struct {
 	// ID is assigned by SetFault.
 	ID string `json:"id,omitempty"`
@@ -140,6 +143,64 @@ type Fault struct {
 	Count int `json:"count,omitempty"`
 	// Probability in (0,1) makes only that share of matching calls fault; 0 or >= 1 = all.
 	Probability float64 `json:"probability,omitempty"`
+
+	// Drop closes the connection without an answer, before the call takes effect: what a
+	// client sees of an endpoint that is not serving yet (the Pod Identity agent on a fresh
+	// node). The call is counted with code Dropped.
+	Drop bool `json:"drop,omitempty"`
+	// Hang reads the request and never answers: the connection is closed when the client
+	// gives up, or after HangMS (default DefaultHangMS). The call is counted with code Hung.
+	Hang bool `json:"hang,omitempty"`
+	// HangMS bounds a Hang.
+	HangMS int `json:"hangMs,omitempty"`
+	// Response spoils the answer of a matching call that succeeds (the call itself takes
+	// effect; errors are answered as usual): one of the Response* kinds.
+	Response string `json:"response,omitempty"`
+	// TrickleMS is the pause between the bytes of ResponseTrickle (default 100).
+	TrickleMS int `json:"trickleMs,omitempty"`
+	// EndlessBytes is the length of the body of ResponseEndless (default 1 GiB); it is made
+	// as it is sent, never held in memory.
+	EndlessBytes int64 `json:"endlessBytes,omitempty"`
+}
+
+// The kinds of Fault.Response: answers a client must not take for good ones.
+const (
+	// ResponseBadJSON is a 200 whose body is cut in half and ends in bytes of no protocol.
+	ResponseBadJSON = "bad-json"
+	// ResponseTruncated promises the whole answer (Content-Length), sends half of it and
+	// closes the connection.
+	ResponseTruncated = "truncated"
+	// ResponseEmpty is a 200 with the protocol's Content-Type and no body.
+	ResponseEmpty = "empty"
+	// ResponseHTML is a 200 text/html page, as a proxy or captive portal answers.
+	ResponseHTML = "html"
+	// ResponseContentType is the right body under a wrong Content-Type (text/plain).
+	ResponseContentType = "content-type"
+	// ResponseEndless is a 200 whose body opens a string and goes on for EndlessBytes.
+	ResponseEndless = "endless"
+	// ResponseTrickle is the right answer, one byte every TrickleMS.
+	ResponseTrickle = "trickle"
+)
+
+// DefaultHangMS bounds a Hang fault whose HangMS is 0.
+const DefaultHangMS = 30_000
+
+// DefaultEndlessBytes is the body length of ResponseEndless when EndlessBytes is 0.
+const DefaultEndlessBytes = 1 << 30
+
+var responseKinds = []string{ResponseBadJSON, ResponseTruncated, ResponseEmpty, ResponseHTML, ResponseContentType,
+	ResponseEndless, ResponseTrickle}
+
+// Validate reports a Response kind this fake does not know (the admin API refuses such a
+// fault; SetFault installs it, and an unknown kind spoils nothing).
+func (f Fault) Validate() error {
+	if f.Response != "" && !contains(responseKinds, f.Response) {
+		return fmt.Errorf("fault response %q: must be one of %s", f.Response, strings.Join(responseKinds, ", "))
+	}
+	if f.HangMS < 0 || f.TrickleMS < 0 || f.EndlessBytes < 0 || f.LatencyMS < 0 || f.Count < 0 {
+		return errors.New("fault durations, sizes and count must not be negative")
+	}
+	return nil
 }
 
 type faultState struct {
@@ -196,12 +257,12 @@ func (s *Server) Faults() []Fault {
 	return out
 }
 
-// matchFault finds the faults for a call: the sum of their latencies and the first error.
-func (s *Server) matchFault(api, region, principalKey string, p protocol) (time.Duration, *apiError) {
+// matchFault finds the faults for a call: the sum of their latencies, the first error, and the
+// first of each other effect.
+func (s *Server) matchFault(api, region, principalKey string, p protocol) *effect {
 	s.faultsMu.Lock()
 	defer s.faultsMu.Unlock()
-	var latency time.Duration
-	var ferr *apiError
+	fx := &effect{}
 	kept := s.faults[:0]
 	for _, fs := range s.faults {
 		f := fs.f
@@ -212,10 +273,11 @@ func (s *Server) matchFault(api, region, principalKey string, p protocol) (time.
 			match = false
 		}
 		if match {
-			latency += time.Duration(f.LatencyMS) * time.Millisecond
-			if ferr == nil {
-				ferr = faultError(f, p)
+			fx.latency += time.Duration(f.LatencyMS) * time.Millisecond
+			if fx.err == nil {
+				fx.err = faultError(f, p)
 			}
+			fx.add(f)
 			if fs.remaining > 0 {
 				fs.remaining--
 				if fs.remaining == 0 {
@@ -226,7 +288,7 @@ func (s *Server) matchFault(api, region, principalKey string, p protocol) (time.
 		kept = append(kept, fs)
 	}
 	s.faults = kept
-	return latency, ferr
+	return fx
 }
 
 func faultError(f Fault, p protocol) *apiError {
@@ -293,9 +355,14 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		ok(s.Faults())
 	case "POST /faults":
 		var f Fault
-		if decode(&f) {
-			ok(map[string]string{"id": s.SetFault(f)})
+		if !decode(&f) {
+			return
 		}
+		if err := f.Validate(); err != nil {
+			bad(err)
+			return
+		}
+		ok(map[string]string{"id": s.SetFault(f)})
 	case "DELETE /faults":
 		if id := r.URL.Query().Get("id"); id != "" {
 			ok(map[string]bool{"removed": s.RemoveFault(id)})

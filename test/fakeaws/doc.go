@@ -120,13 +120,35 @@
 //     addresses (169.254.170.23, 169.254.170.2): from a pod, serve https (StartTLS) or Listen on
 //     169.254.170.23:80 inside the test's network namespace.
 //
+// # Faults
+//
+// A Fault (SetFault, or POST /_fake/faults) matches calls by API glob, region and principal,
+// for every call, the next Count ones, or a Probability share of them, and does one or more of:
+//
+//   - LatencyMS: a delay before the answer;
+//   - ErrorCode/Status/Message, Throttle: an error in the protocol's shape;
+//   - Drop: the connection closed without an answer (an agent not serving yet), counted as
+//     code Dropped;
+//   - Hang: the request read and never answered, until the client gives up or HangMS passes
+//     (default 30 s), counted as code Hung;
+//   - Response: a successful call whose answer is spoiled: ResponseBadJSON (cut and ending in
+//     garbage), ResponseTruncated (Content-Length promised, half sent, connection closed),
+//     ResponseEmpty (a 200 without a body), ResponseHTML (a proxy's text/html page),
+//     ResponseContentType (the right body as text/plain), ResponseEndless (a body that opens a
+//     string and runs for EndlessBytes, default 1 GiB, generated as it is sent), ResponseTrickle
+//     (the right answer one byte every TrickleMS).
+//
+// Token errors of STS come from real checks (a token signed by an untrusted key is
+// InvalidIdentityToken, an expired one ExpiredTokenException, a sub outside the role's trust
+// AccessDenied) or from an ErrorCode fault (e.g. IDPRejectedClaim, IDPCommunicationError).
+//
 // # Admin HTTP API (JSON), for other processes
 //
 //	GET    /_fake/healthz                      "ok"
 //	GET    /_fake/calls                        CallStats
 //	POST   /_fake/reset-calls                  zero the counters
 //	GET    /_fake/faults                       active faults
-//	POST   /_fake/faults                       Fault -> {"id"}
+//	POST   /_fake/faults                       Fault -> {"id"} (an unknown response kind is a 400)
 //	DELETE /_fake/faults[?id=ID]               clear all (or one)
 //	PUT    /_fake/secrets                      SecretUpdate {name, value|binary, region?, versionId?, stages?}
 //	PUT    /_fake/parameters                   {name, value} -> new version

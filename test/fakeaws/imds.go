@@ -29,7 +29,11 @@ func (s *Server) serveIMDS(w http.ResponseWriter, r *http.Request) {
 	} else if strings.HasPrefix(path, "/latest/meta-data/iam/security-credentials/") && path != "/latest/meta-data/iam/security-credentials/" {
 		api = "imds:GetCredentials"
 	}
-	status, body := s.imds(r, api, path)
+	fx := s.applyFaults(r.Context(), api, s.region, "imds", protoIMDS)
+	if fx.err == nil {
+		s.stalled(r, fx, api, "imds", s.region, start)
+	}
+	status, body := s.imds(r, fx, api, path)
 	var aerr *apiError
 	if status != http.StatusOK {
 		aerr = &apiError{Code: http.StatusText(status), Status: status, Message: body}
@@ -39,19 +43,20 @@ func (s *Server) serveIMDS(w http.ResponseWriter, r *http.Request) {
 	if status == http.StatusOK && api == "imds:GetToken" {
 		w.Header().Set(imdsTTLHeader, r.Header.Get(imdsTTLHeader))
 	}
+	ctype := "text/plain"
 	if strings.HasPrefix(body, "{") {
-		w.Header().Set("Content-Type", "application/json")
-	} else {
-		w.Header().Set("Content-Type", "text/plain")
+		ctype = "application/json"
 	}
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	if status != http.StatusOK {
+		fx = noEffect
+	}
+	deliver(w, r, fx, status, ctype, []byte(body))
 }
 
 // imds returns the status and body for one IMDS request.
-func (s *Server) imds(r *http.Request, api, path string) (int, string) {
-	if ferr := s.applyFaults(r.Context(), api, s.region, "imds", protoIMDS); ferr != nil {
-		return ferr.Status, ferr.Message
+func (s *Server) imds(r *http.Request, fx *effect, api, path string) (int, string) {
+	if fx.err != nil {
+		return fx.err.Status, fx.err.Message
 	}
 	if path == "/latest/api/token" {
 		if r.Method != http.MethodPut {

@@ -1,6 +1,7 @@
 package fakeaws
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ func writeEndpointError(w http.ResponseWriter, e *apiError) {
 func (s *Server) servePodIdentity(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	key := "anonymous"
+	fx := noEffect
 	creds, aerr := func() (*podIdentityCreds, *apiError) {
 		if r.Method != http.MethodGet {
 			return nil, newErr(http.StatusMethodNotAllowed, "InvalidRequestException", "use GET")
@@ -56,9 +58,11 @@ func (s *Server) servePodIdentity(w http.ResponseWriter, r *http.Request) {
 			return nil, newErr(http.StatusBadRequest, "InvalidTokenException", "token is not a Kubernetes service account token")
 		}
 		key = "system:serviceaccount:" + ns + ":" + sa
-		if ferr := s.applyFaults(r.Context(), podIdentityAPI, s.region, key, protoPodIdentity); ferr != nil {
-			return nil, ferr
+		fx = s.applyFaults(r.Context(), podIdentityAPI, s.region, key, protoPodIdentity)
+		if fx.err != nil {
+			return nil, fx.err
 		}
+		s.stalled(r, fx, podIdentityAPI, key, s.region, start)
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		var roleARN string
@@ -90,7 +94,12 @@ func (s *Server) servePodIdentity(w http.ResponseWriter, r *http.Request) {
 		writeEndpointError(w, aerr)
 		return
 	}
-	writeJSON(w, http.StatusOK, "application/json", creds)
+	b, err := json.Marshal(creds)
+	if err != nil {
+		http.Error(w, "fakeaws: encode response", http.StatusInternalServerError)
+		return
+	}
+	deliver(w, r, fx, http.StatusOK, "application/json", b)
 }
 
 // serviceAccountOf reads namespace and name from the kubernetes.io claim or the sub.

@@ -623,12 +623,16 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// applyFaults sleeps the injected latency of the faults matching a call and returns their error.
-func (s *Server) applyFaults(ctx context.Context, api, region, principalKey string, p protocol) *apiError {
-	latency, ferr := s.matchFault(api, region, principalKey, p)
-	sleepCtx(ctx, latency)
-	return ferr
+// applyFaults sleeps the injected latency of the faults matching a call and returns their
+// effect (never nil): the error, a connection fault, a spoiled answer.
+func (s *Server) applyFaults(ctx context.Context, api, region, principalKey string, p protocol) *effect {
+	fx := s.matchFault(api, region, principalKey, p)
+	sleepCtx(ctx, fx.latency)
+	return fx
 }
+
+// noEffect is the effect of a call no fault matched.
+var noEffect = &effect{}
 
 func (s *Server) logCall(api, principalKey, region string, err *apiError, d time.Duration) {
 	if err != nil {
@@ -679,10 +683,13 @@ func (s *Server) serveJSONProtocol(w http.ResponseWriter, r *http.Request) {
 	if aerr == nil && h == nil {
 		aerr = newErr(http.StatusBadRequest, "UnknownOperationException", "fakeaws does not implement %s", api)
 	}
+	fx := noEffect
 	if aerr == nil {
-		aerr = s.applyFaults(r.Context(), api, region, key, protoJSON)
+		fx = s.applyFaults(r.Context(), api, region, key, protoJSON)
+		aerr = fx.err
 	}
 	if aerr == nil {
+		s.stalled(r, fx, api, key, region, start)
 		out, aerr = h(p, region, body)
 	}
 	s.record(api, key, region, aerr)
@@ -691,7 +698,12 @@ func (s *Server) serveJSONProtocol(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, aerr, msgKey)
 		return
 	}
-	writeJSON(w, http.StatusOK, "application/x-amz-json-1.1", out)
+	b, err := json.Marshal(out)
+	if err != nil {
+		http.Error(w, "fakeaws: encode response", http.StatusInternalServerError)
+		return
+	}
+	deliver(w, r, fx, http.StatusOK, "application/x-amz-json-1.1", b)
 }
 
 // decodeJSON decodes an awsJson request body ({} when empty).

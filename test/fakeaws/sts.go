@@ -124,10 +124,13 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request) {
 	default:
 		aerr = newErr(http.StatusBadRequest, "InvalidAction", "Could not find operation %s for version 2011-06-15", action)
 	}
+	fx := noEffect
 	if aerr == nil {
-		aerr = s.applyFaults(r.Context(), api, region, key, protoQuery)
+		fx = s.applyFaults(r.Context(), api, region, key, protoQuery)
+		aerr = fx.err
 	}
 	if aerr == nil {
+		s.stalled(r, fx, api, key, region, start)
 		switch action {
 		case "AssumeRoleWithWebIdentity":
 			result, aerr = s.stsAssumeRoleWithWebIdentity(r, form)
@@ -143,9 +146,14 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request) {
 		writeQueryError(w, aerr, reqID)
 		return
 	}
-	writeXML(w, http.StatusOK, stsResponse{
+	b, err := xml.Marshal(stsResponse{
 		XMLName: xml.Name{Local: action + "Response"}, Xmlns: stsNamespace, Result: result, RequestID: reqID,
 	})
+	if err != nil {
+		http.Error(w, "fakeaws: encode xml", http.StatusInternalServerError)
+		return
+	}
+	deliver(w, r, fx, http.StatusOK, "text/xml", b)
 }
 
 // sessionParams validates RoleArn, RoleSessionName and DurationSeconds against the role.
