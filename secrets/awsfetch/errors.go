@@ -70,42 +70,6 @@ func kindReason(kind error) reason.Reason {
 	return reason.Internal
 }
 
-// Reason returns the reason of err as a string.
-//
-// Deprecated: use reason.Of. Kept until the mounter and the injector move to it; for their
-// sake it still reads the stages that are not on the one vocabulary yet (spc.InvalidError, and
-// errors whose Reason method returns a string).
-func Reason(err error) string {
-	r := reason.Of(err)
-	if r == reason.Internal {
-		var inv *spc.InvalidError
-		if errors.As(err, &inv) {
-			return string(reason.InvalidClass)
-		}
-		var legacy interface{ Reason() string }
-		if errors.As(err, &legacy) {
-			return legacy.Reason()
-		}
-	}
-	return string(r)
-}
-
-// The reasons as strings.
-//
-// Deprecated: use the values of package reason; these stay only until the mounter and the
-// injector stop naming them.
-const (
-	ReasonNotFound     = string(reason.NotFound)
-	ReasonAccessDenied = string(reason.AccessDenied)
-	ReasonDecryption   = string(reason.Decryption)
-	ReasonThrottled    = string(reason.Throttled)
-	ReasonUnavailable  = string(reason.AWSUnavailable)
-	ReasonAWSError     = string(reason.AWSError)
-	ReasonInvalidClass = string(reason.InvalidClass)
-	ReasonInvalidValue = string(reason.InvalidValue)
-	ReasonInternal     = string(reason.Internal)
-)
-
 // maxCauseBytes bounds the AWS error text an ObjectError prints (AWS messages repeat the
 // resource name, and a forged endpoint may say anything).
 const maxCauseBytes = 1024

@@ -16,6 +16,7 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/extract"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
 )
@@ -291,7 +292,7 @@ func TestPerIDErrors(t *testing.T) {
 	if strings.Contains(msg, "value-0") {
 		t.Fatalf("error leaks a value: %s", msg)
 	}
-	if r := awsfetch.Reason(err); r != awsfetch.ReasonAccessDenied {
+	if r := reason.Of(err); r != reason.AccessDenied {
 		t.Fatalf("Reason = %q", r)
 	}
 	// The batch said AccessDenied for other/x: confirmed by GetSecretValue; not-found is final.
@@ -333,7 +334,7 @@ func TestThrottlingRetried(t *testing.T) {
 	srv.ResetCalls()
 	f2, _ := newFetcher(t, srv, awsfetch.Options{MaxAttempts: 3})
 	_, err = f2.Fetch(ctx(t), spec(t, map[string]string{"objects": smObjects("app/s0")}), idA)
-	if !errors.Is(err, awsfetch.ErrThrottled) || awsfetch.Reason(err) != awsfetch.ReasonThrottled {
+	if !errors.Is(err, awsfetch.ErrThrottled) || reason.Of(err) != reason.Throttled {
 		t.Fatalf("error %v, want throttled", err)
 	}
 	if n := srv.Calls().ByAPI["secretsmanager:GetSecretValue"]; n != 3 {
@@ -427,7 +428,7 @@ func TestNetworkErrorIsUnavailable(t *testing.T) {
 	_ = srv.Close()
 	f := awsfetch.New(cfg, awsfetch.Options{MaxAttempts: 2, MaxBackoff: time.Millisecond})
 	_, err := f.Fetch(ctx(t), spec(t, map[string]string{"objects": smObjects("app/s0")}), idA)
-	if !errors.Is(err, awsfetch.ErrUnavailable) || awsfetch.Reason(err) != awsfetch.ReasonUnavailable {
+	if !errors.Is(err, awsfetch.ErrUnavailable) || reason.Of(err) != reason.AWSUnavailable {
 		t.Fatalf("error %v, want unavailable", err)
 	}
 }
@@ -500,7 +501,7 @@ func TestNoRegion(t *testing.T) {
 	}
 	_, err = f.Fetch(ctx(t), s, idA)
 	if !errors.Is(err, awsfetch.ErrNoRegion) || !strings.Contains(err.Error(), "parameters.region") ||
-		awsfetch.Reason(err) != awsfetch.ReasonInvalidClass {
+		reason.Of(err) != reason.InvalidClass {
 		t.Fatalf("error %v", err)
 	}
 }

@@ -224,22 +224,22 @@ func TestClassify(t *testing.T) {
 
 type reasoned struct{}
 
-func (reasoned) Error() string  { return "bad value" }
-func (reasoned) Reason() string { return ReasonInvalidValue }
+func (reasoned) Error() string         { return "bad value" }
+func (reasoned) Reason() reason.Reason { return reason.InvalidValue }
 
 func TestReason(t *testing.T) {
-	cases := map[error]string{
+	cases := map[error]reason.Reason{
 		nil:                             "",
-		ErrNoRegion:                     ReasonInvalidClass,
-		&spc.InvalidError{}:             ReasonInvalidClass,
-		fmt.Errorf("x: %w", reasoned{}): ReasonInvalidValue,
-		&FetchError{Errs: []*ObjectError{{Kind: ErrThrottled}, {Kind: ErrNotFound}}}: ReasonThrottled,
-		fmt.Errorf("w: %w", &ObjectError{Kind: ErrDecryption}):                       ReasonDecryption,
-		context.DeadlineExceeded: ReasonUnavailable,
-		errors.New("something"):  ReasonInternal,
+		ErrNoRegion:                     reason.InvalidClass,
+		&spc.InvalidError{}:             reason.InvalidClass,
+		fmt.Errorf("x: %w", reasoned{}): reason.InvalidValue,
+		&FetchError{Errs: []*ObjectError{{Kind: ErrThrottled}, {Kind: ErrNotFound}}}: reason.Throttled,
+		fmt.Errorf("w: %w", &ObjectError{Kind: ErrDecryption}):                       reason.Decryption,
+		context.DeadlineExceeded: reason.AWSUnavailable,
+		errors.New("something"):  reason.Internal,
 	}
 	for err, want := range cases {
-		if got := Reason(err); got != want {
+		if got := reason.Of(err); got != want {
 			t.Errorf("Reason(%v) = %q, want %q", err, got, want)
 		}
 	}
