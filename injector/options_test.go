@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/injector/contract"
 	"github.com/spf13/pflag"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/injector/contract"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

@@ -5,9 +5,10 @@ import (
 	"strconv"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 )
 
 // NodeServer is the CSI node service of a Driver.

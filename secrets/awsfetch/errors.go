@@ -41,7 +41,7 @@ var (
 	ErrCredentials = errors.New("no AWS credentials for the identity")
 )
 
-// ErrNoRegion: neither the SecretProviderClass nor the environment names a region (a
+// ErrNoRegion is the error when neither the SecretProviderClass nor the environment names a region (a
 // *secrets.Problem with reason.InvalidClass; compare with errors.Is).
 var ErrNoRegion error = &secrets.Problem{
 	Object: -1, Field: "parameters.region", Problem: "no AWS region",

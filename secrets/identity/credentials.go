@@ -74,7 +74,7 @@ func (p *retryingProvider) Retrieve(ctx context.Context) (aws.Credentials, error
 // jittered is a delay in [d/2, d], d capped at max.
 func jittered(d, max time.Duration) time.Duration {
 	d = min(d, max)
-	return d/2 + rand.N(d/2+1)
+	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter, not security
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -177,7 +177,7 @@ func (p *agentProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 		k := (start + i) % n
 		creds, err := p.providers[k].Retrieve(ctx)
 		if err == nil {
-			p.prefer.Store(int32(k))
+			p.prefer.Store(int32(k)) //nolint:gosec // k indexes a list of two endpoints
 			return creds, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", p.urls[k], err))

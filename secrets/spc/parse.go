@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/jmespath/go-jmespath"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"sigs.k8s.io/yaml"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 )
 
 // Parameter keys of a SecretProviderClass for the AWS provider.

@@ -33,7 +33,7 @@ func (s *Server) serveIMDS(w http.ResponseWriter, r *http.Request) {
 	if fx.err == nil {
 		s.stalled(r, fx, api, "imds", s.region, start)
 	}
-	status, body := s.imds(r, fx, api, path)
+	status, body := s.imds(r, fx, path)
 	var aerr *apiError
 	if status != http.StatusOK {
 		aerr = &apiError{Code: http.StatusText(status), Status: status, Message: body}
@@ -54,7 +54,7 @@ func (s *Server) serveIMDS(w http.ResponseWriter, r *http.Request) {
 }
 
 // imds returns the status and body for one IMDS request.
-func (s *Server) imds(r *http.Request, fx *effect, api, path string) (int, string) {
+func (s *Server) imds(r *http.Request, fx *effect, path string) (int, string) {
 	if fx.err != nil {
 		return fx.err.Status, fx.err.Message
 	}
