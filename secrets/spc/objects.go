@@ -233,7 +233,7 @@ func (p *parser) object(i int, m map[string]any) (o Object, ok bool) {
 	if raw, ok := e.get("failoverObject"); ok && raw != nil {
 		o.Failover = p.failover(&o, name, raw, field+".failoverObject")
 	}
-	if o.Failover == nil && s.FailoverRegion != "" && strings.HasPrefix(o.Name, "arn:") && nameOK {
+	if o.Failover == nil && regionRE.MatchString(s.FailoverRegion) && strings.HasPrefix(o.Name, "arn:") && nameOK {
 		// The AWS provider reads the same ARN in the failover region, which
 		// cannot succeed: an ARN names its region.
 		c.lenient(i, name, field+".failoverObject", "add failoverObject.objectName with the ARN of the replica in "+s.FailoverRegion,

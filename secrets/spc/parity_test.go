@@ -20,6 +20,9 @@ const (
 	weRefuse
 	// bothRefuse: ASCP refuses it, so do we.
 	bothRefuse
+	// onlyWeAccept: ASCP refuses it; we accept it (its rule is stricter than
+	// the input needs).
+	onlyWeAccept
 )
 
 // objs builds parameters: the objects YAML and key/value pairs.
@@ -225,6 +228,13 @@ func TestASCPParity(t *testing.T) {
 - {objectName: shared, objectVersionLabel: AWSPREVIOUS, objectType: ssmparameter}`, "region", "us-west-2"),
 			verdict: weRefuse, field: "objects[1].objectName"},
 
+		// --- Refused by ASCP, accepted by us.
+		{ascp: desc + "TestFallbackNonARNStillNeedsObjectType (the type comes from the primary ARN)", params: objs(`
+- objectName: "arn:aws:secretsmanager:us-west-1:123456789012:secret:s"
+  failoverObject: {objectName: MySecret}
+  objectAlias: test`, "region", "us-west-1", "failoverRegion", "us-west-2"),
+			verdict: onlyWeAccept, files: []string{"test"}},
+
 		// --- Refused by both.
 		{ascp: desc + "TestNoNamePresent; " + server + "Fail Descriptors", params: objs(`
 - {objectName: secret1, objectType: secretsmanager}
@@ -302,7 +312,7 @@ func TestASCPParity(t *testing.T) {
 		t.Run(tc.ascp, func(t *testing.T) {
 			r := Check(tc.params, Options{})
 			switch tc.verdict {
-			case bothAccept, weWarn:
+			case bothAccept, weWarn, onlyWeAccept:
 				if len(r.Errors) > 0 || r.Spec == nil {
 					t.Fatalf("refused what ASCP accepts: %v", (&InvalidError{Issues: r.Errors}).Error())
 				}
@@ -324,7 +334,7 @@ func TestASCPParity(t *testing.T) {
 						t.Errorf("no warning at %s; warnings: %v", f, r.Warnings)
 					}
 				}
-				if tc.verdict == bothAccept {
+				if tc.verdict != weWarn {
 					for _, w := range r.Warnings {
 						if strings.HasPrefix(w.Field, "objects[") {
 							t.Errorf("unexpected warning %v", w)
