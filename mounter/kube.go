@@ -2,7 +2,6 @@ package mounter
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,18 +49,15 @@ func NewKubeCluster(cfg *rest.Config) (*KubeCluster, error) {
 	return &KubeCluster{Dynamic: dyn, Clientset: cs}, nil
 }
 
-// SecretProviderClass implements Cluster: it decodes the object with the shared
-// core's DecodeClass (kind, provider and string-typed parameters checked).
+// SecretProviderClass implements Cluster: it reads the object with the shared
+// core's decoder, spc.ClassFromObject (kind, provider and string-typed
+// parameters checked).
 func (k *KubeCluster) SecretProviderClass(ctx context.Context, namespace, name string) (*spc.Class, error) {
 	u, err := k.Dynamic.Resource(SecretProviderClassGVR).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(u.Object)
-	if err != nil {
-		return nil, fmt.Errorf("encode SecretProviderClass: %w", err)
-	}
-	return spc.DecodeClass(b)
+	return spc.ClassFromObject(u.Object)
 }
 
 // ServiceAccountAnnotations implements Cluster.

@@ -71,7 +71,7 @@ type Result struct {
 	// Spec is the parsed class.
 	Spec *spc.Spec
 	// Warnings are the class's warnings (never errors).
-	Warnings []*spc.Issue
+	Warnings []*secrets.Problem
 	// Identity is who read the values (its Key is safe to log).
 	Identity identity.Identity
 	// Files is the file set, in class order.

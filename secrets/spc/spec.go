@@ -35,6 +35,10 @@ type Spec struct {
 	// RefreshInterval (our addition, parameter refreshInterval) overrides the rotation
 	// interval; zero means the component's default.
 	RefreshInterval time.Duration
+	// AssumeRole (our addition, parameters assumeRoleArn,
+	// assumeRoleExternalId, assumeRoleDurationSeconds) is a role to assume
+	// with the pod's credentials before reading the objects; nil when unset.
+	AssumeRole *AssumeRole
 	// Objects are the objects to fetch, in the order they were listed.
 	Objects []Object
 }
@@ -78,6 +82,10 @@ type JMESPathEntry struct {
 	AllowNonString bool
 	// Expr is the compiled expression.
 	Expr *jmespath.JMESPath
+
+	// alias is objectAlias as written (before path translation), for the
+	// checks that compare names as the AWS provider compares them.
+	alias string
 }
 
 // Failover names the object read in the failover region.
