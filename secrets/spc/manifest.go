@@ -5,8 +5,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"sigs.k8s.io/yaml"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 )
 
 // The SecretProviderClass API this package reads.

@@ -8,8 +8,9 @@ import (
 	"strings"
 
 	"github.com/jmespath/go-jmespath"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"sigs.k8s.io/yaml"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 )
 
 // The keys of an objects entry, a jmesPath entry and a failoverObject, as the

@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	"github.com/jmespath/go-jmespath"
+
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 )
 
