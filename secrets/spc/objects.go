@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jmespath/go-jmespath"
 	"sigs.k8s.io/yaml"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/jmespath"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 )
@@ -279,9 +281,16 @@ func (p *parser) jmesPath(o *Object, name string, raw any, field string) []JMESP
 			c.errorf(o.Index, name, f+".path", `set path to a JMESPath expression, e.g. "username"`, "missing")
 		case !checkExpression(c, o.Index, name, f+".path", j.Path):
 		default:
+			// The budgeted interpreter's own compile: the syntax, and also unknown
+			// functions, wrong arity and expressions too big to run.
 			if expr, err := jmespath.Compile(j.Path); err != nil {
-				c.errorf(o.Index, name, f+".path", "fix the expression (JMESPath syntax: https://jmespath.org/specification.html)",
-					"invalid JMESPath %s: %s", secrets.Quote(j.Path), detail(firstLine(err.Error())))
+				if reason.Of(err) == reason.LimitExceeded {
+					c.limit(o.Index, name, f+".path", "simplify the expression",
+						"JMESPath %s: %s", secrets.Quote(j.Path), detail(firstLine(err.Error())))
+				} else {
+					c.errorf(o.Index, name, f+".path", "fix the expression (JMESPath syntax: https://jmespath.org/specification.html)",
+						"invalid JMESPath %s: %s", secrets.Quote(j.Path), detail(firstLine(err.Error())))
+				}
 			} else {
 				j.Expr = expr
 			}

@@ -4,7 +4,7 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/jmespath/go-jmespath"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/jmespath"
 )
 
 // ObjectType is where an object lives.
@@ -81,7 +81,7 @@ type JMESPathEntry struct {
 	// instead of failing.
 	AllowNonString bool
 	// Expr is the compiled expression.
-	Expr *jmespath.JMESPath
+	Expr *jmespath.Expression
 
 	// alias is objectAlias as written (before path translation), for the
 	// checks that compare names as the AWS provider compares them.
