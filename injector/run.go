@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/go-logr/logr"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
@@ -22,6 +23,7 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/pipeline"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/region"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -137,9 +139,21 @@ func newInjector(ctx context.Context, o *Options) (*injector, error) {
 	if err != nil {
 		return nil, fail(stageConfig, reason.Internal, err, "check the AWS_* environment variables and the shared config files of this container")
 	}
+	// The region: the class's, else AWS_REGION (the EKS webhooks set it; the
+	// SDK read it into cfg), else the instance metadata service (EC2 nodes;
+	// asked only when needed: Fargate has none and IMDSv2's hop limit often
+	// keeps pods from it).
 	spec, err := spc.Parse(o.Params, spc.Options{DefaultRegion: cfg.Region})
+	var looked []string
 	if err == nil && spec.Region == "" {
-		err = awsfetch.ErrNoRegion
+		found := region.Resolve(ctx, region.Fixed("AWS_REGION", cfg.Region), imdsSource(cfg))
+		looked = found.Looked
+		if found.Region != "" {
+			cfg.Region = found.Region
+			spec, err = spc.Parse(o.Params, spc.Options{DefaultRegion: cfg.Region})
+		} else {
+			err = region.NoRegion(looked)
+		}
 	}
 	if err != nil {
 		return nil, fail(pipeline.StageParse, reason.InvalidClass, err, "")
@@ -151,8 +165,17 @@ func newInjector(ctx context.Context, o *Options) (*injector, error) {
 		return nil, fail(stageMountPath, reason.WriteFailed, err, "mount a writable emptyDir (medium: Memory) at that path in this container")
 	}
 	in.pipe = pipeline.New(identity.NewResolver(cfg, identity.Options{}), awsfetch.New(cfg, o.fetch))
-	in.req = pipeline.Request{Class: o.ClassName, Spec: spec}
+	in.req = pipeline.Request{Class: o.ClassName, Spec: spec, RegionLooked: looked}
 	return in, nil
+}
+
+// imdsSource is the instance metadata service as a region source, unless the
+// container disabled it (AWS_EC2_METADATA_DISABLED=true).
+func imdsSource(cfg aws.Config) region.Source {
+	if strings.EqualFold(os.Getenv("AWS_EC2_METADATA_DISABLED"), "true") {
+		return region.IMDS(nil)
+	}
+	return region.IMDS(imds.NewFromConfig(cfg))
 }
 
 // checkDir checks that dir is a directory this process may write, and returns

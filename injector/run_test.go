@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
@@ -303,5 +305,31 @@ func TestClassRefreshIntervalAppliesOnlyInRefreshMode(t *testing.T) {
 		if in.interval != c.want {
 			t.Errorf("flag %s: interval %s, want %s", c.flag, in.interval, c.want)
 		}
+	}
+}
+
+// TestNoRegionNamesEveryPlace: a class without a region in a container
+// without AWS_REGION, IMDS disabled: the error names every place looked.
+func TestNoRegionNamesEveryPlace(t *testing.T) {
+	fake := startFake(t, testState())
+	o := testOptions(t, fake, seedObjects)
+	load := o.loadConfig
+	o.loadConfig = func(ctx context.Context) (aws.Config, error) {
+		cfg, err := load(ctx)
+		cfg.Region = ""
+		return cfg, err
+	}
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	err := Run(t.Context(), o)
+	if reason.Of(err) != reason.InvalidClass {
+		t.Fatalf("reason %s: %v", reason.Of(err), err)
+	}
+	for _, want := range []string{"parameters.region", "AWS_REGION (not set)", "instance metadata service (not allowed)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q: %v", want, err)
+		}
+	}
+	if n := fake.Calls().Total; n != 0 {
+		t.Errorf("%d AWS calls without a region", n)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/extract"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/region"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -65,6 +66,9 @@ type Request struct {
 	// Pod is the pod to act as (its tokens and ServiceAccount); nil acts as the
 	// process itself (its own credential chain).
 	Pod *identity.Request
+	// RegionLooked lists where the caller looked for a default region
+	// (region.Result.Looked), for the error of a class that names none.
+	RegionLooked []string
 }
 
 // Result is what Load produced.
@@ -111,6 +115,9 @@ func (p *Pipeline) Load(ctx context.Context, req Request) (*Result, error) {
 		res.Spec = c.Spec
 	}
 	s := res.Spec
+	if s.Region == "" {
+		return nil, p.fail(req, StageParse, region.NoRegion(req.RegionLooked))
+	}
 	// 2. Identity: the pod's, or the process's own, then the class's
 	//    assumeRoleArn chained after it; the credentials are checked here so
 	//    that a refused token (or trust policy) is told apart from a refused
