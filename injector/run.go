@@ -81,14 +81,16 @@ func Run(ctx context.Context, o *Options) error {
 	ctx = logr.NewContext(ctx, log)
 	start := time.Now()
 	in, err := newInjector(ctx, o)
+	if err == nil {
+		var n int
+		if n, err = in.firstFill(ctx); err == nil {
+			log.Info("secrets written", "files", n, "duration", time.Since(start).Round(time.Millisecond))
+		}
+	}
 	if err != nil {
+		writeTermination(o.terminationLog, err)
 		return err
 	}
-	n, err := in.firstFill(ctx)
-	if err != nil {
-		return err
-	}
-	log.Info("secrets written", "files", n, "duration", time.Since(start).Round(time.Millisecond))
 	if o.RefreshInterval <= 0 {
 		return nil
 	}
@@ -298,9 +300,9 @@ func (in *injector) refreshLoop(ctx context.Context) {
 		var e *Error
 		switch {
 		case errors.As(err, &e):
-			log.Error(err, "refresh failed; keeping the current files", "reason", e.Reason(), "stage", e.Err.Stage)
+			log.Error(err, "refresh failed, keeping the previous files", "reason", e.Reason(), "stage", e.Err.Stage)
 		case err != nil:
-			log.Error(err, "refresh failed; keeping the current files", "reason", reason.Of(err))
+			log.Error(err, "refresh failed, keeping the previous files", "reason", reason.Of(err))
 		case changed:
 			log.Info("secrets rotated", "files", n, "duration", time.Since(start).Round(time.Millisecond))
 		default:

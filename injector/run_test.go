@@ -333,3 +333,35 @@ func TestNoRegionNamesEveryPlace(t *testing.T) {
 		t.Errorf("%d AWS calls without a region", n)
 	}
 }
+
+// TestFailureGoesToTheTerminationMessage: the one line, reason first, in the
+// container's termination message, without a value; a success leaves it empty.
+func TestFailureGoesToTheTerminationMessage(t *testing.T) {
+	fake := startFake(t, testState())
+	o := testOptions(t, fake, "- objectName: other-app/token\n  objectType: secretsmanager\n")
+	o.terminationLog = filepath.Join(t.TempDir(), "termination-log")
+	if err := os.WriteFile(o.terminationLog, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := Run(t.Context(), o)
+	b, rerr := os.ReadFile(o.terminationLog)
+	if err == nil || rerr != nil {
+		t.Fatalf("run %v, read %v", err, rerr)
+	}
+	msg := string(b)
+	if !strings.HasPrefix(msg, "AccessDenied: SecretProviderClass default/my-spc: ") || !strings.Contains(msg, "other-app/token") ||
+		!strings.Contains(msg, "fix: ") || strings.ContainsAny(msg, "\n") {
+		t.Errorf("termination message %q", msg)
+	}
+	ok := testOptions(t, fake, seedObjects)
+	ok.terminationLog = filepath.Join(t.TempDir(), "termination-log")
+	if err := os.WriteFile(ok.terminationLog, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Run(t.Context(), ok); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(ok.terminationLog); len(b) != 0 {
+		t.Errorf("termination message after a success: %q", b)
+	}
+}
