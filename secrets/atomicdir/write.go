@@ -89,7 +89,7 @@ func WriteWithOptions(dir string, files []secrets.File, opts Options) (bool, err
 	if live {
 		if old, err := readGeneration(filepath.Join(dir, cur)); err == nil && same(old, files) {
 			if err := tidy(dir, cur, want); err != nil {
-				return false, reason.Wrap(reason.WriteFailed, fmt.Errorf("repair the unchanged set: %w", err))
+				return false, failed(fmt.Errorf("repair the unchanged set: %w", err))
 			}
 			return false, nil
 		}
