@@ -68,15 +68,17 @@ func Write(dir string, files []secrets.File) (bool, error) {
 
 // WriteWithOptions is Write with options.
 //
-// An error with changed false left the files in place as they were (it has
-// reason.WriteFailed). An error with changed true wraps ErrCleanup: the new
-// files are in place and only leftovers of the previous set remain.
+// An invalid set is refused before anything is touched (the error wraps
+// secrets.ErrInvalidPath). Any other error with changed false has
+// reason.WriteFailed and left the files in place as they were. An error with
+// changed true wraps ErrCleanup: the new files are in place and only
+// leftovers of the previous set remain.
 func WriteWithOptions(dir string, files []secrets.File, opts Options) (bool, error) {
 	if err := validateSet(files); err != nil {
 		return false, err
 	}
 	if err := checkDir(dir); err != nil {
-		return false, err
+		return false, reason.Wrap(reason.WriteFailed, err)
 	}
 	cur, live, err := current(dir)
 	if err != nil {
