@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -98,22 +97,10 @@ func Run(ctx context.Context, o *Options) error {
 	return nil
 }
 
-// Check is the startup probe: nil when dir holds a complete file set (its
-// ..data link resolves to a directory).
-func Check(dir string) error {
-	p := filepath.Join(dir, atomicdir.DataLink)
-	st, err := os.Stat(p)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("not ready: %s does not exist yet (the first fill has not completed)", p)
-		}
-		return fmt.Errorf("not ready: %w", err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("not ready: %s is not a directory", p)
-	}
-	return nil
-}
+// Check is the startup probe: nil when dir holds a complete file set: ..data
+// resolves to a generation and every top-level name has its link (a fill
+// killed between the swap and the links is not ready).
+func Check(dir string) error { return atomicdir.Verify(dir) }
 
 // injector holds what one process needs across fills.
 type injector struct {

@@ -365,3 +365,33 @@ func TestFailureGoesToTheTerminationMessage(t *testing.T) {
 		t.Errorf("termination message after a success: %q", b)
 	}
 }
+
+// TestRestartRepairsLinks: an injector killed between the swap and the links
+// (an OOM kill) left db-user missing; the probe says not ready, and the next
+// run, with the content unchanged, repairs the links without a new generation.
+func TestRestartRepairsLinks(t *testing.T) {
+	fake := startFake(t, testState())
+	o := testOptions(t, fake, seedObjects)
+	if err := Run(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	gen, _ := os.Readlink(filepath.Join(o.MountPath, atomicdir.DataLink))
+	if err := os.Remove(filepath.Join(o.MountPath, "db-user")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(o.MountPath); err == nil {
+		t.Fatal("probe ready with db-user missing")
+	}
+	if err := Run(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(o.MountPath); err != nil {
+		t.Fatalf("probe after the rerun: %v", err)
+	}
+	if got := readFiles(t, o.MountPath)["db-user"]; got != "admin" {
+		t.Errorf("db-user = %q after the rerun", got)
+	}
+	if again, _ := os.Readlink(filepath.Join(o.MountPath, atomicdir.DataLink)); again != gen {
+		t.Errorf("unchanged content rewrote the generation: %s → %s", gen, again)
+	}
+}

@@ -184,6 +184,9 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request, dir string, opts at
 // Load and the write, like mounting the tmpfs first).
 func Write(class, dir string, files []secrets.File, opts atomicdir.Options) (bool, error) {
 	changed, err := atomicdir.WriteWithOptions(dir, files, opts)
+	if changed && errors.Is(err, atomicdir.ErrCleanup) {
+		return true, nil // the new set is live; the next write removes what is left
+	}
 	if err != nil {
 		if reason.Of(err) == reason.Internal {
 			err = reason.Wrap(reason.WriteFailed, err)
