@@ -33,6 +33,9 @@ type Config struct {
 	RefreshInterval time.Duration
 	// DefaultRegion is used for classes without a region.
 	DefaultRegion string
+	// RegionLooked lists where DefaultRegion was looked for (region.Result),
+	// for the error of a class without a region when none was found.
+	RegionLooked []string
 	// FetchTimeout bounds one fetch.
 	FetchTimeout time.Duration
 

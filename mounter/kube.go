@@ -3,6 +3,7 @@ package mounter
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/region"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -67,6 +69,20 @@ func (k *KubeCluster) ServiceAccountAnnotations(ctx context.Context, namespace, 
 		return nil, err
 	}
 	return sa.Annotations, nil
+}
+
+// NodeRegion is the node's topology.kubernetes.io/region label as a region
+// source (RBAC: get nodes).
+func (k *KubeCluster) NodeRegion(node string) region.Source {
+	return region.Source{Name: "the node's " + region.NodeLabel + " label", Get: func(ctx context.Context) (string, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		n, err := k.Clientset.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return "", fmt.Errorf("get node %s: %w", node, err)
+		}
+		return n.Labels[region.NodeLabel], nil
+	}}
 }
 
 // NewEventRecorder returns a recorder that posts Events (RBAC: create and
