@@ -94,3 +94,20 @@ func NewEventRecorder(cs kubernetes.Interface, node string) (rec record.EventRec
 	rec = b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "aws-secrets-injector-mounter", Host: node})
 	return rec, b.Shutdown
 }
+
+// GetSecret implements SecretStore.
+func (k *KubeCluster) GetSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	return k.Clientset.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+// CreateSecret implements SecretStore.
+func (k *KubeCluster) CreateSecret(ctx context.Context, s *corev1.Secret) error {
+	_, err := k.Clientset.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
+	return err
+}
+
+// UpdateSecret implements SecretStore.
+func (k *KubeCluster) UpdateSecret(ctx context.Context, s *corev1.Secret) error {
+	_, err := k.Clientset.CoreV1().Secrets(s.Namespace).Update(ctx, s, metav1.UpdateOptions{})
+	return err
+}
