@@ -433,3 +433,6 @@ func TestOptionsValidate(t *testing.T) {
 		t.Errorf("from the contract: %+v", o)
 	}
 }
+
+// removeApp removes the integration tests' app binary (set by them).
+var removeApp = func() {}
