@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/envexec/contract"
+	injcontract "github.com/seed-ddac166a/aws-secrets-injector/injector/contract"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/testbin"
 )
 
@@ -590,5 +592,103 @@ func init() {
 		if appPath != "" {
 			_ = os.RemoveAll(filepath.Dir(appPath))
 		}
+	}
+}
+
+// fetchEnv is the environment of a wrapper that fetches from fake with
+// static credentials of its own (the process's own identity).
+func fetchEnv(t *testing.T, fake *fakeaws.Server, objects string) []string {
+	t.Helper()
+	spec, err := injcontract.EncodeSpec(map[string]string{"objects": objects, "region": "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	return []string{
+		"PATH=/usr/bin:/bin",
+		"HOME=" + filepath.Join(dir, "no-home"),
+		"AWS_CONFIG_FILE=" + filepath.Join(dir, "no-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "no-credentials"),
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ACCESS_KEY_ID=AKIDEXEC", "AWS_SECRET_ACCESS_KEY=exec-secret",
+		"AWS_ENDPOINT_URL=" + fake.URL(),
+		injcontract.EnvSPC + "=" + spec,
+		injcontract.EnvSPCName + "=default/my-spc",
+	}
+}
+
+const fetchObjects = `- objectName: "my-app/db-credentials"
+  objectType: "secretsmanager"
+  jmesPath:
+    - path: "username"
+      objectAlias: "db-user"
+    - path: "password"
+      objectAlias: "db-password"
+`
+
+// TestBinaryFetchSource: without a directory the wrapper fetches the class
+// itself with its own credentials, through the core's pipeline; a failed
+// fetch starts nothing; restart re-fetches and restarts on a rotation.
+func TestBinaryFetchSource(t *testing.T) {
+	bin, appBin := binaries(t)
+	fake, err := fakeaws.New(fakeaws.State{
+		Region:  "us-east-1",
+		Users:   []fakeaws.User{{AccessKeyID: "AKIDEXEC", SecretAccessKey: "exec-secret", Allow: []string{"my-app/*"}}},
+		Secrets: []fakeaws.Secret{{Name: "my-app/db-credentials", Value: `{"username":"admin","password":"` + password + `"}`}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fake.Close() })
+
+	run := func(env []string, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		var o, e syncBuffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		return cmd, &o, &e
+	}
+	// 1. Once, then execve.
+	cmd, out, errb := run(fetchEnv(t, fake, fetchObjects), "exec", "--", appBin, "env")
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, errb.String())
+	}
+	if s := out.String(); !strings.Contains(s, "\nDB_PASSWORD="+password+"\n") || !strings.Contains(s, "\nDB_USER=admin\n") || strings.Contains(s, "AWS_SECRETS_INJECTOR_") {
+		t.Errorf("the app's environment:\n%s", s)
+	}
+	// 2. A failed fetch: exit 125, one line naming the object, the app not started.
+	marker := filepath.Join(t.TempDir(), "started")
+	cmd, _, errb = run(fetchEnv(t, fake, "- objectName: my-app/missing\n  objectType: secretsmanager\n"), "exec", "--", appBin, "touch", marker)
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != ExitSetup || !strings.Contains(errb.String(), `my-app/missing`) || strings.Count(errb.String(), "\n") != 1 {
+		t.Errorf("failed fetch: %v, stderr %q", err, errb.String())
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the app was started after a failed fetch")
+	}
+	// 3. Restart on a rotation.
+	ev := filepath.Join(t.TempDir(), "events")
+	cmd, _, errb = run(fetchEnv(t, fake, fetchObjects), "exec", "--on-change", "restart", "--refresh-interval", "5s", "--", appBin, "serve", ev, "DB_PASSWORD")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	events(t, ev, has(1, "start "))
+	if _, err := fake.PutSecret("my-app/db-credentials", `{"username":"admin","password":"rotated-1"}`); err != nil {
+		t.Fatal(err)
+	}
+	lines := events(t, ev, has(2, "start "))
+	if !strings.HasSuffix(lines[len(lines)-1], " rotated-1") {
+		t.Errorf("after the rotation: %q", lines)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Errorf("exit: %v; stderr %s", err, errb.String())
 	}
 }

@@ -253,6 +253,9 @@ func (in *injector) refreshLoop(ctx context.Context) {
 			log.Error(err, "refresh failed, keeping the previous files", "reason", reason.Of(err))
 		case changed:
 			log.Info("secrets rotated", "files", n, "duration", time.Since(start).Round(time.Millisecond))
+			if in.o.notify != nil {
+				in.o.notify.notify(log)
+			}
 		default:
 			log.V(1).Info("secrets unchanged", "files", n)
 		}
