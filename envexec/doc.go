@@ -52,7 +52,9 @@
 // (fs/exec.c); one variable at most 128 KiB (MAX_ARG_STRLEN). ExecBudget and
 // ExecSize compute it, and a test checks the sum against the kernel itself:
 // a set exactly at the budget execs, one byte more fails with E2BIG. The
-// wrapper refuses such a set before exec, naming the sizes.
+// wrapper refuses such a set before exec, naming the sizes. (A script's
+// "#!" line makes the kernel add the interpreter's path and name, a few
+// bytes the check cannot see.)
 //
 // # Exit codes
 //
@@ -91,7 +93,10 @@
 // (SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1/2, SIGWINCH, ...), passes its
 // own standard input, output and error to it (the same descriptors, no
 // copy), reaps it and every orphan handed to it (it is PID 1 of the
-// container), and exits with the app's code. After a SIGTERM it starts no
+// container), and exits with the app's code. Because it reaps every child,
+// an AWS config credential_process (a child the SDK waits for itself) does
+// not work with the fetch source when supervising; IRSA, Pod Identity and
+// the instance profile need no child. After a SIGTERM it starts no
 // app again. The app shares the wrapper's process group: a terminal's ^C
 // reaches both, so the app also gets the forwarded copy.
 //
@@ -100,8 +105,10 @@
 // The constants and the checks are in package envexec/contract (a leaf);
 // the webhook renders:
 //
-//  1. A volume "aws-secrets-injector-bin": emptyDir (default medium, the
-//     binary is ~30 MiB and must not count against the pod's memory).
+//  1. A volume "aws-secrets-injector-bin": emptyDir (default medium: the
+//     stripped binary of this tree is about 60 MiB, which a memory emptyDir
+//     would charge to the pod's memory; a lean exec-only binary would
+//     shrink it).
 //  2. An init container, first, running the webhook's own image:
 //     command ["/aws-secrets-injector"], args contract.InstallArgs(BinDir)
 //     = ["exec", "--install", "/aws-secrets-injector-bin"], the volume
