@@ -21,6 +21,9 @@
 //	AWS_SECRETS_INJECTOR_REFRESH_INTERVAL  optional  Go duration; unset/""/"0" = one-shot (--refresh-interval)
 //	AWS_SECRETS_INJECTOR_DEADLINE          optional  Go duration, default 2m: time to write the first complete
 //	                                                 set, transient AWS errors retried within it (--deadline)
+//	AWS_SECRETS_INJECTOR_NOTIFY_SIGNAL     optional  with a refresh interval: signal the app after each refresh
+//	                                                 that changed the set (--notify-signal; see Signalling the app)
+//	AWS_SECRETS_INJECTOR_NOTIFY_COMMAND    optional  the app's command name to signal (--notify-command)
 //
 // Env.Vars renders them in this order (optional ones omitted when unset) and
 // DecodeEnv reads them; every decoding error names the variable. Because the
@@ -54,6 +57,29 @@
 // custom or test endpoint; AWS_STS_REGIONAL_ENDPOINTS) and, for IRSA,
 // AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE and the projected token volume
 // when the EKS pod-identity webhook did not: the SDK reads them all.
+//
+// # Signalling the app
+//
+// An app that reads the files itself but must be told of a rotation (nginx,
+// HAProxy, Envoy reloading certificates on SIGHUP) needs no exec wrapper:
+// with --notify-signal and --notify-command (annotations notify-signal and
+// notify-command, AnnotationNotifySignal and AnnotationNotifyCommand) the
+// native sidecar sends the signal after each refresh whose write changed
+// the set, once per change, never after a failed or unchanged refresh,
+// never for the first fill (the app is not started yet). It finds the app in
+// /proc (NotifyTargets): the processes named command, by comm (kept when an
+// app rewrites its argv, as nginx does; the kernel keeps 15 bytes) or by
+// argv[0]'s base name, other than itself and PID 1, and of those only the
+// top of each tree (a master, not its workers of the same name). A name is
+// what the pod spec's author knows; the PID of the app container's first
+// process is not knowable from inside another container (PIDs are not per
+// container in a shared namespace, and the container's cgroup path is the
+// runtime's). It needs the pod's shareProcessNamespace: true (one PID
+// namespace for the pod, the pause process as PID 1; the webhook denies the
+// annotations without it, never turning it on itself: it also shows every
+// container's processes to the others) and the right to signal the app: the
+// app's uid (runAsUser) or CAP_KILL. A process it cannot find or signal is
+// logged with the fix; the refresh does not fail for it.
 //
 // # Startup probe
 //

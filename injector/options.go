@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/pflag"
 
+	execcontract "github.com/seed-ddac166a/aws-secrets-injector/envexec/contract"
 	"github.com/seed-ddac166a/aws-secrets-injector/injector/contract"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
 )
@@ -26,11 +27,19 @@ type Options struct {
 	Jitter float64
 	// Check makes Run a startup probe: succeed when a complete set is in MountPath, touch nothing.
 	Check bool
+	// NotifySignal is the signal sent to the app after a refresh that changed
+	// the set (with NotifyCommand; see notify.go).
+	NotifySignal string
+	// NotifyCommand names the app's processes to signal (NotifyTargets).
+	NotifyCommand string
 
 	// Params are the SecretProviderClass parameters (from contract.EnvSPC).
 	Params map[string]string
 	// ClassName is "namespace/name" of the class, for messages (from contract.EnvSPCName).
 	ClassName string
+
+	// notify is the parsed NotifySignal and NotifyCommand (nil: none).
+	notify *notifier
 
 	flags *pflag.FlagSet
 	// getenv reads the contract (os.Getenv when nil).
@@ -54,6 +63,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.Deadline, contract.FlagDeadline, contract.DefaultDeadline, "total time to write the first complete set; transient AWS errors are retried within it (default $"+contract.EnvDeadline+" or 2m)")
 	fs.Float64Var(&o.Jitter, contract.FlagJitter, contract.DefaultJitter, "spread each refresh wait by ± this fraction of the interval (0 ≤ jitter < 1)")
 	fs.BoolVar(&o.Check, contract.FlagCheck, false, "startup probe: exit 0 when a complete file set is in the mount path, else 1; never contacts AWS")
+	fs.StringVar(&o.NotifySignal, contract.FlagNotifySignal, "", "with --refresh-interval: send this signal (e.g. SIGHUP) to the app after each refresh that changed the files; needs shareProcessNamespace (default $"+contract.EnvNotifySignal+")")
+	fs.StringVar(&o.NotifyCommand, contract.FlagNotifyCommand, "", "the app's command name to signal, as ps shows it (default $"+contract.EnvNotifyCommand+")")
 }
 
 func (o *Options) changed(name string) bool {
@@ -110,6 +121,9 @@ func (o *Options) Validate() error {
 	if o.Jitter < 0 || o.Jitter >= 1 {
 		return fmt.Errorf("--%s %g: must be at least 0 and less than 1", contract.FlagJitter, o.Jitter)
 	}
+	if err := o.validateNotify(getenv); err != nil {
+		return err
+	}
 	if o.Params == nil {
 		p, err := contract.DecodeSpec(getenv(contract.EnvSPC))
 		if err != nil {
@@ -120,5 +134,36 @@ func (o *Options) Validate() error {
 	if o.ClassName == "" {
 		o.ClassName = getenv(contract.EnvSPCName)
 	}
+	return nil
+}
+
+// validateNotify parses the notify options (flags, else the contract's
+// variables): both or neither, only with a refresh interval.
+func (o *Options) validateNotify(getenv func(string) string) error {
+	sigField, cmdField := "--"+contract.FlagNotifySignal, "--"+contract.FlagNotifyCommand
+	if !o.changed(contract.FlagNotifySignal) && o.NotifySignal == "" {
+		o.NotifySignal, sigField = getenv(contract.EnvNotifySignal), contract.EnvNotifySignal
+	}
+	if !o.changed(contract.FlagNotifyCommand) && o.NotifyCommand == "" {
+		o.NotifyCommand, cmdField = getenv(contract.EnvNotifyCommand), contract.EnvNotifyCommand
+	}
+	switch {
+	case o.NotifySignal == "" && o.NotifyCommand == "":
+		return nil
+	case o.NotifyCommand == "":
+		return fmt.Errorf("%s is set without %s: name the app's command to signal", sigField, cmdField)
+	case o.NotifySignal == "":
+		return fmt.Errorf("%s is set without %s: name the signal the app reloads on", cmdField, sigField)
+	case o.RefreshInterval <= 0:
+		return fmt.Errorf("%s: signalling the app needs refreshing (--%s); a one-shot fill runs before the app starts", sigField, contract.FlagRefreshInterval)
+	}
+	name, sig, err := execcontract.ParseSignal(sigField, o.NotifySignal)
+	if err != nil {
+		return err
+	}
+	if err := contract.CheckNotifyCommand(cmdField, o.NotifyCommand); err != nil {
+		return err
+	}
+	o.notify = &notifier{sig: sig, sigName: name, command: o.NotifyCommand, proc: "/proc", self: os.Getpid()}
 	return nil
 }

@@ -12,18 +12,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/go-logr/logr"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/pipeline"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/region"
-	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
 // Retry delays of the first fill (jittered exponential backoff between them).
@@ -32,11 +25,8 @@ const (
 	defaultMaxBackoff = 10 * time.Second
 )
 
-// The injector's own stages (before the core's pipeline runs).
-const (
-	stageConfig    pipeline.Stage = "load AWS configuration"
-	stageMountPath pipeline.Stage = "mount path"
-)
+// stageMountPath is the injector's own stage (before the core's pipeline runs).
+const stageMountPath pipeline.Stage = "mount path"
 
 // Error is a failed fill: the pipeline's failure (one line: the class, the
 // stage, what failed and the fix; never a secret value) and how long the
@@ -114,57 +104,28 @@ type injector struct {
 }
 
 // newInjector loads the AWS configuration, parses the class and checks the
-// mount path: everything that needs no network and cannot get better by waiting.
+// mount path: everything that needs no network and cannot get better by
+// waiting. The pipeline acting as the process's own identity is the core's
+// (pipeline.NewOwn), shared with the exec wrapper's fetch source.
 func newInjector(ctx context.Context, o *Options) (*injector, error) {
 	in := &injector{o: o, interval: o.RefreshInterval}
-	fail := func(st pipeline.Stage, r reason.Reason, err error, fix string) error {
-		return &Error{Err: &pipeline.Error{Class: o.ClassName, Stage: st, Kind: r, Err: err, Fix: fix}, Attempts: 1}
-	}
-	load := o.loadConfig
-	if load == nil {
-		load = func(ctx context.Context) (aws.Config, error) { return config.LoadDefaultConfig(ctx) }
-	}
-	cfg, err := load(ctx)
+	own, err := pipeline.NewOwn(ctx, pipeline.OwnOptions{Class: o.ClassName, Params: o.Params, LoadConfig: o.loadConfig, Fetch: o.fetch})
 	if err != nil {
-		return nil, fail(stageConfig, reason.Internal, err, "check the AWS_* environment variables and the shared config files of this container")
-	}
-	// The region: the class's, else AWS_REGION (the EKS webhooks set it; the
-	// SDK read it into cfg), else the instance metadata service (EC2 nodes;
-	// asked only when needed: Fargate has none and IMDSv2's hop limit often
-	// keeps pods from it).
-	spec, err := spc.Parse(o.Params, spc.Options{DefaultRegion: cfg.Region})
-	var looked []string
-	if err == nil && spec.Region == "" {
-		found := region.Resolve(ctx, region.Fixed("AWS_REGION", cfg.Region), imdsSource(cfg))
-		looked = found.Looked
-		if found.Region != "" {
-			cfg.Region = found.Region
-			spec, err = spc.Parse(o.Params, spc.Options{DefaultRegion: cfg.Region})
-		} else {
-			err = region.NoRegion(looked)
+		var pe *pipeline.Error
+		if !errors.As(err, &pe) {
+			pe = &pipeline.Error{Class: o.ClassName, Stage: pipeline.StageConfig, Kind: reason.Of(err), Err: err}
 		}
+		return nil, &Error{Err: pe, Attempts: 1}
 	}
-	if err != nil {
-		return nil, fail(pipeline.StageParse, reason.InvalidClass, err, "")
-	}
-	if in.interval > 0 && spec.RefreshInterval > 0 {
-		in.interval = spec.RefreshInterval
+	if in.interval > 0 && own.Request.Spec.RefreshInterval > 0 {
+		in.interval = own.Request.Spec.RefreshInterval
 	}
 	if in.write, err = checkDir(o.MountPath); err != nil {
-		return nil, fail(stageMountPath, reason.WriteFailed, err, "mount a writable emptyDir (medium: Memory) at that path in this container")
+		return nil, &Error{Err: &pipeline.Error{Class: o.ClassName, Stage: stageMountPath, Kind: reason.WriteFailed, Err: err,
+			Fix: "mount a writable emptyDir (medium: Memory) at that path in this container"}, Attempts: 1}
 	}
-	in.pipe = pipeline.New(identity.NewResolver(cfg, identity.Options{}), awsfetch.New(cfg, o.fetch))
-	in.req = pipeline.Request{Class: o.ClassName, Spec: spec, RegionLooked: looked}
+	in.pipe, in.req = own.Pipeline, own.Request
 	return in, nil
-}
-
-// imdsSource is the instance metadata service as a region source, unless the
-// container disabled it (AWS_EC2_METADATA_DISABLED=true).
-func imdsSource(cfg aws.Config) region.Source {
-	if strings.EqualFold(os.Getenv("AWS_EC2_METADATA_DISABLED"), "true") {
-		return region.IMDS(nil)
-	}
-	return region.IMDS(imds.NewFromConfig(cfg))
 }
 
 // checkDir checks that dir is a directory this process may write, and returns
@@ -292,6 +253,9 @@ func (in *injector) refreshLoop(ctx context.Context) {
 			log.Error(err, "refresh failed, keeping the previous files", "reason", reason.Of(err))
 		case changed:
 			log.Info("secrets rotated", "files", n, "duration", time.Since(start).Round(time.Millisecond))
+			if in.o.notify != nil {
+				in.o.notify.notify(log)
+			}
 		default:
 			log.V(1).Info("secrets unchanged", "files", n)
 		}

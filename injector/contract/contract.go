@@ -38,7 +38,44 @@ const (
 	// complete file set, transient AWS errors retried within it. Optional,
 	// default DefaultDeadline.
 	EnvDeadline = "AWS_SECRETS_INJECTOR_DEADLINE"
+	// EnvNotifySignal is a signal name (SIGHUP or HUP; envexec/contract's
+	// ParseSignal) the native sidecar sends to the app after each refresh that
+	// changed the set. Optional; needs EnvNotifyCommand, a refresh interval
+	// and a pod with shareProcessNamespace: true.
+	EnvNotifySignal = "AWS_SECRETS_INJECTOR_NOTIFY_SIGNAL"
+	// EnvNotifyCommand is the command name of the processes to signal
+	// (NotifyTargets says which). Optional; needs EnvNotifySignal.
+	EnvNotifyCommand = "AWS_SECRETS_INJECTOR_NOTIFY_COMMAND"
 )
+
+// Annotations of a pod asking the native sidecar to signal its app; the
+// webhook renders them as EnvNotifySignal and EnvNotifyCommand (after
+// checking the signal with envexec/contract's ParseSignal and the command
+// with CheckNotifyCommand), and denies them unless the pod sets
+// shareProcessNamespace: true and refresh is on.
+const (
+	AnnotationNotifySignal  = "aws-secrets-injector.io/notify-signal"
+	AnnotationNotifyCommand = "aws-secrets-injector.io/notify-command"
+)
+
+// MaxNotifyCommandBytes bounds a notify command name (a file name).
+const MaxNotifyCommandBytes = 255
+
+// CheckNotifyCommand checks a notify command name: a program's file name,
+// without '/' or NUL, at most MaxNotifyCommandBytes; field names the
+// annotation, variable or flag.
+func CheckNotifyCommand(field, name string) error {
+	fix := `use the app's program name as ps shows it, e.g. "nginx"`
+	switch {
+	case name == "":
+		return envError(field, "empty", fix)
+	case len(name) > MaxNotifyCommandBytes:
+		return envError(field, fmt.Sprintf("%d bytes, at most %d allowed", len(name), MaxNotifyCommandBytes), fix)
+	case strings.ContainsAny(name, "/\x00"):
+		return envError(field, fmt.Sprintf("%s holds a '/' or a NUL byte", secrets.Quote(name)), fix+" (the base name, not a path)")
+	}
+	return nil
+}
 
 // Defaults of the contract's optional values.
 const (
@@ -255,6 +292,8 @@ const (
 	FlagDeadline        = "deadline"
 	FlagJitter          = "jitter"
 	FlagCheck           = "check"
+	FlagNotifySignal    = "notify-signal"
+	FlagNotifyCommand   = "notify-command"
 )
 
 // Subcommand is the injector container's subcommand: an image whose entrypoint
