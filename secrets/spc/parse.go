@@ -38,6 +38,10 @@ var knownParams = []string{ParamObjects, ParamRegion, ParamFailoverRegion, Param
 type Options struct {
 	// DefaultRegion is used when parameters.region is not set (e.g. AWS_REGION).
 	DefaultRegion string
+	// DefaultFileMode is the mode of files whose filePermission is not set
+	// (the Secrets Store CSI driver's MountRequest.permission in provider
+	// mode); 0 means DefaultFileMode.
+	DefaultFileMode fs.FileMode
 }
 
 // Result is the outcome of Check: a Spec when there are no errors, and every
@@ -140,7 +144,11 @@ func Check(params map[string]string, opts Options) Result {
 	if !ok || strings.TrimSpace(raw) == "" {
 		c.errorf(-1, "", "parameters.objects", "list the secrets to mount, e.g. objects: |\n  - objectName: \"my-app/db\"\n    objectType: \"secretsmanager\"", "missing or empty")
 	} else {
-		parseObjects(c, s, raw)
+		mode := opts.DefaultFileMode
+		if mode == 0 {
+			mode = DefaultFileMode
+		}
+		parseObjects(c, s, raw, mode)
 	}
 	if s.Region == "" {
 		c.warnf(-1, "", "parameters.region", `set parameters.region (or AWS_REGION where this runs)`, "no region set: the region of the environment running the fetch will be used")
@@ -163,7 +171,7 @@ var jmesKeys = []string{"path", "objectAlias", "filePermission", "allowNonString
 
 var failoverKeys = []string{"objectName", "objectVersion", "objectVersionLabel"}
 
-func parseObjects(c *collector, s *Spec, raw string) {
+func parseObjects(c *collector, s *Spec, raw string, mode fs.FileMode) {
 	var list []any
 	if err := yaml.Unmarshal([]byte(raw), &list); err != nil {
 		c.errorf(-1, "", "parameters.objects", "objects must be a YAML list of mappings; check indentation and quoting",
@@ -181,16 +189,16 @@ func parseObjects(c *collector, s *Spec, raw string) {
 			c.errorf(i, "", field, "each entry must be a mapping with objectName and objectType", "is a %s, not a mapping", KindOf(item))
 			continue
 		}
-		if o, ok := parseObject(c, s, i, m); ok {
+		if o, ok := parseObject(c, s, i, m, mode); ok {
 			s.Objects = append(s.Objects, o)
 		}
 	}
 }
 
-func parseObject(c *collector, s *Spec, i int, m map[string]any) (Object, bool) {
+func parseObject(c *collector, s *Spec, i int, m map[string]any, mode fs.FileMode) (Object, bool) {
 	field := fmt.Sprintf("objects[%d]", i)
 	nerr := len(c.errs)
-	o := Object{Index: i, Mode: DefaultFileMode}
+	o := Object{Index: i, Mode: mode}
 	o.Name = str(c, i, "", m, field, "objectName")
 	name := o.Name
 	unknownKeys(c, i, name, m, field, objectKeys, map[string]string{
