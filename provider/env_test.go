@@ -119,10 +119,16 @@ type envOptions struct {
 	cacheTTL time.Duration
 	now      func() time.Time
 	maxResp  int
+	// fetchTimeout bounds one Mount (default the server's).
+	fetchTimeout time.Duration
 	// latency is added by the fake to every Secrets Manager and SSM call.
 	latency time.Duration
 	// observer receives the fetcher's events.
 	observer awsfetch.Observer
+	// serviceAccounts replaces the in-memory reader (e.g. the REST one on a real API server).
+	serviceAccounts provider.ServiceAccounts
+	// trust is called with the fake before it starts (e.g. to trust a real API server's issuer).
+	trust func(*fakeaws.Server) error
 }
 
 // env is a provider served on a unix socket in a short temporary directory,
@@ -164,6 +170,11 @@ func startEnv(t testing.TB, o envOptions) *env {
 			t.Fatal(err)
 		}
 	}
+	if o.trust != nil {
+		if err := o.trust(aws); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := aws.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -187,12 +198,17 @@ func startEnv(t testing.TB, o envOptions) *env {
 	logs := &logBuffer{}
 	// The most verbose logger there is: every V level is printed.
 	log := logr.FromSlogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.Level(-127)}))
+	var reader provider.ServiceAccounts = sas
+	if o.serviceAccounts != nil {
+		reader = o.serviceAccounts
+	}
 	srv, err := provider.NewServer(provider.Config{
 		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{PodIdentityEndpoint: aws.PodIdentityURL()}),
 			awsfetch.New(base, awsfetch.Options{CacheTTL: o.cacheTTL, Now: o.now, MaxAttempts: 2, Observer: o.observer})),
-		ServiceAccounts:  sas,
+		ServiceAccounts:  reader,
 		DefaultRegion:    region,
 		MaxResponseBytes: o.maxResp,
+		FetchTimeout:     o.fetchTimeout,
 		Log:              log,
 	})
 	if err != nil {

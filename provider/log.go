@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/provider/v1alpha1"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
@@ -54,7 +55,11 @@ func podOf(req any) string {
 	if json.Unmarshal([]byte(r.GetAttributes()), &attrs) != nil || attrs[AttrPodName] == "" {
 		return ""
 	}
-	return secrets.Quote(attrs[AttrPodNamespace] + "/" + attrs[AttrPodName])
+	ns, name := attrs[AttrPodNamespace], attrs[AttrPodName]
+	if len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1123Subdomain(name)) > 0 {
+		return secrets.Quote(ns + "/" + name) // not names: shown escaped
+	}
+	return ns + "/" + name
 }
 
 // Redact renders a request for logs with every secret removed: in a
@@ -90,11 +95,13 @@ func Redact(req any) string {
 	for _, v := range r.GetCurrentObjectVersion() {
 		out.CurrentObjectVersion = append(out.CurrentObjectVersion, map[string]string{"id": v.GetId(), "version": v.GetVersion()})
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // "<redacted>" as it is
+	if err := enc.Encode(out); err != nil {
 		return "MountRequest"
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // redactJSON decodes a JSON object of string to string and replaces the

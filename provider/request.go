@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -140,26 +141,46 @@ func decodeStringMap(field, s string, optional bool) (map[string]string, error) 
 	if strings.TrimSpace(s) == "" {
 		return nil, invalid(field, "empty", fix)
 	}
-	var m map[string]string
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
 		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &se):
+		if errors.As(err, &se) {
 			return nil, invalid(field, fmt.Sprintf("not JSON (syntax error at byte %d of %d)", se.Offset, len(s)), fix)
-		case errors.As(err, &te) && te.Field != "":
-			return nil, invalid(field, fmt.Sprintf("not a JSON object of string to string: key %s holds a %s", secrets.Quote(te.Field), te.Value), fix)
-		default:
-			return nil, invalid(field, "not a JSON object of string to string", fix)
 		}
+		return nil, invalid(field, "not a JSON object of string to string", fix)
 	}
-	if m == nil {
+	if raw == nil {
 		if optional {
 			return map[string]string{}, nil
 		}
 		return nil, invalid(field, "is null, not a JSON object", fix)
 	}
+	m := make(map[string]string, len(raw))
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
+		var v string
+		if err := json.Unmarshal(raw[k], &v); err != nil {
+			return nil, invalid(field, fmt.Sprintf("not a JSON object of string to string: key %s holds a %s", secrets.Quote(k), jsonKind(raw[k])), fix)
+		}
+		m[k] = v
+	}
 	return m, nil
+}
+
+// jsonKind names the kind of a JSON value by its first byte (never its content).
+func jsonKind(v json.RawMessage) string {
+	switch b := bytes.TrimSpace(v); {
+	case len(b) == 0:
+		return "nothing"
+	case b[0] == '{':
+		return "object"
+	case b[0] == '[':
+		return "list"
+	case b[0] == 't' || b[0] == 'f':
+		return "boolean"
+	case b[0] == 'n':
+		return "null"
+	}
+	return "number"
 }
 
 // checkPod checks that the kubelet's pod info is there and well formed: the

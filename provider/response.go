@@ -29,7 +29,8 @@ func encode(res *pipeline.Result, maxBytes int) (*v1alpha1.MountResponse, error)
 			return nil, &secrets.Problem{Object: -1, Field: "files", Kind: reason.Internal,
 				Problem: "the core built a path the driver's writer refuses: " + prob}
 		}
-		resp.Files = append(resp.Files, &v1alpha1.File{Path: f.Path, Mode: int32(f.Mode.Perm()), Contents: f.Content.Bytes()})
+		mode := int32(f.Mode.Perm()) //nolint:gosec // Perm() is at most 0777
+		resp.Files = append(resp.Files, &v1alpha1.File{Path: f.Path, Mode: mode, Contents: f.Content.Bytes()})
 	}
 	for _, v := range res.Versions {
 		resp.ObjectVersion = append(resp.ObjectVersion, &v1alpha1.ObjectVersion{Id: v.ID, Version: v.Version})
