@@ -39,6 +39,8 @@ type Options struct {
 	loadConfig func(ctx context.Context) (aws.Config, error)
 	// fetch tunes the fetcher (tests shorten the SDK's backoff).
 	fetch awsfetch.Options
+	// terminationLog is the termination message file (DefaultTerminationLog when empty).
+	terminationLog string
 	// minBackoff and maxBackoff bound the first fill's retry delays (defaults when zero).
 	minBackoff, maxBackoff time.Duration
 }

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/go-logr/logr"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
@@ -22,6 +22,7 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/pipeline"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/region"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -79,14 +80,16 @@ func Run(ctx context.Context, o *Options) error {
 	ctx = logr.NewContext(ctx, log)
 	start := time.Now()
 	in, err := newInjector(ctx, o)
+	if err == nil {
+		var n int
+		if n, err = in.firstFill(ctx); err == nil {
+			log.Info("secrets written", "files", n, "duration", time.Since(start).Round(time.Millisecond))
+		}
+	}
 	if err != nil {
+		writeTermination(o.terminationLog, err)
 		return err
 	}
-	n, err := in.firstFill(ctx)
-	if err != nil {
-		return err
-	}
-	log.Info("secrets written", "files", n, "duration", time.Since(start).Round(time.Millisecond))
 	if o.RefreshInterval <= 0 {
 		return nil
 	}
@@ -94,22 +97,10 @@ func Run(ctx context.Context, o *Options) error {
 	return nil
 }
 
-// Check is the startup probe: nil when dir holds a complete file set (its
-// ..data link resolves to a directory).
-func Check(dir string) error {
-	p := filepath.Join(dir, atomicdir.DataLink)
-	st, err := os.Stat(p)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("not ready: %s does not exist yet (the first fill has not completed)", p)
-		}
-		return fmt.Errorf("not ready: %w", err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("not ready: %s is not a directory", p)
-	}
-	return nil
-}
+// Check is the startup probe: nil when dir holds a complete file set: ..data
+// resolves to a generation and every top-level name has its link (a fill
+// killed between the swap and the links is not ready).
+func Check(dir string) error { return atomicdir.Verify(dir) }
 
 // injector holds what one process needs across fills.
 type injector struct {
@@ -137,9 +128,21 @@ func newInjector(ctx context.Context, o *Options) (*injector, error) {
 	if err != nil {
 		return nil, fail(stageConfig, reason.Internal, err, "check the AWS_* environment variables and the shared config files of this container")
 	}
+	// The region: the class's, else AWS_REGION (the EKS webhooks set it; the
+	// SDK read it into cfg), else the instance metadata service (EC2 nodes;
+	// asked only when needed: Fargate has none and IMDSv2's hop limit often
+	// keeps pods from it).
 	spec, err := spc.Parse(o.Params, spc.Options{DefaultRegion: cfg.Region})
+	var looked []string
 	if err == nil && spec.Region == "" {
-		err = awsfetch.ErrNoRegion
+		found := region.Resolve(ctx, region.Fixed("AWS_REGION", cfg.Region), imdsSource(cfg))
+		looked = found.Looked
+		if found.Region != "" {
+			cfg.Region = found.Region
+			spec, err = spc.Parse(o.Params, spc.Options{DefaultRegion: cfg.Region})
+		} else {
+			err = region.NoRegion(looked)
+		}
 	}
 	if err != nil {
 		return nil, fail(pipeline.StageParse, reason.InvalidClass, err, "")
@@ -151,8 +154,17 @@ func newInjector(ctx context.Context, o *Options) (*injector, error) {
 		return nil, fail(stageMountPath, reason.WriteFailed, err, "mount a writable emptyDir (medium: Memory) at that path in this container")
 	}
 	in.pipe = pipeline.New(identity.NewResolver(cfg, identity.Options{}), awsfetch.New(cfg, o.fetch))
-	in.req = pipeline.Request{Class: o.ClassName, Spec: spec}
+	in.req = pipeline.Request{Class: o.ClassName, Spec: spec, RegionLooked: looked}
 	return in, nil
+}
+
+// imdsSource is the instance metadata service as a region source, unless the
+// container disabled it (AWS_EC2_METADATA_DISABLED=true).
+func imdsSource(cfg aws.Config) region.Source {
+	if strings.EqualFold(os.Getenv("AWS_EC2_METADATA_DISABLED"), "true") {
+		return region.IMDS(nil)
+	}
+	return region.IMDS(imds.NewFromConfig(cfg))
 }
 
 // checkDir checks that dir is a directory this process may write, and returns
@@ -275,9 +287,9 @@ func (in *injector) refreshLoop(ctx context.Context) {
 		var e *Error
 		switch {
 		case errors.As(err, &e):
-			log.Error(err, "refresh failed; keeping the current files", "reason", e.Reason(), "stage", e.Err.Stage)
+			log.Error(err, "refresh failed, keeping the previous files", "reason", e.Reason(), "stage", e.Err.Stage)
 		case err != nil:
-			log.Error(err, "refresh failed; keeping the current files", "reason", reason.Of(err))
+			log.Error(err, "refresh failed, keeping the previous files", "reason", reason.Of(err))
 		case changed:
 			log.Info("secrets rotated", "files", n, "duration", time.Since(start).Round(time.Millisecond))
 		default:

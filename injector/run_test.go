@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
@@ -303,5 +305,93 @@ func TestClassRefreshIntervalAppliesOnlyInRefreshMode(t *testing.T) {
 		if in.interval != c.want {
 			t.Errorf("flag %s: interval %s, want %s", c.flag, in.interval, c.want)
 		}
+	}
+}
+
+// TestNoRegionNamesEveryPlace: a class without a region in a container
+// without AWS_REGION, IMDS disabled: the error names every place looked.
+func TestNoRegionNamesEveryPlace(t *testing.T) {
+	fake := startFake(t, testState())
+	o := testOptions(t, fake, seedObjects)
+	load := o.loadConfig
+	o.loadConfig = func(ctx context.Context) (aws.Config, error) {
+		cfg, err := load(ctx)
+		cfg.Region = ""
+		return cfg, err
+	}
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	err := Run(t.Context(), o)
+	if reason.Of(err) != reason.InvalidClass {
+		t.Fatalf("reason %s: %v", reason.Of(err), err)
+	}
+	for _, want := range []string{"parameters.region", "AWS_REGION (not set)", "instance metadata service (not allowed)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q: %v", want, err)
+		}
+	}
+	if n := fake.Calls().Total; n != 0 {
+		t.Errorf("%d AWS calls without a region", n)
+	}
+}
+
+// TestFailureGoesToTheTerminationMessage: the one line, reason first, in the
+// container's termination message, without a value; a success leaves it empty.
+func TestFailureGoesToTheTerminationMessage(t *testing.T) {
+	fake := startFake(t, testState())
+	o := testOptions(t, fake, "- objectName: other-app/token\n  objectType: secretsmanager\n")
+	o.terminationLog = filepath.Join(t.TempDir(), "termination-log")
+	if err := os.WriteFile(o.terminationLog, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := Run(t.Context(), o)
+	b, rerr := os.ReadFile(o.terminationLog)
+	if err == nil || rerr != nil {
+		t.Fatalf("run %v, read %v", err, rerr)
+	}
+	msg := string(b)
+	if !strings.HasPrefix(msg, "AccessDenied: SecretProviderClass default/my-spc: ") || !strings.Contains(msg, "other-app/token") ||
+		!strings.Contains(msg, "fix: ") || strings.ContainsAny(msg, "\n") {
+		t.Errorf("termination message %q", msg)
+	}
+	ok := testOptions(t, fake, seedObjects)
+	ok.terminationLog = filepath.Join(t.TempDir(), "termination-log")
+	if err := os.WriteFile(ok.terminationLog, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Run(t.Context(), ok); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(ok.terminationLog); len(b) != 0 {
+		t.Errorf("termination message after a success: %q", b)
+	}
+}
+
+// TestRestartRepairsLinks: an injector killed between the swap and the links
+// (an OOM kill) left db-user missing; the probe says not ready, and the next
+// run, with the content unchanged, repairs the links without a new generation.
+func TestRestartRepairsLinks(t *testing.T) {
+	fake := startFake(t, testState())
+	o := testOptions(t, fake, seedObjects)
+	if err := Run(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	gen, _ := os.Readlink(filepath.Join(o.MountPath, atomicdir.DataLink))
+	if err := os.Remove(filepath.Join(o.MountPath, "db-user")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(o.MountPath); err == nil {
+		t.Fatal("probe ready with db-user missing")
+	}
+	if err := Run(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(o.MountPath); err != nil {
+		t.Fatalf("probe after the rerun: %v", err)
+	}
+	if got := readFiles(t, o.MountPath)["db-user"]; got != "admin" {
+		t.Errorf("db-user = %q after the rerun", got)
+	}
+	if again, _ := os.Readlink(filepath.Join(o.MountPath, atomicdir.DataLink)); again != gen {
+		t.Errorf("unchanged content rewrote the generation: %s → %s", gen, again)
 	}
 }

@@ -33,6 +33,9 @@ type Config struct {
 	RefreshInterval time.Duration
 	// DefaultRegion is used for classes without a region.
 	DefaultRegion string
+	// RegionLooked lists where DefaultRegion was looked for (region.Result),
+	// for the error of a class without a region when none was found.
+	RegionLooked []string
 	// FetchTimeout bounds one fetch.
 	FetchTimeout time.Duration
 
@@ -156,6 +159,12 @@ const (
 )
 
 // AtomicWrite is the production WriteFunc: the shared core's atomic writer.
+// A write whose new set is live but whose cleanup failed (atomicdir.ErrCleanup)
+// is a success: the next write or Repair removes what is left.
 func AtomicWrite(dir string, files []secrets.File, gid *int) (bool, error) {
-	return atomicdir.WriteWithOptions(dir, files, atomicdir.Options{GID: gid})
+	changed, err := atomicdir.WriteWithOptions(dir, files, atomicdir.Options{GID: gid})
+	if changed && errors.Is(err, atomicdir.ErrCleanup) {
+		return true, nil
+	}
+	return changed, err
 }

@@ -2,8 +2,8 @@ package mounter
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/region"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -50,18 +51,15 @@ func NewKubeCluster(cfg *rest.Config) (*KubeCluster, error) {
 	return &KubeCluster{Dynamic: dyn, Clientset: cs}, nil
 }
 
-// SecretProviderClass implements Cluster: it decodes the object with the shared
-// core's DecodeClass (kind, provider and string-typed parameters checked).
+// SecretProviderClass implements Cluster: it reads the object with the shared
+// core's decoder, spc.ClassFromObject (kind, provider and string-typed
+// parameters checked).
 func (k *KubeCluster) SecretProviderClass(ctx context.Context, namespace, name string) (*spc.Class, error) {
 	u, err := k.Dynamic.Resource(SecretProviderClassGVR).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(u.Object)
-	if err != nil {
-		return nil, fmt.Errorf("encode SecretProviderClass: %w", err)
-	}
-	return spc.DecodeClass(b)
+	return spc.ClassFromObject(u.Object)
 }
 
 // ServiceAccountAnnotations implements Cluster.
@@ -71,6 +69,20 @@ func (k *KubeCluster) ServiceAccountAnnotations(ctx context.Context, namespace, 
 		return nil, err
 	}
 	return sa.Annotations, nil
+}
+
+// NodeRegion is the node's topology.kubernetes.io/region label as a region
+// source (RBAC: get nodes).
+func (k *KubeCluster) NodeRegion(node string) region.Source {
+	return region.Source{Name: "the node's " + region.NodeLabel + " label", Get: func(ctx context.Context) (string, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		n, err := k.Clientset.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return "", fmt.Errorf("get node %s: %w", node, err)
+		}
+		return n.Labels[region.NodeLabel], nil
+	}}
 }
 
 // NewEventRecorder returns a recorder that posts Events (RBAC: create and

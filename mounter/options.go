@@ -41,6 +41,9 @@ type Options struct {
 	PodIdentityEndpoint string
 	// Region is the default AWS region (else AWS_REGION / the SDK's configuration).
 	Region string
+	// RegionFromIMDS allows the instance metadata service as the last source of
+	// the default region (after --region and the node's label).
+	RegionFromIMDS bool
 	// AWSEndpoint overrides every AWS service endpoint (VPC/FIPS endpoints, tests); AWS_ENDPOINT_URL works too.
 	AWSEndpoint string
 	// RefreshInterval is the rotation interval of volumes whose class sets none.
@@ -91,7 +94,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.HTTPAddress, "http-address", o.HTTPAddress, "address serving /healthz and /metrics (empty: off)")
 	fs.StringVar(&o.NodeIdentity, "node-identity", o.NodeIdentity, "when the node's own AWS role may be used for a pod: never, fallback (pods without IRSA or Pod Identity) or always")
 	fs.StringVar(&o.PodIdentityEndpoint, "pod-identity-endpoint", o.PodIdentityEndpoint, "EKS Pod Identity agent credentials URL")
-	fs.StringVar(&o.Region, "region", o.Region, "default AWS region for classes without one (default: AWS_REGION / the SDK's configuration)")
+	fs.StringVar(&o.Region, "region", o.Region, "default AWS region for classes without one (default: AWS_REGION, else the node's topology.kubernetes.io/region label, else IMDS with --region-from-imds)")
+	fs.BoolVar(&o.RegionFromIMDS, "region-from-imds", o.RegionFromIMDS, "when neither --region nor the node's topology.kubernetes.io/region label names a region, ask the instance metadata service")
 	fs.StringVar(&o.AWSEndpoint, "aws-endpoint", o.AWSEndpoint, "override every AWS endpoint (VPC/FIPS endpoints); AWS_ENDPOINT_URL works too")
 	fs.DurationVar(&o.RefreshInterval, "refresh-interval", o.RefreshInterval, "rotation interval for classes that set no refreshInterval")
 	fs.DurationVar(&o.CacheTTL, "cache-ttl", o.CacheTTL, "how long fetched values are shared between pods of one identity on this node (0: no cache)")

@@ -49,7 +49,7 @@ func (d *Driver) load(ctx context.Context, p podInfo) (*pipeline.Result, error) 
 	defer cancel()
 	start := d.cfg.Now()
 	res, err := d.cfg.Pipeline.Load(fctx, pipeline.Request{
-		Class: p.Namespace + "/" + p.Class, Spec: spec,
+		Class: p.Namespace + "/" + p.Class, Spec: spec, RegionLooked: d.cfg.RegionLooked,
 		Pod: &identity.Request{Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, Annotations: ann, Tokens: p.Tokens},
 	})
 	d.cfg.Metrics.fetchSeconds.Observe(d.cfg.Now().Sub(start).Seconds())

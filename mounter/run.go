@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
@@ -20,6 +21,7 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/pipeline"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/region"
 )
 
 // Run serves the mounter until ctx is done: the CSI socket, the kubelet
@@ -45,12 +47,23 @@ func Run(ctx context.Context, o *Options) error {
 	events, stopEvents := NewEventRecorder(cluster.Clientset, o.NodeName)
 	defer stopEvents()
 
+	// The default region of classes without one: the chart's aws.region (or
+	// AWS_REGION), else this node's topology.kubernetes.io/region label (what
+	// EKS sets, and what AWS's provider reads), else IMDS when allowed.
+	found := region.Resolve(ctx, region.Fixed("the chart's aws.region (--region, AWS_REGION)", base.Region),
+		cluster.NodeRegion(o.NodeName), imdsRegion(o.RegionFromIMDS, base))
+	if found.Region != "" {
+		base.Region = found.Region
+	} else {
+		log.Info("no default AWS region: classes must set parameters.region", "looked", found.Looked)
+	}
 	policy, _ := identity.ParsePolicy(o.NodeIdentity)
 	fetcher := awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics})
 	d, err := NewDriver(Config{
 		DriverName: o.DriverName, NodeID: o.NodeName, PluginDir: o.PluginDir,
-		TmpfsSize: o.tmpfsBytes, RefreshInterval: o.RefreshInterval, DefaultRegion: base.Region, FetchTimeout: o.FetchTimeout,
-		Cluster: cluster,
+		TmpfsSize: o.tmpfsBytes, RefreshInterval: o.RefreshInterval, DefaultRegion: base.Region, RegionLooked: found.Looked,
+		FetchTimeout: o.FetchTimeout,
+		Cluster:      cluster,
 		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{NodeIdentity: policy, PodIdentityEndpoint: o.PodIdentityEndpoint}),
 			fetcher),
 		Mounter: NewSyscallMounter(),
@@ -65,7 +78,7 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	log.Info("starting", "driver", o.DriverName, "node", o.NodeName, "endpoint", o.Endpoint, "pluginDir", o.PluginDir,
-		"nodeIdentity", o.NodeIdentity, "region", base.Region, "restoredVolumes", d.Volumes())
+		"nodeIdentity", o.NodeIdentity, "region", base.Region, "regionFrom", found.From, "restoredVolumes", d.Volumes())
 
 	sock, _ := ParseEndpoint(o.Endpoint)
 	lis, err := ListenUnix(ctx, sock)
@@ -148,6 +161,15 @@ func LoadAWSConfig(ctx context.Context, region, endpoint string, m *Metrics) (aw
 		cfg.APIOptions = append(cfg.APIOptions, m.AWSCallCounter)
 	}
 	return cfg, nil
+}
+
+// imdsRegion is the instance metadata service as a region source when the
+// operator allows it (--region-from-imds).
+func imdsRegion(allowed bool, cfg aws.Config) region.Source {
+	if !allowed {
+		return region.IMDS(nil)
+	}
+	return region.IMDS(imds.NewFromConfig(cfg))
 }
 
 func kubeConfig(path string) (*rest.Config, error) {

@@ -1,12 +1,17 @@
-// Package secrets is the shared core of aws-secrets-injector: the pipeline
-// every delivery mode (mounter, injector, fetch) runs to turn a
-// SecretProviderClass into files.
+// Package secrets is the shared core of aws-secrets-injector: everything
+// between a SecretProviderClass and the files a pod reads, which every
+// delivery path (mounter, injector, provider, exec, fetch) runs through the
+// one pipeline of package pipeline:
 //
-//	SecretProviderClass parameters → spc.Parse (validated object list)
-//	→ awsfetch (batched, deduplicated, cached fetch with the caller's identity)
-//	→ extract (JMESPath, allKeys) → []File
-//	→ atomicdir.Write (the ..data symlink swap)
+//	parameters → spc (parse, validate) → identity (IRSA, Pod Identity, node
+//	role, the process's own chain, assumeRole) → awsfetch (batched, cached
+//	per identity) → extract (budgeted JMESPath, allKeys) → atomicdir (the
+//	..data symlink swap)
 //
-// This package holds the types that cross those stages: Value, the secret
-// bytes that never print, and File, one file of a set.
+// This package holds what crosses those stages and is owned by none of them:
+// Value (secret bytes that never print), File and Fetched, ValidatePath (the
+// one rule for file names, shared by the parser and the writer), Quote (how
+// every user-supplied name is printed), Problem (the one Field/Problem/Fix
+// shape of everything a user must fix) and the bounds on tenant input
+// (limits.go). Package reason holds the one vocabulary of failure reasons.
 package secrets

@@ -2,7 +2,9 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -41,22 +43,19 @@ func (l ClientLookups) SecretProviderClass(ctx context.Context, namespace, name 
 	return classFromUnstructured(u)
 }
 
-// classFromUnstructured converts a SecretProviderClass object.
+// classFromUnstructured converts a SecretProviderClass object with the
+// shared decoder (spc.ClassFromObject). A parameter that is not a string
+// denies the pod; the decoder's other problems are left to Mutate (the
+// provider) or cannot come from the API server (kind and shapes: the object
+// was read by its GVK and validated by the CRD's schema).
 func classFromUnstructured(u *unstructured.Unstructured) (*spc.Class, error) {
-	c := &spc.Class{
-		APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Name: u.GetName(), Namespace: u.GetNamespace(),
-		Parameters: map[string]string{},
-	}
-	c.Provider, _, _ = unstructured.NestedString(u.Object, "spec", "provider")
-	params, _, _ := unstructured.NestedMap(u.Object, "spec", "parameters")
-	for k, v := range params {
-		switch s := v.(type) {
-		case string:
-			c.Parameters[k] = s
-		case nil:
-		default:
-			return nil, deny(annErr(AnnotationSecretProviderClass, fmt.Sprintf("quote the value, e.g. %s: %q", k, fmt.Sprint(v)),
-				"SecretProviderClass %q: spec.parameters.%s is not a string", c.Name, k))
+	c, err := spc.ClassFromObject(u.Object)
+	var inv *spc.InvalidError
+	if errors.As(err, &inv) {
+		for _, p := range inv.Issues {
+			if strings.HasPrefix(p.Field, "spec.parameters.") {
+				return nil, deny(annErr(AnnotationSecretProviderClass, p.Fix, "SecretProviderClass %q: %s is not a string", c.Name, p.Field))
+			}
 		}
 	}
 	return c, nil

@@ -6,8 +6,10 @@
 // It reads YAML and JSON manifests (multi-document files, List kinds, directory
 // trees, stdin), skips every object that is not a SecretProviderClass for the aws
 // provider, and checks each class with exactly the validation the mounter, the
-// webhook and the injector run (spc.DecodeClass and spc.Check). For each class it
-// reports the files the class produces, or every error found, plus warnings.
+// webhook and the injector run (spc.DecodeClass and spc.Check), plus
+// spc.CheckSecretObjects for spec.secretObjects. For each class it reports the
+// files the class produces, or every error found, plus warnings (among them
+// the keys the AWS provider would ignore: unknown keys of objects entries).
 //
 // Exit codes (via the ExitCode method of the returned error): 0 all valid, 1 any
 // class invalid (or any warning with --strict), 2 usage error or unreadable input.
@@ -26,6 +28,7 @@ import (
 
 	"github.com/seed-ddac166a/aws-secrets-injector/cli"
 	"github.com/seed-ddac166a/aws-secrets-injector/cli/manifest"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -88,7 +91,7 @@ type File struct {
 	AllKeys bool `json:"allKeys,omitempty"`
 }
 
-// Issue is one error or warning, with the fields of spc.Issue.
+// Issue is one error or warning, with the fields of secrets.Problem.
 type Issue struct {
 	// Object is the index in parameters.objects, or -1 for the class as a whole.
 	Object int `json:"object"`
@@ -100,12 +103,18 @@ type Issue struct {
 	Problem string `json:"problem"`
 	// Fix says what to do about it.
 	Fix string `json:"fix"`
-	// Message is the one-line rendering: field (object): problem; fix: fix.
+	// Why, when set, says why the verdict is stricter than the AWS provider's.
+	Why string `json:"why,omitempty"`
+	// Kind is the failure reason when it is not the default
+	// InvalidSecretProviderClass (e.g. LimitExceeded for a bound).
+	Kind string `json:"kind,omitempty"`
+	// Message is the one-line rendering: field (object): problem (why); fix: fix.
 	Message string `json:"message"`
 }
 
-func issueOf(is *spc.Issue) Issue {
-	return Issue{Object: is.Object, ObjectName: is.ObjectName, Field: is.Field, Problem: is.Problem, Fix: is.Fix, Message: is.Error()}
+func issueOf(is *secrets.Problem) Issue {
+	return Issue{Object: is.Object, ObjectName: is.ObjectName, Field: is.Field, Problem: is.Problem, Fix: is.Fix,
+		Why: is.Why, Kind: string(is.Kind), Message: is.Error()}
 }
 
 // InputError is an input that could not be read or parsed.
@@ -343,7 +352,7 @@ func (c *checker) checkClass(rec *Record, obj map[string]any, raw, source []byte
 		return
 	}
 	class, err := spc.DecodeClass(raw)
-	var decodeIssues []*spc.Issue
+	var decodeIssues []*secrets.Problem
 	var invalid *spc.InvalidError
 	switch {
 	case err == nil:
@@ -375,7 +384,14 @@ func (c *checker) checkClass(rec *Record, obj map[string]any, raw, source []byte
 			rec.Warnings = append(rec.Warnings, issueOf(is))
 		}
 	}
-	if res.Spec == nil || len(rec.Errors) > 0 {
+	if res.Spec == nil {
+		return
+	}
+	// secretObjects name the class's files: checked against the valid spec.
+	for _, is := range spc.CheckSecretObjects(res.Spec, class.SecretObjects) {
+		rec.Errors = append(rec.Errors, issueOf(is))
+	}
+	if len(rec.Errors) > 0 {
 		return
 	}
 	for _, p := range res.Spec.Plan() {
@@ -441,7 +457,7 @@ func shapeIssues(obj map[string]any) []Issue {
 }
 
 func fillMessage(is *Issue) {
-	is.Message = (&spc.Issue{Object: is.Object, ObjectName: is.ObjectName, Field: is.Field, Problem: is.Problem, Fix: is.Fix}).Error()
+	is.Message = (&secrets.Problem{Object: is.Object, ObjectName: is.ObjectName, Field: is.Field, Problem: is.Problem, Fix: is.Fix, Why: is.Why}).Error()
 }
 
 func orNone(s string) string {

@@ -366,3 +366,65 @@ func TestTextEscapesControls(t *testing.T) {
 		}
 	}
 }
+
+// Classes written for the AWS provider are accepted with warnings on the keys
+// it ignores; sets fetch could not write and broken secretObjects are
+// refused; the text and JSON outputs carry the warnings and the Why.
+func TestMigration(t *testing.T) {
+	stdout, _, code := run(t, &Options{Paths: []string{"testdata/migration.yaml"}})
+	if code != ExitInvalid {
+		t.Errorf("exit code %d, want %d", code, ExitInvalid)
+	}
+	golden(t, "migration.txt", stdout)
+	stdout, _, _ = run(t, &Options{Paths: []string{"testdata/migration.yaml"}, Output: OutputJSON})
+	golden(t, "migration.json", stdout)
+
+	rep := checkFile(t, "testdata/migration.yaml", nil)
+	if len(rep.Records) != 3 {
+		t.Fatalf("records = %d", len(rep.Records))
+	}
+	ascp := rep.Records[0]
+	warned := map[string]bool{}
+	for _, w := range ascp.Warnings {
+		warned[w.Field] = true
+	}
+	if !ascp.Valid || len(ascp.Files) != 3 || !warned["objects[0].backupArn"] || !warned["objects[0].failoverObject"] {
+		t.Errorf("from-ascp = %+v", ascp)
+	}
+	errs := map[string]Issue{}
+	for _, e := range rep.Records[1].Errors {
+		errs[e.Field] = e
+	}
+	if e := errs["objects[0].jmesPath[0].objectAlias"]; !strings.Contains(e.Problem, "to be a directory") || e.Why == "" || !strings.Contains(e.Message, e.Why) {
+		t.Errorf("nesting = %+v", e)
+	}
+	if e := errs["objects[1].jmesPath[0].path"]; !strings.Contains(e.Problem, `"Path" and "path" are both set`) {
+		t.Errorf("unknown key in two cases = %+v (errors %v)", e, rep.Records[1].Errors)
+	}
+	// secretObjects are checked once the parameters are valid.
+	if _, ok := errs["spec.secretObjects[0].secretName"]; ok {
+		t.Errorf("secretObjects checked against an invalid class")
+	}
+	so := map[string]bool{}
+	for _, e := range rep.Records[2].Errors {
+		so[e.Field] = true
+	}
+	for _, f := range []string{"spec.secretObjects[0].secretName", "spec.secretObjects[0].type", "spec.secretObjects[0].data[0].objectName",
+		"spec.secretObjects[0].data[0].key", "spec.secretObjects[0].data[2].key"} {
+		if !so[f] {
+			t.Errorf("no error at %s: %v", f, rep.Records[2].Errors)
+		}
+	}
+	// --strict fails on the warnings of the class written for the AWS provider.
+	in, err := os.ReadFile("testdata/migration.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(in), "\n---\n")
+	if _, _, code := run(t, &Options{Paths: []string{"-"}, Stdin: strings.NewReader(first)}); code != ExitValid {
+		t.Errorf("from-ascp alone: exit %d, want 0", code)
+	}
+	if _, stderr, code := run(t, &Options{Paths: []string{"-"}, Stdin: strings.NewReader(first), Strict: true}); code != ExitInvalid || !strings.Contains(stderr, "warning(s) with --strict") {
+		t.Errorf("from-ascp with --strict: exit %d, %s", code, stderr)
+	}
+}

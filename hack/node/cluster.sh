@@ -39,6 +39,9 @@ NODE_IP="${NODE_IP:-10.200.0.2}"
 HOST_IP="${HOST_IP:-10.200.0.1}"
 POD_CIDR="${POD_CIDR:-10.244.0.0/24}"
 SERVICE_CIDR="${SERVICE_CIDR:-10.96.0.0/24}"
+# The node is labelled with its region the way EKS labels nodes (the mounter
+# takes a class's default region from it).
+NODE_REGION="${NODE_REGION:-us-east-1}"
 NODE_STATE="${NODE_STATE:-/var/lib/asi-node}"
 NODE_RUN="${NODE_RUN:-/run/asi-node}"
 KUBELET_DIR="${KUBELET_DIR:-/var/lib/kubelet}"
@@ -425,7 +428,8 @@ up() {
 
   start kubelet "$BIN/kubelet" --config="$NODE_STATE/kubelet.yaml" \
     --kubeconfig="$NODE_STATE/kubelet.kubeconfig" --root-dir="$KUBELET_DIR" \
-    --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --v=1
+    --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --v=1 \
+    --node-labels="topology.kubernetes.io/region=$NODE_REGION,topology.kubernetes.io/zone=${NODE_REGION}a"
   wait_for "node $NODE_NAME Ready" 90 \
     bash -c "'$BIN/kubectl' --kubeconfig '$KUBECONFIG' get node '$NODE_NAME' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
   wait_for "default service account" 30 kubectl -n default get serviceaccount default

@@ -207,9 +207,12 @@ func objectFiles(spec *spc.Spec, o *spc.Object, v secrets.Fetched, used map[stri
 // problem lacks the object and the field.
 func search(j *spc.JMESPathEntry, doc any) ([]byte, *secrets.Problem) {
 	path := secrets.Quote(j.Path)
-	// spc has checked the syntax; this is the interpreter's own compile
-	// (which also rejects unknown functions, wrong arity and the like).
-	expr, err := jmespath.Compile(j.Path)
+	// spc compiled it with this interpreter when it validated the class;
+	// compile here only for an entry built without spc.
+	expr, err := j.Expr, error(nil)
+	if expr == nil {
+		expr, err = jmespath.Compile(j.Path)
+	}
 	if err != nil {
 		return nil, &secrets.Problem{Problem: fmt.Sprintf("invalid JMESPath %s: %s", path, err), Kind: reason.Of(err),
 			Fix: "fix the expression (JMESPath syntax: https://jmespath.org/specification.html)"}

@@ -128,7 +128,10 @@ func TestReasons(t *testing.T) {
 	if got := reason.Of(err); got != reason.InvalidValue {
 		t.Fatalf("reason %s, want %s", got, reason.InvalidValue)
 	}
-	s = parse(t, map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, jmesPath: [{path: 'nofunc(@)', objectAlias: u}]}"})
+	// An entry built without spc (which refuses it at validation) is compiled
+	// by extract itself, with the same verdict.
+	s = parse(t, map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, jmesPath: [{path: x, objectAlias: u}]}"})
+	s.Objects[0].JMESPath[0].Path, s.Objects[0].JMESPath[0].Expr = "nofunc(@)", nil
 	_, err = Files(s, []secrets.Fetched{str(`{"x":1}`)})
 	if got := reason.Of(err); got != reason.InvalidClass || !strings.Contains(err.Error(), `unknown JMESPath function "nofunc()"`) {
 		t.Fatalf("error %v, reason %s: want the unknown function, %s", err, got, reason.InvalidClass)

@@ -149,6 +149,9 @@ func refusalFix(kind Kind, code string) string {
 	switch {
 	case kind == KindPodIdentity:
 		return "check the EKS Pod Identity association of the service account and that the pod's token has audience " + PodIdentityAudience
+	case kind == KindAssumed:
+		return "the assumed role's trust policy must allow the pod's own role to call sts:AssumeRole (with the class's " +
+			"assumeRoleExternalId when it requires one), and the pod's role needs sts:AssumeRole on it"
 	case kind != KindIRSA:
 		return ""
 	case code == "ExpiredTokenException" || code == "ExpiredToken":

@@ -1,6 +1,9 @@
-// Package identity turns what the kubelet tells the mounter about a pod (its
-// service account, the annotations on it, and the service-account tokens the
-// CSIDriver's tokenRequests asked for) into AWS credentials for that pod:
+// Package identity is the identity stage of the core's pipeline: it turns what
+// a delivery path knows about a pod (its service account, the annotations on
+// it, and the service-account tokens the CSIDriver's tokenRequests asked the
+// kubelet for: the mounter and the provider) into AWS credentials for that
+// pod, or hands out the process's own credentials (Own: the injector and
+// fetch), and chains a class's assumeRoleArn after either (Assume):
 //
 //   - IRSA: the ServiceAccount annotation eks.amazonaws.com/role-arn and the
 //     pod's sts.amazonaws.com token, exchanged with STS AssumeRoleWithWebIdentity;

@@ -28,6 +28,7 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/extract"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/region"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -35,6 +36,7 @@ import (
 type Resolver interface {
 	Resolve(ctx context.Context, req identity.Request) (identity.Identity, error)
 	Own() (identity.Identity, error)
+	Assume(base identity.Identity, ar identity.AssumeRole, session, region string) (identity.Identity, error)
 }
 
 // Pipeline holds the stages' shared state: one per process, so the identity
@@ -64,6 +66,9 @@ type Request struct {
 	// Pod is the pod to act as (its tokens and ServiceAccount); nil acts as the
 	// process itself (its own credential chain).
 	Pod *identity.Request
+	// RegionLooked lists where the caller looked for a default region
+	// (region.Result.Looked), for the error of a class that names none.
+	RegionLooked []string
 }
 
 // Result is what Load produced.
@@ -71,7 +76,7 @@ type Result struct {
 	// Spec is the parsed class.
 	Spec *spc.Spec
 	// Warnings are the class's warnings (never errors).
-	Warnings []*spc.Issue
+	Warnings []*secrets.Problem
 	// Identity is who read the values (its Key is safe to log).
 	Identity identity.Identity
 	// Files is the file set, in class order.
@@ -110,9 +115,16 @@ func (p *Pipeline) Load(ctx context.Context, req Request) (*Result, error) {
 		res.Spec = c.Spec
 	}
 	s := res.Spec
-	// 2. Identity: the pod's, or the process's own; its credentials checked
-	//    here so that a refused token is told apart from a refused read.
+	if s.Region == "" {
+		return nil, p.fail(req, StageParse, region.NoRegion(req.RegionLooked))
+	}
+	// 2. Identity: the pod's, or the process's own, then the class's
+	//    assumeRoleArn chained after it; the credentials are checked here so
+	//    that a refused token (or trust policy) is told apart from a refused
+	//    read, and so that no fetch, hence no cache read, happens for an
+	//    identity that could not be had.
 	var err error
+	session := "aws-secrets-injector"
 	if req.Pod != nil {
 		pr := *req.Pod
 		pr.UsePodIdentity, pr.Region, pr.PreferredAddressType = s.UsePodIdentity, s.Region, s.PreferredAddressType
@@ -120,8 +132,15 @@ func (p *Pipeline) Load(ctx context.Context, req Request) (*Result, error) {
 		if err != nil && reason.Of(err) == reason.Internal {
 			err = reason.Wrap(reason.NoIdentity, err)
 		}
+		session = identity.SessionName(pr.Namespace, pr.ServiceAccount)
 	} else {
 		res.Identity, err = p.Identities.Own()
+	}
+	if err == nil && s.AssumeRole != nil {
+		if err = identity.Check(ctx, res.Identity); err == nil {
+			res.Identity, err = p.Identities.Assume(res.Identity,
+				identity.AssumeRole{ARN: s.AssumeRole.ARN, ExternalID: s.AssumeRole.ExternalID, Duration: s.AssumeRole.Duration}, session, s.Region)
+		}
 	}
 	if err == nil {
 		err = identity.Check(ctx, res.Identity)
@@ -165,6 +184,9 @@ func (p *Pipeline) Deliver(ctx context.Context, req Request, dir string, opts at
 // Load and the write, like mounting the tmpfs first).
 func Write(class, dir string, files []secrets.File, opts atomicdir.Options) (bool, error) {
 	changed, err := atomicdir.WriteWithOptions(dir, files, opts)
+	if changed && errors.Is(err, atomicdir.ErrCleanup) {
+		return true, nil // the new set is live; the next write removes what is left
+	}
 	if err != nil {
 		if reason.Of(err) == reason.Internal {
 			err = reason.Wrap(reason.WriteFailed, err)
@@ -243,7 +265,12 @@ func (e *Error) Transient() bool {
 // fail wraps a stage's error with its reason and fix.
 func (p *Pipeline) fail(req Request, st Stage, err error) error {
 	r := reason.Of(err)
-	return &Error{Class: req.Class, Stage: st, Kind: r, Err: err, Fix: fix(st, r, req.Pod != nil)}
+	f := fix(st, r, req.Pod != nil)
+	var ie *identity.Error
+	if errors.As(err, &ie) && ie.Fix != "" {
+		f = "" // the identity stage said precisely what to check
+	}
+	return &Error{Class: req.Class, Stage: st, Kind: r, Err: err, Fix: f}
 }
 
 // Advice for a failure to get credentials, acting as the process (its

@@ -105,63 +105,67 @@ func TestPathTranslationDisabled(t *testing.T) {
 	}
 }
 
-// TestParseErrors: every rejection names the field and says the fix.
+// TestParseErrors: every rejection names the field and says the fix. Cases
+// marked strict are what the AWS provider accepts: errors with Options.Strict,
+// warnings otherwise (TestLenientVerdicts).
 func TestParseErrors(t *testing.T) {
 	cases := []struct {
 		name   string
 		params map[string]string
-		field  string // the Issue.Field expected among the errors
+		field  string // the Problem.Field expected among the errors
 		msg    string // a substring of the problem
+		strict bool   // checked with Options.Strict
 	}{
-		{"no objects", map[string]string{}, "parameters.objects", "missing"},
-		{"objects not yaml list", map[string]string{"objects": "objectName: x"}, "parameters.objects", "not a YAML list"},
-		{"empty list", map[string]string{"objects": "[]"}, "parameters.objects", "empty"},
-		{"entry not mapping", map[string]string{"objects": "- foo"}, "objects[0]", "not a mapping"},
-		{"missing name", map[string]string{"objects": "- objectType: secretsmanager"}, "objects[0].objectName", "missing"},
-		{"missing type", map[string]string{"objects": "- objectName: x"}, "objects[0].objectType", "missing"},
-		{"bad type", map[string]string{"objects": "- {objectName: x, objectType: vault}"}, "objects[0].objectType", "not a known object type"},
-		{"ssm is not accepted as type", map[string]string{"objects": "- {objectName: x, objectType: ssm}"}, "objects[0].objectType", "not a known"},
-		{"arn type mismatch", map[string]string{"objects": "- {objectName: 'arn:aws:ssm:us-east-1:1:parameter/x', objectType: secretsmanager}"}, "objects[0].objectType", "disagrees"},
-		{"arn bad service", map[string]string{"objects": "- {objectName: 'arn:aws:s3:us-east-1:1:bucket/x'}"}, "objects[0].objectName", "not secretsmanager or ssm"},
-		{"arn malformed", map[string]string{"objects": "- {objectName: 'arn:aws:secretsmanager'}"}, "objects[0].objectName", "not a valid ARN"},
-		{"arn region mismatch", map[string]string{"region": "us-east-1", "objects": "- {objectName: 'arn:aws:secretsmanager:eu-west-1:1:secret:x'}"}, "objects[0].objectName", "differs from region"},
-		{"unknown field with suggestion", map[string]string{"objects": "- {objectName: x, objectType: secretsmanager, objectAlais: y}"}, "objects[0].objectAlais", "unknown field"},
-		{"objectTemplate unsupported", map[string]string{"objects": "- {objectName: x, objectType: secretsmanager, objectTemplate: '{{.}}'}"}, "objects[0].objectTemplate", "not supported"},
-		{"duplicate alias", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, objectAlias: same}\n- {objectName: b, objectType: secretsmanager, objectAlias: same}"}, "objects[1].objectAlias", "already used"},
-		{"alias collides with default name", map[string]string{"objects": "- {objectName: a/b, objectType: secretsmanager}\n- {objectName: c, objectType: secretsmanager, objectAlias: a_b}"}, "objects[1].objectAlias", "already used"},
-		{"jmes alias collides", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, jmesPath: [{path: x, objectAlias: a}]}"}, "objects[0].jmesPath[0].objectAlias", "already used"},
-		{"dotdot alias", map[string]string{"pathTranslation": "False", "objects": "- {objectName: a, objectType: secretsmanager, objectAlias: ../../etc/passwd}"}, "objects[0].objectAlias", `".." element`},
-		{"dotdot alias translated still bad", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, objectAlias: ..}"}, "objects[0].objectAlias", `".." element`},
-		{"reserved prefix", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, objectAlias: ..data}"}, "objects[0].objectAlias", "reserved"},
-		{"long name", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, objectAlias: " + strings.Repeat("x", 256) + "}"}, "objects[0].objectAlias", "256 bytes"},
-		{"empty element", map[string]string{"pathTranslation": "false", "objects": "- {objectName: a//b, objectType: ssmparameter}"}, "objects[0].objectName", "empty path element"},
-		{"jmes path missing", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, jmesPath: [{objectAlias: u}]}"}, "objects[0].jmesPath[0].path", "missing"},
-		{"jmes alias missing", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, jmesPath: [{path: u}]}"}, "objects[0].jmesPath[0].objectAlias", "missing"},
-		{"jmes bad expr", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, jmesPath: [{path: 'a[', objectAlias: u}]}"}, "objects[0].jmesPath[0].path", "invalid JMESPath"},
-		{"jmes not a list", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, jmesPath: x}"}, "objects[0].jmesPath", "not a list"},
-		{"perm unquoted", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, filePermission: 0600}"}, "objects[0].filePermission", "not a quoted"},
-		{"perm bad digits", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, filePermission: '0800'}"}, "objects[0].filePermission", "not an octal"},
-		{"perm setuid", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, filePermission: '4755'}"}, "objects[0].filePermission", "not a quoted"},
-		{"ssm both selectors", map[string]string{"objects": "- {objectName: a, objectType: ssmparameter, objectVersion: '1', objectVersionLabel: l}"}, "objects[0].objectVersion", "not both"},
-		{"ssm bad version", map[string]string{"objects": "- {objectName: a, objectType: ssmparameter, objectVersion: latest}"}, "objects[0].objectVersion", "not a positive"},
-		{"allKeys with jmes", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, allKeys: true, jmesPath: [{path: u, objectAlias: u}]}"}, "objects[0].allKeys", "cannot be combined"},
-		{"allKeys not bool", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, allKeys: 'yes'}"}, "objects[0].allKeys", "boolean"},
-		{"failover without region", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, objectAlias: a, failoverObject: {objectName: b}}"}, "objects[0].failoverObject", "needs parameters.failoverRegion"},
-		{"failover without alias", map[string]string{"failoverRegion": "us-west-2", "objects": "- {objectName: a, objectType: secretsmanager, failoverObject: {objectName: b}}"}, "objects[0].failoverObject", "needs objectAlias"},
-		{"failover version mismatch", map[string]string{"failoverRegion": "us-west-2", "objects": "- {objectName: a, objectType: secretsmanager, objectAlias: a, objectVersion: v1, failoverObject: {objectName: b}}"}, "objects[0].failoverObject.objectVersion", "differs"},
-		{"failover arn wrong region", map[string]string{"region": "us-east-1", "failoverRegion": "us-west-2", "objects": "- {objectName: 'arn:aws:secretsmanager:us-east-1:1:secret:a', objectAlias: a, failoverObject: {objectName: 'arn:aws:secretsmanager:eu-west-1:1:secret:a'}}"}, "objects[0].failoverObject.objectName", "differs from failoverRegion"},
-		{"arn needs failover object", map[string]string{"region": "us-east-1", "failoverRegion": "us-west-2", "objects": "- {objectName: 'arn:aws:secretsmanager:us-east-1:1:secret:a'}"}, "objects[0].failoverObject", "needs a failoverObject"},
-		{"bad region", map[string]string{"region": "Virginia", "objects": "- {objectName: a, objectType: secretsmanager}"}, "parameters.region", "not a region code"},
-		{"same failover region", map[string]string{"region": "us-east-1", "failoverRegion": "us-east-1", "objects": "- {objectName: a, objectType: secretsmanager}"}, "parameters.failoverRegion", "same as the primary"},
-		{"bad translation", map[string]string{"pathTranslation": "__", "objects": "- {objectName: a, objectType: secretsmanager}"}, "parameters.pathTranslation", "not a single character"},
-		{"slash translation", map[string]string{"pathTranslation": "/", "objects": "- {objectName: a, objectType: secretsmanager}"}, "parameters.pathTranslation", "not a single character"},
-		{"bad pod identity", map[string]string{"usePodIdentity": "yes", "objects": "- {objectName: a, objectType: secretsmanager}"}, "parameters.usePodIdentity", "not a boolean"},
-		{"bad refresh", map[string]string{"refreshInterval": "1s", "objects": "- {objectName: a, objectType: secretsmanager}"}, "parameters.refreshInterval", "too short"},
-		{"name with newline", map[string]string{"objects": "- {objectName: \"a\\n\", objectType: secretsmanager}"}, "objects[0].objectName", "whitespace"},
+		{"no objects", map[string]string{}, "parameters.objects", "missing", false},
+		{"objects not yaml list", map[string]string{"objects": "objectName: x"}, "parameters.objects", "not a YAML list", false},
+		{"empty list", map[string]string{"objects": "[]"}, "parameters.objects", "empty", false},
+		{"entry not mapping", map[string]string{"objects": "- foo"}, "objects[0]", "not a mapping", false},
+		{"missing name", map[string]string{"objects": "- objectType: secretsmanager"}, "objects[0].objectName", "missing", false},
+		{"missing type", map[string]string{"objects": "- objectName: x"}, "objects[0].objectType", "missing", false},
+		{"bad type", map[string]string{"objects": "- {objectName: x, objectType: vault}"}, "objects[0].objectType", "not a known object type", false},
+		{"ssm is not accepted as type", map[string]string{"objects": "- {objectName: x, objectType: ssm}"}, "objects[0].objectType", "not a known", false},
+		{"arn type mismatch", map[string]string{"objects": "- {objectName: 'arn:aws:ssm:us-east-1:1:parameter/x', objectType: secretsmanager}"}, "objects[0].objectType", "disagrees", false},
+		{"arn bad service", map[string]string{"objects": "- {objectName: 'arn:aws:s3:us-east-1:1:bucket/x'}"}, "objects[0].objectName", "not secretsmanager or ssm", false},
+		{"arn malformed", map[string]string{"objects": "- {objectName: 'arn:aws:secretsmanager'}"}, "objects[0].objectName", "not a valid ARN", false},
+		{"arn region mismatch", map[string]string{"region": "us-east-1", "objects": "- {objectName: 'arn:aws:secretsmanager:eu-west-1:1:secret:x'}"}, "objects[0].objectName", "differs from region", false},
+		{"unknown field with suggestion", map[string]string{"objects": "- {objectName: x, objectType: secretsmanager, objectAlais: y}"}, "objects[0].objectAlais", "unknown field", true},
+		{"objectTemplate unsupported", map[string]string{"objects": "- {objectName: x, objectType: secretsmanager, objectTemplate: '{{.}}'}"}, "objects[0].objectTemplate", "not supported", false},
+		{"duplicate alias", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, objectAlias: same}\n- {objectName: b, objectType: secretsmanager, objectAlias: same}"}, "objects[1].objectAlias", "already used", false},
+		{"alias collides with default name", map[string]string{"objects": "- {objectName: a/b, objectType: secretsmanager}\n- {objectName: c, objectType: secretsmanager, objectAlias: a_b}"}, "objects[1].objectAlias", "already used", false},
+		{"jmes alias collides", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, jmesPath: [{path: x, objectAlias: a}]}"}, "objects[0].jmesPath[0].objectAlias", "already used", false},
+		{"dotdot alias", map[string]string{"pathTranslation": "False", "objects": "- {objectName: a, objectType: secretsmanager, objectAlias: ../../etc/passwd}"}, "objects[0].objectAlias", `".." element`, false},
+		{"dotdot alias translated still bad", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, objectAlias: ..}"}, "objects[0].objectAlias", `".." element`, false},
+		{"reserved prefix", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, objectAlias: ..data}"}, "objects[0].objectAlias", "reserved", false},
+		{"long name", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, objectAlias: " + strings.Repeat("x", 256) + "}"}, "objects[0].objectAlias", "256 bytes", false},
+		{"empty element", map[string]string{"pathTranslation": "false", "objects": "- {objectName: a//b, objectType: ssmparameter}"}, "objects[0].objectName", "empty path element", false},
+		{"jmes path missing", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, jmesPath: [{objectAlias: u}]}"}, "objects[0].jmesPath[0].path", "missing", false},
+		{"jmes alias missing", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, jmesPath: [{path: u}]}"}, "objects[0].jmesPath[0].objectAlias", "missing", false},
+		{"jmes bad expr", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, jmesPath: [{path: 'a[', objectAlias: u}]}"}, "objects[0].jmesPath[0].path", "invalid JMESPath", false},
+		{"jmes not a list", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, jmesPath: x}"}, "objects[0].jmesPath", "not a list", false},
+		{"perm unquoted", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, filePermission: 0600}"}, "objects[0].filePermission", "not a quoted", false},
+		{"perm bad digits", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, filePermission: '0800'}"}, "objects[0].filePermission", "not an octal", false},
+		{"perm setuid", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, filePermission: '4755'}"}, "objects[0].filePermission", "not a quoted", false},
+		{"ssm both selectors", map[string]string{"objects": "- {objectName: a, objectType: ssmparameter, objectVersion: '1', objectVersionLabel: l}"}, "objects[0].objectVersion", "not both", false},
+		{"ssm bad version", map[string]string{"objects": "- {objectName: a, objectType: ssmparameter, objectVersion: latest}"}, "objects[0].objectVersion", "not a positive", true},
+		{"allKeys with jmes", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, allKeys: true, jmesPath: [{path: u, objectAlias: u}]}"}, "objects[0].allKeys", "cannot be combined", false},
+		{"allKeys not bool", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, allKeys: 'yes'}"}, "objects[0].allKeys", "boolean", false},
+		{"failover without region", map[string]string{"objects": "- {objectName: a, objectType: secretsmanager, objectAlias: a, failoverObject: {objectName: b}}"}, "objects[0].failoverObject", "needs parameters.failoverRegion", false},
+		{"failover without alias", map[string]string{"failoverRegion": "us-west-2", "objects": "- {objectName: a, objectType: secretsmanager, failoverObject: {objectName: b}}"}, "objects[0].failoverObject", "needs objectAlias", false},
+		{"failover version mismatch", map[string]string{"failoverRegion": "us-west-2", "objects": "- {objectName: a, objectType: secretsmanager, objectAlias: a, objectVersion: v1, failoverObject: {objectName: b}}"}, "objects[0].failoverObject.objectVersion", "differs", false},
+		{"failover arn wrong region", map[string]string{"region": "us-east-1", "failoverRegion": "us-west-2", "objects": "- {objectName: 'arn:aws:secretsmanager:us-east-1:1:secret:a', objectAlias: a, failoverObject: {objectName: 'arn:aws:secretsmanager:eu-west-1:1:secret:a'}}"}, "objects[0].failoverObject.objectName", "differs from failoverRegion", false},
+		{"arn needs failover object", map[string]string{"region": "us-east-1", "failoverRegion": "us-west-2", "objects": "- {objectName: 'arn:aws:secretsmanager:us-east-1:1:secret:a'}"}, "objects[0].failoverObject", "needs a failoverObject", true},
+		{"bad region", map[string]string{"region": "Virginia", "objects": "- {objectName: a, objectType: secretsmanager}"}, "parameters.region", "not a region code", false},
+		{"same failover region", map[string]string{"region": "us-east-1", "failoverRegion": "us-east-1", "objects": "- {objectName: a, objectType: secretsmanager}"}, "parameters.failoverRegion", "same as the primary", false},
+		{"bad translation", map[string]string{"pathTranslation": "__", "objects": "- {objectName: a, objectType: secretsmanager}"}, "parameters.pathTranslation", "not a single character", false},
+		{"slash translation", map[string]string{"pathTranslation": "/", "objects": "- {objectName: a, objectType: secretsmanager}"}, "parameters.pathTranslation", "not a single character", false},
+		{"bad pod identity", map[string]string{"usePodIdentity": "yes", "objects": "- {objectName: a, objectType: secretsmanager}"}, "parameters.usePodIdentity", "not a boolean", false},
+		{"bad refresh", map[string]string{"refreshInterval": "1s", "objects": "- {objectName: a, objectType: secretsmanager}"}, "parameters.refreshInterval", "too short", false},
+		{"name with newline", map[string]string{"objects": "- {objectName: \"a\\n\", objectType: secretsmanager}"}, "objects[0].objectName", "whitespace", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := Check(tc.params, Options{})
+			opts := Options{Strict: tc.strict}
+			r := Check(tc.params, opts)
 			if r.Spec != nil || len(r.Errors) == 0 {
 				t.Fatalf("accepted; want an error on %s", tc.field)
 			}
@@ -177,7 +181,7 @@ func TestParseErrors(t *testing.T) {
 			if !found {
 				t.Errorf("no error on %s containing %q; got:\n%v", tc.field, tc.msg, (&InvalidError{Issues: r.Errors}).Error())
 			}
-			if _, err := Parse(tc.params, Options{}); err == nil || !strings.Contains(err.Error(), tc.field) {
+			if _, err := Parse(tc.params, opts); err == nil || !strings.Contains(err.Error(), tc.field) {
 				t.Errorf("Parse error %v does not name %s", err, tc.field)
 			}
 		})
@@ -201,9 +205,22 @@ func TestSuggestionsAndWarnings(t *testing.T) {
 			t.Errorf("warnings lack %q:\n%s", want, all)
 		}
 	}
-	r = Check(map[string]string{"objects": "- {objectName: x, objectType: secretsmanager, objectAlais: y}"}, Options{})
+	typo := map[string]string{"objects": "- {objectName: x, objectType: secretsmanager, objectAlais: y}"}
+	r = Check(typo, Options{Strict: true})
 	if len(r.Errors) != 1 || r.Errors[0].Fix != `did you mean "objectAlias"?` {
 		t.Errorf("errors = %v", r.Errors)
+	}
+	// Without Strict the unknown key is ignored, as the AWS provider ignores
+	// it, and warned about with the same suggestion.
+	r = Check(typo, Options{})
+	var found bool
+	for _, w := range r.Warnings {
+		if w.Field == "objects[0].objectAlais" && w.Problem == "unknown field, ignored" && w.Fix == `did you mean "objectAlias"?` {
+			found = true
+		}
+	}
+	if len(r.Errors) != 0 || !found {
+		t.Errorf("errors = %v, warnings = %v", r.Errors, r.Warnings)
 	}
 }
 

@@ -4,7 +4,7 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/jmespath/go-jmespath"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/jmespath"
 )
 
 // ObjectType is where an object lives.
@@ -36,6 +36,10 @@ type Spec struct {
 	// RefreshInterval (our addition, parameter refreshInterval) overrides the rotation
 	// interval; zero means the component's default.
 	RefreshInterval time.Duration
+	// AssumeRole (our addition, parameters assumeRoleArn,
+	// assumeRoleExternalId, assumeRoleDurationSeconds) is a role to assume
+	// with the pod's credentials before reading the objects; nil when unset.
+	AssumeRole *AssumeRole
 	// Objects are the objects to fetch, in the order they were listed.
 	Objects []Object
 }
@@ -79,7 +83,11 @@ type JMESPathEntry struct {
 	// instead of failing.
 	AllowNonString bool
 	// Expr is the compiled expression.
-	Expr *jmespath.JMESPath
+	Expr *jmespath.Expression
+
+	// alias is objectAlias as written (before path translation), for the
+	// checks that compare names as the AWS provider compares them.
+	alias string
 }
 
 // Failover names the object read in the failover region.

@@ -5,6 +5,8 @@ import (
 	"reflect"
 
 	"github.com/jmespath/go-jmespath"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 )
 
 // resultKind is what a JMESPath expression can evaluate to, as far as its shape tells.
@@ -70,7 +72,7 @@ func warnJMESPath(c *collector, s *Spec) {
 			}
 			c.warnf(o.Index, o.Name, fmt.Sprintf("objects[%d].jmesPath[%d].path", o.Index, k),
 				"select a string field, wrap the expression in to_string(...), or set allowNonString: true to write it as JSON text",
-				"%q always yields %s, never a string: extraction will fail", e.Path, kind.describe())
+				"%s always yields %s, never a string: extraction will fail", secrets.Quote(e.Path), kind.describe())
 		}
 	}
 }

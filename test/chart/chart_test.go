@@ -827,6 +827,7 @@ func checkMounter(t *testing.T, r *rendered, n names) *mounter.Options {
 	checkRules(t, "ClusterRole "+n.mounter, one[*rbacv1.ClusterRole](t, r, n.mounter).Rules, []rbacv1.PolicyRule{
 		{APIGroups: []string{"secrets-store.csi.x-k8s.io"}, Resources: []string{"secretproviderclasses"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 	})
 	return o

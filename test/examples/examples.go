@@ -1,7 +1,8 @@
-// Package examples holds the user's own manifests (shared/examples beside the
-// repository) for tests, and the secret they expect in AWS. One copy lives in
-// testdata and is embedded; TestCopiesMatchShared keeps it identical to the
-// user's files.
+// Package examples holds the project's copy of the user's own manifests, and
+// the secret they expect in AWS. The build, the tests and the demo read this
+// copy (embedded from testdata, or the files in testdata), never a folder
+// outside the repository; TestCopiesMatchShared compares it with the user's
+// folder where that happens to sit beside the clone.
 package examples
 
 import _ "embed"

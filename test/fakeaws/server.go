@@ -245,6 +245,10 @@ func (s *Server) Listen(addr string) (string, error) {
 }
 
 func (s *Server) serve(addr string, tlsCfg *tls.Config) (string, error) {
+	return s.serveWith(addr, tlsCfg, s)
+}
+
+func (s *Server) serveWith(addr string, tlsCfg *tls.Config, h http.Handler) (string, error) {
 	if strings.HasPrefix(addr, ":") {
 		addr = "127.0.0.1" + addr
 	}
@@ -259,7 +263,7 @@ func (s *Server) serve(addr string, tlsCfg *tls.Config) (string, error) {
 	}
 	l := &listener{done: make(chan struct{}), newConns: map[net.Conn]bool{}}
 	l.srv = &http.Server{
-		Handler: s, ReadHeaderTimeout: 10 * time.Second, ConnState: l.trackConn,
+		Handler: h, ReadHeaderTimeout: 10 * time.Second, ConnState: l.trackConn,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.lnMu.Lock()
@@ -327,6 +331,52 @@ func (s *Server) Region() string { return s.region }
 func (s *Server) AccountID() string { return s.account }
 
 func (s *Server) now() time.Time { return s.opts.now() }
+
+// The services StartService can serve alone.
+const (
+	ServiceSTS            = "sts"
+	ServiceSecretsManager = "secretsmanager"
+	ServiceSSM            = "ssm"
+)
+
+// StartService serves one service alone on another address of the same fake
+// (same state, same counters): a per-service endpoint (AWS_ENDPOINT_URL_STS,
+// AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_SSM), so that a client
+// sending one service's calls to another's endpoint fails. A request for any
+// other service gets 421 Misdirected Request and is counted under the API
+// "fakeaws:WrongEndpoint". It returns the listener's URL.
+func (s *Server) StartService(addr, service string) (string, error) {
+	switch service {
+	case ServiceSTS, ServiceSecretsManager, ServiceSSM:
+	default:
+		return "", fmt.Errorf("fakeaws: unknown service %q (sts, secretsmanager, ssm)", service)
+	}
+	return s.serveWith(addr, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got := serviceOf(r); got != service {
+			s.record("fakeaws:WrongEndpoint", "", "", newErr(http.StatusMisdirectedRequest, "WrongEndpoint", ""))
+			http.Error(w, fmt.Sprintf("fakeaws: this endpoint serves %s only, got a %s request", service, got), http.StatusMisdirectedRequest)
+			return
+		}
+		s.ServeHTTP(w, r)
+	}))
+}
+
+// serviceOf names the service a request is for.
+func serviceOf(r *http.Request) string {
+	switch t := r.Header.Get("X-Amz-Target"); {
+	case strings.HasPrefix(t, "secretsmanager."):
+		return ServiceSecretsManager
+	case strings.HasPrefix(t, "AmazonSSM."):
+		return ServiceSSM
+	case t != "":
+		return "unknown JSON"
+	}
+	if (r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded")) ||
+		(r.Method == http.MethodGet && r.URL.Query().Get("Action") != "") {
+		return ServiceSTS
+	}
+	return "non-AWS (" + r.URL.Path + ")"
+}
 
 // ServeHTTP routes a request to the protocol it speaks.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

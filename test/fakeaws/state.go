@@ -81,6 +81,9 @@ type RoleTrust struct {
 	// Principals lists globs of caller ARNs (user ARN, role ARN or assumed-role ARN) allowed to call
 	// AssumeRole; empty = any authenticated caller.
 	Principals []string `json:"principals,omitempty"`
+	// ExternalID, when set, must equal the ExternalId of an AssumeRole call (the
+	// sts:ExternalId condition of a cross-account trust policy).
+	ExternalID string `json:"externalId,omitempty"`
 }
 
 // Secret is a Secrets Manager secret. Value/Binary is the AWSCURRENT version; Versions may add

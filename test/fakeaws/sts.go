@@ -247,6 +247,9 @@ func (s *Server) stsAssumeRole(p *principal, form url.Values) (any, *apiError) {
 	if t := role.Trust; t != nil && len(t.Principals) > 0 && !anyGlob(t.Principals, p.arn) && !anyGlob(t.Principals, p.key) {
 		return nil, denied
 	}
+	if t := role.Trust; t != nil && t.ExternalID != "" && form.Get("ExternalId") != t.ExternalID {
+		return nil, denied
+	}
 	se := s.issueSession(role.ARN, name, dur, "sts:AssumeRole")
 	zero := 0
 	res := s.assumeResult("AssumeRole", se)

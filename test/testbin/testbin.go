@@ -4,7 +4,9 @@
 package testbin
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -38,6 +40,11 @@ func Build() (string, error) {
 		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", path,
 			"github.com/seed-ddac166a/aws-secrets-injector/cmd/aws-secrets-injector")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		// In the repository's own module, whose go.sum covers the binary (a
+		// nested test module, test/chart, requires only what it imports).
+		if cmd.Dir, err = repoRoot(); err != nil {
+			return
+		}
 		if out, berr := cmd.CombinedOutput(); berr != nil {
 			err = fmt.Errorf("go build: %w\n%s", berr, out)
 		}
@@ -59,5 +66,26 @@ func Path(t testing.TB) string {
 func Remove() {
 	if dir != "" {
 		_ = os.RemoveAll(dir)
+	}
+}
+
+// rootModuleLine starts the repository's go.mod.
+const rootModuleLine = "module github.com/seed-ddac166a/aws-secrets-injector\n"
+
+// repoRoot walks up from the working directory to the repository's go.mod.
+func repoRoot() (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && bytes.HasPrefix(b, []byte(rootModuleLine)) {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", errors.New("testbin: the repository's go.mod is not above the working directory")
+		}
+		d = parent
 	}
 }

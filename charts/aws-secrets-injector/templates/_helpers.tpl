@@ -86,3 +86,31 @@ app.kubernetes.io/component: {{ .component }}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.enabled" }}
 {{- end }}
 {{- end }}
+
+{{/*
+asi.awsEnv: the AWS SDK's own environment variables for the per-service
+endpoints, FIPS and dual-stack (aws.endpoints, aws.useFIPS, aws.useDualStack),
+as container env entries.
+*/}}
+{{- define "asi.awsEnv" -}}
+{{- with .Values.aws.endpoints.sts }}
+- name: AWS_ENDPOINT_URL_STS
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.aws.endpoints.secretsManager }}
+- name: AWS_ENDPOINT_URL_SECRETS_MANAGER
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.aws.endpoints.ssm }}
+- name: AWS_ENDPOINT_URL_SSM
+  value: {{ . | quote }}
+{{- end }}
+{{- if .Values.aws.useFIPS }}
+- name: AWS_USE_FIPS_ENDPOINT
+  value: "true"
+{{- end }}
+{{- if .Values.aws.useDualStack }}
+- name: AWS_USE_DUALSTACK_ENDPOINT
+  value: "true"
+{{- end }}
+{{- end }}
