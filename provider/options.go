@@ -37,6 +37,10 @@ type Options struct {
 	PodIdentityEndpoint string
 	// Region is the default AWS region (else AWS_REGION / the SDK's configuration).
 	Region string
+	// RegionFromIMDS allows the instance metadata service as the last source
+	// of the default region (after --region and AWS_REGION). The provider
+	// reads no Node, so the node's region label is not a source here.
+	RegionFromIMDS bool
 	// AWSEndpoint overrides every AWS service endpoint (VPC/FIPS endpoints, tests); AWS_ENDPOINT_URL works too.
 	AWSEndpoint string
 	// CacheTTL is how long fetched values are shared on the node per identity; 0 disables the cache.
@@ -78,6 +82,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.NodeIdentity, "node-identity", o.NodeIdentity, "when the node's own AWS role may be used for a pod: never, fallback (pods without IRSA or Pod Identity) or always")
 	fs.StringVar(&o.PodIdentityEndpoint, "pod-identity-endpoint", o.PodIdentityEndpoint, "EKS Pod Identity agent credentials URL")
 	fs.StringVar(&o.Region, "region", o.Region, "default AWS region for classes without one (default: AWS_REGION / the SDK's configuration)")
+	fs.BoolVar(&o.RegionFromIMDS, "region-from-imds", o.RegionFromIMDS, "when neither --region nor AWS_REGION names a region, ask the instance metadata service")
 	fs.StringVar(&o.AWSEndpoint, "aws-endpoint", o.AWSEndpoint, "override every AWS endpoint (VPC/FIPS endpoints); AWS_ENDPOINT_URL works too")
 	fs.DurationVar(&o.CacheTTL, "cache-ttl", o.CacheTTL, "how long fetched values are shared between Mounts of one identity on this node (0: no cache)")
 	fs.DurationVar(&o.FetchTimeout, "fetch-timeout", o.FetchTimeout, "time limit of one Mount")

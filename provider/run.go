@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
@@ -23,6 +24,7 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/pipeline"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/region"
 )
 
 // Run serves the provider until ctx is done: the driver's API on
@@ -45,11 +47,20 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	// The default region of classes without one: --region (the chart's
+	// aws.region) or AWS_REGION, else IMDS when allowed. The node's label,
+	// the mounter's second source, needs get nodes: not granted here.
+	found := region.Resolve(ctx, region.Fixed("the chart's aws.region (--region, AWS_REGION)", base.Region), imdsRegion(o.RegionFromIMDS, base))
+	if found.Region != "" {
+		base.Region = found.Region
+	} else {
+		log.Info("no default AWS region: classes must set parameters.region", "looked", found.Looked)
+	}
 	policy, _ := identity.ParsePolicy(o.NodeIdentity)
 	srv, err := NewServer(Config{
 		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{NodeIdentity: policy, PodIdentityEndpoint: o.PodIdentityEndpoint}),
 			awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics})),
-		ServiceAccounts: sas, DefaultRegion: base.Region, FetchTimeout: o.FetchTimeout,
+		ServiceAccounts: sas, DefaultRegion: base.Region, RegionLooked: found.Looked, FetchTimeout: o.FetchTimeout,
 		MaxResponseBytes: o.DriverMaxRecvMsgSize, Metrics: metrics, Log: log,
 	})
 	if err != nil {
@@ -63,7 +74,7 @@ func Run(ctx context.Context, o *Options) error {
 	if o.ShadowDir != "" && filepath.Clean(o.ShadowDir) != filepath.Clean(o.ProvidersDir) {
 		checkShadow(ctx, log, filepath.Join(o.ShadowDir, SocketName))
 	}
-	log.Info("starting", "socket", sock, "nodeIdentity", o.NodeIdentity, "region", base.Region, "cacheTTL", o.CacheTTL.String(),
+	log.Info("starting", "socket", sock, "nodeIdentity", o.NodeIdentity, "region", base.Region, "regionFrom", found.From, "cacheTTL", o.CacheTTL.String(),
 		"driverMaxRecvMsgSize", o.DriverMaxRecvMsgSize)
 
 	gs := srv.NewGRPCServer()
@@ -188,6 +199,15 @@ func HTTPHandler(sock string, m *Metrics) http.Handler {
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// imdsRegion is the instance metadata service as a region source when the
+// operator allows it (--region-from-imds).
+func imdsRegion(allowed bool, cfg aws.Config) region.Source {
+	if !allowed {
+		return region.IMDS(nil)
+	}
+	return region.IMDS(imds.NewFromConfig(cfg))
 }
 
 // loadAWSConfig loads the SDK's default configuration (region; the node's

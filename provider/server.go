@@ -32,6 +32,9 @@ type Config struct {
 	ServiceAccounts ServiceAccounts
 	// DefaultRegion is used for classes without a region.
 	DefaultRegion string
+	// RegionLooked lists where DefaultRegion was looked for, for the error of
+	// a class without a region when none was found.
+	RegionLooked []string
 	// FetchTimeout bounds one Mount's work (default DefaultFetchTimeout);
 	// the driver's own deadline (the kubelet's) still applies.
 	FetchTimeout time.Duration
@@ -107,7 +110,7 @@ func (s *Server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 	}
 	// 3.
 	res, err := s.cfg.Pipeline.Load(ctx, pipeline.Request{
-		Class: m.ClassRef(), Params: m.Params,
+		Class: m.ClassRef(), Params: m.Params, RegionLooked: s.cfg.RegionLooked,
 		Parse: spc.Options{DefaultRegion: s.cfg.DefaultRegion, DefaultFileMode: m.Mode},
 		Pod:   &identity.Request{Namespace: m.Namespace, ServiceAccount: m.ServiceAccount, Annotations: ann, Tokens: m.Tokens},
 	})
