@@ -127,6 +127,9 @@ type envOptions struct {
 	observer awsfetch.Observer
 	// serviceAccounts replaces the in-memory reader (e.g. the REST one on a real API server).
 	serviceAccounts provider.ServiceAccounts
+	// noDefaultRegion starts the server without a default region, as Run does
+	// when neither --region, AWS_REGION nor an allowed IMDS names one.
+	noDefaultRegion bool
 	// trust is called with the fake before it starts (e.g. to trust a real API server's issuer).
 	trust func(*fakeaws.Server) error
 }
@@ -202,11 +205,16 @@ func startEnv(t testing.TB, o envOptions) *env {
 	if o.serviceAccounts != nil {
 		reader = o.serviceAccounts
 	}
+	defaultRegion, looked := region, []string(nil)
+	if o.noDefaultRegion {
+		defaultRegion, looked = "", []string{"the chart's aws.region (--region, AWS_REGION)", "the instance metadata service (not allowed)"}
+	}
 	srv, err := provider.NewServer(provider.Config{
 		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{PodIdentityEndpoint: aws.PodIdentityURL()}),
 			awsfetch.New(base, awsfetch.Options{CacheTTL: o.cacheTTL, Now: o.now, MaxAttempts: 2, Observer: o.observer})),
 		ServiceAccounts:  reader,
-		DefaultRegion:    region,
+		DefaultRegion:    defaultRegion,
+		RegionLooked:     looked,
 		MaxResponseBytes: o.maxResp,
 		FetchTimeout:     o.fetchTimeout,
 		Log:              log,

@@ -350,3 +350,20 @@ func TestMountDeadline(t *testing.T) {
 	}
 	t.Logf("failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
 }
+
+// TestMountNoRegion: a class without a region, on a node where no default was
+// found, fails before any AWS call naming every place looked at.
+func TestMountNoRegion(t *testing.T) {
+	e := startEnv(t, envOptions{noDefaultRegion: true})
+	params := map[string]string{"objects": seedParams["objects"]}
+	_, err := e.Client.Mount(ctx(t), e.firstMount(t, pod{name: "web-1", sa: saApp, class: "db", params: params}))
+	wantErr(t, err, codes.FailedPrecondition, "InvalidSecretProviderClass", "parameters.region", "aws.region (--region, AWS_REGION)",
+		"instance metadata service (not allowed)")
+	if n := e.awsCalls(); n != 0 {
+		t.Errorf("%d AWS calls without a region", n)
+	}
+	// With the class's own region it mounts.
+	if _, err := e.Client.Mount(ctx(t), e.firstMount(t, pod{name: "web-2", sa: saApp, class: "db", params: seedParams})); err != nil {
+		t.Errorf("class with its region: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 
@@ -211,10 +213,23 @@ current-context: c
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A stale aws.sock in the directory the driver searches first.
+	shadow := filepath.Join(dir, "legacy")
+	if err := os.Mkdir(shadow, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "unix", filepath.Join(shadow, provider.SocketName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	_ = l.Close()
 	o := provider.NewOptions()
-	o.ProvidersDir, o.ShadowDir, o.HTTPAddress, o.Kubeconfig, o.Region = dir, "", "", kubeconfig, region
+	o.ProvidersDir, o.ShadowDir, o.HTTPAddress, o.Kubeconfig, o.Region = filepath.Join(dir, "providers"), shadow, "", kubeconfig, region
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	ctx, cancel := context.WithCancel(context.Background())
+	logs := &logBuffer{}
+	base := logr.NewContext(context.Background(), logr.FromSlogHandler(slog.NewJSONHandler(logs, nil)))
+	ctx, cancel := context.WithCancel(base)
 	done := make(chan error, 1)
 	go func() { done <- provider.Run(ctx, o) }()
 	deadline := time.Now().Add(20 * time.Second)
@@ -245,6 +260,9 @@ current-context: c
 	}
 	if _, err := os.Stat(o.SocketPath()); !os.IsNotExist(err) {
 		t.Errorf("socket left behind: %v", err)
+	}
+	if out := logs.String(); !strings.Contains(out, "a stale aws.sock in a directory the driver searches first") || !strings.Contains(out, shadow) {
+		t.Errorf("the shadowing socket was not reported:\n%s", out)
 	}
 }
 

@@ -104,6 +104,12 @@ func checkProviderMode(t *testing.T, r *rendered, n names) *provider.Options {
 	if ep, _ := value(t, r, "aws.endpoint").(string); o.AWSEndpoint != ep {
 		t.Errorf("--aws-endpoint %q, values %q", o.AWSEndpoint, ep)
 	}
+	if imds, _ := value(t, r, "aws.regionFromIMDS").(bool); o.RegionFromIMDS != imds {
+		t.Errorf("--region-from-imds %v, values %v", o.RegionFromIMDS, imds)
+	}
+	if fips, _ := value(t, r, "aws.useFIPS").(bool); (findEnv(c, "AWS_USE_FIPS_ENDPOINT") != nil) != fips {
+		t.Errorf("AWS_USE_FIPS_ENDPOINT %+v, values aws.useFIPS %v", findEnv(c, "AWS_USE_FIPS_ENDPOINT"), fips)
+	}
 
 	// Host paths: the providers dir read-write at its own path (the socket's
 	// path is the same inside and on the node), the shadow dir read-only;
