@@ -182,7 +182,7 @@ func checkProviderMode(t *testing.T, r *rendered, n names) *provider.Options {
 func checkProviderNotes(t *testing.T, r *rendered) {
 	t.Helper()
 	dir := strings.TrimSuffix(value(t, r, "provider.providersDir").(string), "/")
-	for _, s := range []string{dir + "/aws.sock", "Uninstall ASCP's DaemonSet", "provider: aws", "no CSIDriver, no webhook, no mounter"} {
+	for _, s := range []string{dir + "/aws.sock", "Uninstall ASCP's DaemonSet", "provider: aws", "no CSIDriver, no webhook, no mounter", "tokenRequests"} {
 		if !strings.Contains(r.Notes, s) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", s, r.Notes)
 		}
