@@ -93,10 +93,13 @@ lint: tools-lint verify-generate ## golangci-lint with the explicit linter list 
 	cd $(CHART_TESTS) && $(BIN)/golangci-lint run --build-tags integration --config $(CURDIR)/.golangci.yml ./...
 
 .PHONY: bench
-bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline
+bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline, mounter and provider mode
 	$(GO) test -tags integration -run '^$$' -bench . -benchmem ./...
 	@echo "== fetch: batched vs. one GetSecretValue per object (table)"
 	@$(GO) test -count=1 -run '^TestFetchBenchTable$$' -v ./secrets/awsfetch/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok '
+	@echo "== provider mode: Mount over the driver's socket, K = 1, 10, 50 at 20 ms per AWS call; 50 concurrent Mounts of one identity (table)"
+	@$(GO) test -count=1 -run '^TestProviderBenchTable$$' -v ./provider/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok '
+	@echo "== mounter, for comparison: BenchmarkNodePublishVolume and BenchmarkConcurrentPublishes above (root only); README \"Measured\" has both side by side"
 
 ##@ Code generation
 .PHONY: generate

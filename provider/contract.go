@@ -34,3 +34,25 @@ const (
 	// RESOURCE_EXHAUSTED, so the provider refuses to send one that large.
 	DriverMaxRecvMsgSize = 4 << 20
 )
+
+// Keys of MountRequest.attributes that are not class parameters: the
+// kubelet's pod info (podInfoOnMount) and tokens (tokenRequests), and the
+// pod's own volume attribute naming the class. They are the volume-context
+// keys package mounter reads too (TestKeysMatchMounter keeps the two in step
+// without making the provider link the mounter).
+const (
+	AttrPodName        = "csi.storage.k8s.io/pod.name"
+	AttrPodNamespace   = "csi.storage.k8s.io/pod.namespace"
+	AttrPodUID         = "csi.storage.k8s.io/pod.uid"
+	AttrServiceAccount = "csi.storage.k8s.io/serviceAccount.name"
+	AttrEphemeral      = "csi.storage.k8s.io/ephemeral"
+	// AttrTokens holds the pod's service-account tokens (audience to
+	// {token, expirationTimestamp}), in attributes or, with
+	// serviceAccountTokenInSecrets, in secrets. Never logged.
+	AttrTokens = "csi.storage.k8s.io/serviceAccount.tokens" //nolint:gosec // a key name, not a credential
+	// AttrSecretProviderClass is the class's name (the pod's volume
+	// attribute): present on a first publish, absent on the rotation path.
+	AttrSecretProviderClass = "secretProviderClass"
+	// kubeletPrefix starts every key the kubelet adds.
+	kubeletPrefix = "csi.storage.k8s.io/"
+)

@@ -1,12 +1,15 @@
 // Package provider owns provider mode: aws-secrets-injector serving the
 // Secrets Store CSI driver's provider API (package v1alpha1, service
 // CSIDriverProvider: Version and Mount) on <providers dir>/aws.sock, as a
-// drop-in for AWS's own provider (ASCP). For now it holds the contract the
-// server will keep, read from the driver's source (sigs.k8s.io/secrets-store-
-// csi-driver, v1.6-era files) and ASCP's (aws/secrets-store-csi-driver-
-// provider-aws), and the constants that follow from it. Paths below are files
-// of those repositories; "driver" is the upstream CSI driver, which is the
-// gRPC client, and "provider" is us, the server.
+// drop-in for AWS's own provider (ASCP) under a driver that stays installed.
+// It holds the server (Server, Run, Options), and the contract it keeps, read
+// from the driver's source (sigs.k8s.io/secrets-store-csi-driver, v1.6-era
+// files) and ASCP's (aws/secrets-store-csi-driver-provider-aws), with the
+// constants that follow from it. Paths below are files of those
+// repositories; "driver" is the upstream CSI driver, which is the gRPC
+// client, and "provider" is us, the server. The driver's module is not served
+// by the Go module proxy, so the tests dial the socket as the contract below
+// says the driver does rather than run the driver's own client.
 //
 // # Socket and dialing
 //
@@ -70,9 +73,9 @@
 // tokenRequests and adds them under the same key (pkg/k8s/token.go:
 // PodServiceAccountTokenAttrs). Every one of these keys can come from the
 // pod's author: validate them all, tokens included. The keys are the ones
-// package mounter already names (mounter.CtxPodName and the rest) and the
-// class parameters are package spc's; the server will share those rather
-// than define them again.
+// package mounter names too (AttrPodName and the rest here; a test keeps the
+// two lists equal, so that the provider does not link the mounter) and the
+// class parameters are package spc's.
 //
 // secrets is the JSON of the NodePublishVolume request's secrets map, passed
 // through unchanged: the data of the Secret the volume's nodePublishSecretRef
@@ -187,4 +190,30 @@
 //     the objectVersionLabel), or equals a pinned objectVersion, and then
 //     reads the value back from the file in target_path instead of fetching
 //     it; SSM parameters are fetched again every time.
+//
+// # The server
+//
+// Mount decodes the request (every field bounded and checked; a bad one is
+// InvalidArgument naming the field, before any AWS or API server call),
+// reads the ServiceAccount's annotations for IRSA (the one API server read;
+// ServiceAccounts, a core/v1-only REST client), runs the core's one pipeline
+// as the pod (secrets/pipeline: parse, identity, batched fetch through the
+// node cache keyed by identity, JMESPath and allKeys; the driver's permission
+// is the mode of files without filePermission) and encodes the file set and
+// one ObjectVersion per object (id = file name, version = VersionId or SSM
+// version). It never writes to target_path: the driver writes the files with
+// its own writer. It keeps no state between calls, so a rotation call is
+// answered as a first one (fetched again, or from the node cache within
+// --cache-ttl) and current_object_version only tells a rotation that changed
+// something (logged, counted) from one that did not: ASCP's DescribeSecret
+// short cut is not needed, batching already makes the fetch one call per 20
+// secrets. Tokens are taken from secrets when present, else attributes, and
+// each token's subject must be the pod's service account.
+//
+// Failures are gRPC errors whose text starts with the reason (package reason)
+// and says the fix: the driver copies that text into the pod's events,
+// whereas an error.code would reach the pod only as "provider error code
+// CODE". Codes: InvalidArgument for the request, FailedPrecondition for the
+// class, a value or a bound, PermissionDenied for identity and access,
+// UNAVAILABLE (which the driver retries three times) for what may pass.
 package provider

@@ -40,6 +40,8 @@ type parser struct {
 	// files counts the fixed file names planned so far (objects and
 	// jmesPath entries), for the MaxFiles bound.
 	files int
+	// mode is the mode of files whose filePermission is not set.
+	mode fs.FileMode
 }
 
 // entry is one mapping of the class (an objects entry, a jmesPath entry, a
@@ -170,7 +172,7 @@ func (p *parser) object(i int, m map[string]any) (o Object, ok bool) {
 	field := fmt.Sprintf("objects[%d]", i)
 	nerr := len(c.errs)
 	e := newEntry(m, objectKeys)
-	o = Object{Index: i, Mode: DefaultFileMode}
+	o = Object{Index: i, Mode: p.mode}
 	o.Name = p.str(e, i, "", field, "objectName")
 	nameOK := checkObjectName(c, i, field+".objectName", o.Name)
 	name := o.Name

@@ -2,6 +2,7 @@ package spc
 
 import (
 	"fmt"
+	"io/fs"
 	"regexp"
 	"sort"
 	"strconv"
@@ -35,6 +36,10 @@ var knownParams = []string{ParamObjects, ParamRegion, ParamFailoverRegion, Param
 type Options struct {
 	// DefaultRegion is used when parameters.region is not set (e.g. AWS_REGION).
 	DefaultRegion string
+	// DefaultFileMode is the mode of files whose filePermission is not set
+	// (the Secrets Store CSI driver's MountRequest.permission in provider
+	// mode); 0 means DefaultFileMode.
+	DefaultFileMode fs.FileMode
 	// Strict refuses what the AWS provider accepts but is likely a mistake:
 	// unknown keys in objects entries, jmesPath entries and failoverObject
 	// (a warning by default), and the AWS provider's looser rules listed in
@@ -68,7 +73,10 @@ func Check(params map[string]string, opts Options) Result {
 	if !checkClassSize(c, params) {
 		return Result{Errors: c.errs}
 	}
-	p := &parser{c: c, s: &Spec{PathTranslation: "_", PreferredAddressType: "auto"}}
+	p := &parser{c: c, s: &Spec{PathTranslation: "_", PreferredAddressType: "auto"}, mode: opts.DefaultFileMode}
+	if p.mode == 0 {
+		p.mode = DefaultFileMode
+	}
 
 	// 2. Class-level parameters.
 	warnUnknownParams(c, params)

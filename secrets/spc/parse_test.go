@@ -273,3 +273,23 @@ func TestDefaultModes(t *testing.T) {
 		t.Errorf("modes = %v %v", s.Objects[0].Mode, s.Objects[0].JMESPath[0].Mode)
 	}
 }
+
+// Options.DefaultFileMode replaces 0644 for files without filePermission
+// only: an object's or an entry's own filePermission still wins.
+func TestOptionsDefaultFileMode(t *testing.T) {
+	s, err := Parse(map[string]string{"objects": `
+- {objectName: a, objectType: secretsmanager, jmesPath: [{path: u, objectAlias: u}, {path: p, objectAlias: p, filePermission: "0400"}]}
+- {objectName: b, objectType: secretsmanager, filePermission: "0440", jmesPath: [{path: u, objectAlias: bu}]}`}, Options{DefaultFileMode: 0o640})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := s.Objects[0], s.Objects[1]
+	got := []fs.FileMode{a.Mode, a.JMESPath[0].Mode, a.JMESPath[1].Mode, b.Mode, b.JMESPath[0].Mode}
+	want := []fs.FileMode{0o640, 0o640, 0o400, 0o440, 0o440}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("modes = %o, want %o", got, want)
+			break
+		}
+	}
+}

@@ -16,7 +16,8 @@ const (
 	SSMParameter   ObjectType = "ssmparameter"
 )
 
-// DefaultFileMode is the mode of a file whose filePermission is not set.
+// DefaultFileMode is the mode of a file whose filePermission is not set, unless
+// Options.DefaultFileMode says otherwise.
 const DefaultFileMode fs.FileMode = 0o644
 
 // Spec is a validated SecretProviderClass parameter set.
@@ -57,7 +58,8 @@ type Object struct {
 	Version string
 	// VersionLabel is objectVersionLabel: a staging label (Secrets Manager) or a parameter label (SSM).
 	VersionLabel string
-	// Mode is the resolved filePermission of the object's file (DefaultFileMode when unset).
+	// Mode is the resolved filePermission of the object's file (Options.DefaultFileMode, else
+	// DefaultFileMode, when unset).
 	Mode fs.FileMode
 	// FileName is the relative path of the file holding the whole value.
 	FileName string

@@ -65,10 +65,16 @@ func TestAPIServer(t *testing.T) {
 	for _, o := range renderChart(t, nil).Objects {
 		mustCreate(ctx, t, c, o)
 	}
+	// The provider-mode objects beside them (their names differ): for its RBAC.
+	for _, o := range renderChart(t, providerValues).Objects {
+		mustCreate(ctx, t, c, o)
+	}
 
 	t.Run("webhook-routing", func(t *testing.T) { checkRouting(ctx, t, env) })
 	t.Run("rbac-webhook", func(t *testing.T) { checkWebhookRBAC(ctx, t, env) })
 	t.Run("rbac-mounter", func(t *testing.T) { checkMounterRBAC(ctx, t, env) })
+	t.Run("rbac-provider", func(t *testing.T) { checkProviderRBAC(ctx, t, env) })
+	t.Run("real-provider", func(t *testing.T) { checkRealProvider(ctx, t, env, renderChart(t, providerValues)) })
 	// Last: the running webhook patches the caBundle of the configuration.
 	t.Run("real-binaries", func(t *testing.T) { checkRealBinaries(ctx, t, env, renderChart(t, nil)) })
 }

@@ -29,7 +29,7 @@ import (
 
 // names are the object names a value set must produce.
 type names struct {
-	full, mounter, webhook, secret, config, issuer string
+	full, mounter, provider, webhook, secret, config, issuer string
 }
 
 func namesOf(r *rendered, t testing.TB) names {
@@ -37,7 +37,7 @@ func namesOf(r *rendered, t testing.TB) names {
 	if o, _ := value(t, r, "fullnameOverride").(string); o != "" {
 		full = o
 	}
-	return names{full: full, mounter: full + "-mounter", webhook: full + "-webhook",
+	return names{full: full, mounter: full + "-mounter", provider: full + "-provider", webhook: full + "-webhook",
 		secret: full + "-webhook-tls", config: full, issuer: full + "-selfsigned"}
 }
 
@@ -51,25 +51,39 @@ func TestRenderInvariants(t *testing.T) {
 			checkNamespaces(t, r)
 			checkImages(t, r)
 			checkBindings(t, r)
-			wh := checkWebhook(t, r, n)
-			checkWebhookConfiguration(t, r, n, wh)
-			checkCertificates(t, r, n)
-			if value(t, r, "mounter.enabled").(bool) {
-				m := checkMounter(t, r, n)
-				checkCSIDriver(t, r, m)
-				if m.DriverName != wh.DriverName {
-					t.Errorf("mounter --driver-name %q, webhook --driver-name %q", m.DriverName, wh.DriverName)
-				}
+			if value(t, r, "mode") == "provider" {
+				checkProviderMode(t, r, n)
 			} else {
-				for _, kind := range []string{"DaemonSet", "CSIDriver"} {
-					if slices.ContainsFunc(kinds(r), func(k string) bool { return strings.HasPrefix(k, kind+"/") }) {
-						t.Errorf("mounter.enabled=false still renders a %s", kind)
-					}
-				}
+				checkDriverMode(t, r, n)
 			}
 			checkMetrics(t, r, n)
 			checkNotes(t, r)
 		})
+	}
+}
+
+// checkDriverMode checks the webhook, its configuration and certificates,
+// and the mounter and CSIDriver when enabled (mode: driver).
+func checkDriverMode(t *testing.T, r *rendered, n names) {
+	t.Helper()
+	wh := checkWebhook(t, r, n)
+	checkWebhookConfiguration(t, r, n, wh)
+	checkCertificates(t, r, n)
+	if value(t, r, "mounter.enabled").(bool) {
+		m := checkMounter(t, r, n)
+		checkCSIDriver(t, r, m)
+		if m.DriverName != wh.DriverName {
+			t.Errorf("mounter --driver-name %q, webhook --driver-name %q", m.DriverName, wh.DriverName)
+		}
+	} else {
+		for _, kind := range []string{"DaemonSet", "CSIDriver"} {
+			if slices.ContainsFunc(kinds(r), func(k string) bool { return strings.HasPrefix(k, kind+"/") }) {
+				t.Errorf("mounter.enabled=false still renders a %s", kind)
+			}
+		}
+	}
+	if slices.ContainsFunc(kinds(r), func(k string) bool { return strings.HasSuffix(k, "/"+n.provider) }) {
+		t.Errorf("mode driver renders provider objects: %q", kinds(r))
 	}
 }
 
@@ -188,7 +202,7 @@ func podSpecs(r *rendered) map[string]*corev1.PodTemplateSpec {
 		out["webhook"] = &d.Spec.Template
 	}
 	for _, d := range all[*appsv1.DaemonSet](r) {
-		out["mounter"] = &d.Spec.Template
+		out[d.Spec.Template.Labels["app.kubernetes.io/component"]] = &d.Spec.Template
 	}
 	return out
 }
@@ -857,10 +871,11 @@ func checkMetrics(t *testing.T, r *rendered, n names) {
 	}
 	enabled := value(t, r, "metrics.enabled").(bool)
 	sm := value(t, r, "metrics.serviceMonitor.enabled").(bool)
-	mounterOn := value(t, r, "mounter.enabled").(bool)
+	providerMode := value(t, r, "mode") == "provider"
+	mounterOn := !providerMode && value(t, r, "mounter.enabled").(bool)
 	want := 0
 	if enabled && sm {
-		want = 1
+		want = 1 // the webhook's, or in provider mode the provider's
 		if mounterOn {
 			want = 2
 		}
@@ -900,6 +915,12 @@ func checkMetrics(t *testing.T, r *rendered, n names) {
 			t.Errorf("mounter scrape annotation %v with metrics.enabled %v", ok, enabled)
 		}
 	}
+	if providerMode {
+		_, ok := one[*appsv1.DaemonSet](t, r, n.provider).Spec.Template.Annotations["prometheus.io/scrape"]
+		if ok != enabled {
+			t.Errorf("provider scrape annotation %v with metrics.enabled %v", ok, enabled)
+		}
+	}
 }
 
 func toStringMap(v any) map[string]string {
@@ -914,6 +935,10 @@ func toStringMap(v any) map[string]string {
 
 func checkNotes(t *testing.T, r *rendered) {
 	t.Helper()
+	if value(t, r, "mode") == "provider" {
+		checkProviderNotes(t, r)
+		return
+	}
 	for _, s := range []string{
 		"kubectl label namespace NAMESPACE aws-secrets-injector.io/inject=enabled",
 		`aws-secrets-injector.io/inject: "true"`,
@@ -942,7 +967,7 @@ func TestValueSetsCoverModes(t *testing.T) {
 	seen := map[string]bool{}
 	for _, vs := range valueSets(t) {
 		r := renderChart(t, vs.values)
-		for _, k := range []string{"webhook.certificates.mode", "webhook.defaultMode", "mounter.nodeIdentity", "driverName",
+		for _, k := range []string{"mode", "webhook.certificates.mode", "webhook.defaultMode", "mounter.nodeIdentity", "driverName",
 			"metrics.enabled", "metrics.serviceMonitor.enabled", "webhook.failurePolicy", "mounter.enabled", "logging.format", "webhook.podAntiAffinity"} {
 			seen[k+"="+fmt.Sprint(value(t, r, k))] = true
 		}
@@ -957,7 +982,7 @@ func TestValueSetsCoverModes(t *testing.T) {
 		"webhook.certificates.mode=cert-manager", "webhook.defaultMode=init", "mounter.nodeIdentity=fallback",
 		"driverName=secrets-store.csi.k8s.io", "metrics.serviceMonitor.enabled=true", "metrics.enabled=false",
 		"webhook.failurePolicy=Ignore", "mounter.enabled=false", "logging.format=text", "webhook.podAntiAffinity=hard",
-		"aws.endpoint", "image.digest",
+		"aws.endpoint", "image.digest", "mode=provider",
 	} {
 		if !seen[want] {
 			t.Errorf("no value set in ci/ renders %s", want)

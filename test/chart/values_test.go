@@ -45,6 +45,14 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"relative mount path", vals("webhook", vals("defaultMountPath", "secrets")), "defaultMountPath"},
 		{"endpoint without scheme", vals("aws", vals("endpoint", "vpce.example.com")), "endpoint"},
 		{"region", vals("aws", vals("region", "US East")), "region"},
+		{"mode", vals("mode", "sidecar"), "mode"},
+		{"misspelled provider key", vals("provider", vals("providerDir", "/var/run/x")), "providerDir"},
+		{"relative providers dir", vals("provider", vals("providersDir", "var/run/secrets-store-csi-providers")), "providersDir"},
+		{"relative shadow dir", vals("provider", vals("shadowDir", "etc/kubernetes")), "shadowDir"},
+		{"provider cache ttl", vals("provider", vals("cacheTTL", "30 seconds")), "cacheTTL"},
+		{"provider node identity", vals("provider", vals("nodeIdentity", "sometimes")), "nodeIdentity"},
+		{"driver receive limit", vals("provider", vals("driverMaxRecvMsgSize", 1024)), "driverMaxRecvMsgSize"},
+		{"provider unknown resource", vals("provider", vals("resources", vals("limits", vals("gpu", "1")))), "gpu"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := renderValues(c, tc.values)
@@ -66,6 +74,7 @@ func TestSchemaIsClosed(t *testing.T) {
 	freeForm := []string{
 		"mounter.affinity.nodeAffinity", "mounter.affinity.podAffinity", "mounter.affinity.podAntiAffinity",
 		"webhook.affinity.nodeAffinity", "webhook.affinity.podAffinity", "webhook.affinity.podAntiAffinity",
+		"provider.affinity.nodeAffinity", "provider.affinity.podAffinity", "provider.affinity.podAntiAffinity",
 	}
 	var seenFree []string
 	var walk func(p string, n map[string]any)

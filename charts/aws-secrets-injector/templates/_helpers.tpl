@@ -27,6 +27,7 @@ a valid name.
 
 {{/* Object names, one per role. */}}
 {{- define "asi.mounter.name" -}}{{ include "asi.fullname" . }}-mounter{{- end }}
+{{- define "asi.provider.name" -}}{{ include "asi.fullname" . }}-provider{{- end }}
 {{- define "asi.webhook.name" -}}{{ include "asi.fullname" . }}-webhook{{- end }}
 {{- define "asi.webhook.secretName" -}}{{ include "asi.fullname" . }}-webhook-tls{{- end }}
 {{- define "asi.webhook.configName" -}}{{ include "asi.fullname" . }}{{- end }}
