@@ -5,9 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
@@ -303,5 +306,61 @@ func TestClassRefreshIntervalAppliesOnlyInRefreshMode(t *testing.T) {
 		if in.interval != c.want {
 			t.Errorf("flag %s: interval %s, want %s", c.flag, in.interval, c.want)
 		}
+	}
+}
+
+// gcPercent reads the collector's GOGC setting (SetGCPercent is its only reader).
+func gcPercent() int {
+	v := debug.SetGCPercent(100)
+	debug.SetGCPercent(v)
+	return v
+}
+
+// TestFirstFillGCIsLazyAndRestored: the first fill runs at
+// firstFillGCPercent and the setting is back afterwards, in one-shot and when
+// the fill fails; a GOGC in the environment is left alone.
+func TestFirstFillGCIsLazyAndRestored(t *testing.T) {
+	gogc, hadGOGC := os.LookupEnv("GOGC")
+	if err := os.Unsetenv("GOGC"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if hadGOGC {
+			_ = os.Setenv("GOGC", gogc)
+		}
+	})
+	const before = 123
+	defer debug.SetGCPercent(debug.SetGCPercent(before))
+	fake := startFake(t, testState())
+	for _, tc := range []struct {
+		name    string
+		objects string
+		env     bool
+		during  int
+	}{
+		{"one-shot", seedObjects, false, firstFillGCPercent},
+		{"failed fill", seedObjects + "- {objectName: my-app/missing, objectType: secretsmanager}\n", false, firstFillGCPercent},
+		{"invalid class", "- {objectName: a, objectType: nosuchtype}\n", false, firstFillGCPercent},
+		{"GOGC set", seedObjects, true, before},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env {
+				t.Setenv("GOGC", "123")
+			}
+			o := testOptions(t, fake, tc.objects)
+			load := o.loadConfig
+			during := 0
+			o.loadConfig = func(ctx context.Context) (aws.Config, error) {
+				during = gcPercent()
+				return load(ctx)
+			}
+			_ = Run(t.Context(), o)
+			if during != tc.during {
+				t.Errorf("GOGC during the first fill: %d, want %d", during, tc.during)
+			}
+			if after := gcPercent(); after != before {
+				t.Errorf("GOGC after Run: %d, want %d restored", after, before)
+			}
+		})
 	}
 }
