@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"syscall"
@@ -100,16 +101,27 @@ func Run(ctx context.Context, o *Options) error {
 	return nil
 }
 
+// lazyGCMaxHeap is the heap in use above which lazyGC leaves the collector
+// alone (a variable for tests).
+var lazyGCMaxHeap uint64 = 8 << 20
+
 // lazyGC makes the collector lazier for the first fill and returns the
 // function that restores the setting (before the refresh loop). A one-shot
 // process lives about 50 ms and allocates a few MB: at the default GOGC (100)
 // its first collection comes at 4 MB of heap, mid-fill, and its mark workers
 // cost 4-5 ms of CPU and some memory of their own. At firstFillGCPercent the
 // heap may grow to 5x what is live before a collection, so a typical fill
-// collects never and a large class is still bounded by what it holds live. A
-// GOGC in the environment is the operator's choice and is left alone.
+// collects never and a large class is still bounded by what it holds live.
+// A process whose heap is already larger than lazyGCMaxHeap when the fill
+// starts would only hold 5x more garbage, and keeps the default; so does one
+// whose GOGC the operator set.
 func lazyGC() (restore func()) {
 	if _, set := os.LookupEnv("GOGC"); set {
+		return func() {}
+	}
+	heap := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(heap)
+	if heap[0].Value.Kind() != metrics.KindUint64 || heap[0].Value.Uint64() > lazyGCMaxHeap {
 		return func() {}
 	}
 	prev := debug.SetGCPercent(firstFillGCPercent)

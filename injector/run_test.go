@@ -318,7 +318,8 @@ func gcPercent() int {
 
 // TestFirstFillGCIsLazyAndRestored: the first fill runs at
 // firstFillGCPercent and the setting is back afterwards, in one-shot and when
-// the fill fails; a GOGC in the environment is left alone.
+// the fill fails; a GOGC in the environment, or a heap already larger than
+// lazyGCMaxHeap, leaves it alone.
 func TestFirstFillGCIsLazyAndRestored(t *testing.T) {
 	gogc, hadGOGC := os.LookupEnv("GOGC")
 	if err := os.Unsetenv("GOGC"); err != nil {
@@ -331,22 +332,27 @@ func TestFirstFillGCIsLazyAndRestored(t *testing.T) {
 	})
 	const before = 123
 	defer debug.SetGCPercent(debug.SetGCPercent(before))
+	defer func(v uint64) { lazyGCMaxHeap = v }(lazyGCMaxHeap)
 	fake := startFake(t, testState())
+	const noBar = 1 << 40 // the test process's heap is not the injector's: no bar
 	for _, tc := range []struct {
 		name    string
 		objects string
 		env     bool
+		maxHeap uint64
 		during  int
 	}{
-		{"one-shot", seedObjects, false, firstFillGCPercent},
-		{"failed fill", seedObjects + "- {objectName: my-app/missing, objectType: secretsmanager}\n", false, firstFillGCPercent},
-		{"invalid class", "- {objectName: a, objectType: nosuchtype}\n", false, firstFillGCPercent},
-		{"GOGC set", seedObjects, true, before},
+		{"one-shot", seedObjects, false, noBar, firstFillGCPercent},
+		{"failed fill", seedObjects + "- {objectName: my-app/missing, objectType: secretsmanager}\n", false, noBar, firstFillGCPercent},
+		{"invalid class", "- {objectName: a, objectType: nosuchtype}\n", false, noBar, firstFillGCPercent},
+		{"GOGC set", seedObjects, true, noBar, before},
+		{"heap already large", seedObjects, false, 1, before},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.env {
 				t.Setenv("GOGC", "123")
 			}
+			lazyGCMaxHeap = tc.maxHeap
 			o := testOptions(t, fake, tc.objects)
 			load := o.loadConfig
 			during := 0
