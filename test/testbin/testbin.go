@@ -8,6 +8,7 @@ package testbin
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -79,14 +80,40 @@ func goBuild(pkg string) (string, error) {
 		return "", dirEr
 	}
 	out := filepath.Join(dir, path.Base(pkg))
+	linked := out + ".linked"
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute) // a cold build on a busy 2-core machine
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, Module+"/"+pkg)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", linked, Module+"/"+pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}
-	return out, nil
+	// Copied with write(2), as an image's layer is unpacked: the linker writes
+	// its output through a memory map, and the page cache it leaves makes the
+	// binary's resident size about 10 MiB larger (63 MB full CLI, Linux 6.x)
+	// than the same file written plainly, which would skew every RSS figure.
+	if err := copyFile(linked, out); err != nil {
+		return "", err
+	}
+	return out, os.Remove(linked)
+}
+
+// copyFile writes a plain copy of src to dst, executable.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = in.Close() }()
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755) //nolint:gosec // a test binary any user must execute
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, in); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return f.Close()
 }
 
 // Path is Build for a test: a build failure fails t.
