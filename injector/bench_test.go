@@ -157,11 +157,14 @@ func BenchmarkInject(b *testing.B) {
 }
 
 // TestInjectBenchTable measures the issue's case with the real binaries: N
-// runs (BENCH_RUNS, default 3, at most 200) of each, wall time p50/p99 and
-// peak RSS p50/max, package initialisations (GODEBUG=inittrace=1: their
+// runs (BENCH_RUNS, default 3, at most 200) of each, wall time p50/p99/min,
+// CPU and peak RSS, package initialisations (GODEBUG=inittrace=1: their
 // number and when the last one ended) and the binary's size, beside the
-// figures the issue measured before the lean binaries. It checks every run's
-// files and AWS calls; the figures are printed (go test -v), never asserted.
+// figures the issue measured before the lean binaries. BENCH_BASELINE=PATH
+// adds rows for another build of the full CLI (e.g. of an older commit), run
+// interleaved under the same load. It checks every run's files and AWS calls;
+// the figures are printed (go test -v), never asserted: the machine's load
+// moves them (wall minus the 40 ms of latency is CPU plus waiting for a CPU).
 func TestInjectBenchTable(t *testing.T) {
 	runs := 3
 	if v := os.Getenv("BENCH_RUNS"); v != "" {
@@ -173,49 +176,59 @@ func TestInjectBenchTable(t *testing.T) {
 	}
 	p, fake := benchPod(t)
 	lean, full := binary(t), fullCLI(t)
-	rows := []struct {
+	type benchRow struct {
 		name, bin string
 		args      []string
 		fill      bool
-	}{
-		{"asi-inject inject", lean, []string{"inject"}, true},
-		{"aws-secrets-injector inject", full, []string{"inject"}, true},
-		{"asi-inject --check (probe)", lean, []string{"--check"}, false},
-		{"aws-secrets-injector inject --check", full, []string{"inject", "--check"}, false},
-		{"aws-secrets-injector version", full, []string{"version"}, false},
+		// the runs' figures
+		walls, cpus []time.Duration
+		rss         []int64
+	}
+	rows := []*benchRow{
+		{name: "asi-inject inject", bin: lean, args: []string{"inject"}, fill: true},
+		{name: "aws-secrets-injector inject", bin: full, args: []string{"inject"}, fill: true},
+		{name: "asi-inject --check (probe)", bin: lean, args: []string{"--check"}},
+		{name: "aws-secrets-injector inject --check", bin: full, args: []string{"inject", "--check"}},
+		{name: "aws-secrets-injector version", bin: full, args: []string{"version"}},
+	}
+	if base := os.Getenv("BENCH_BASELINE"); base != "" {
+		rows = append(rows,
+			&benchRow{name: "BENCH_BASELINE inject", bin: base, args: []string{"inject"}, fill: true},
+			&benchRow{name: "BENCH_BASELINE version", bin: base, args: []string{"version"}})
 	}
 	// The probe needs a filled directory: the pod's own mount.
 	p.measure(t, nil, lean, "inject")
-	var b strings.Builder
-	fmt.Fprintf(&b, "Injector: K=%d Secrets Manager objects, IRSA, %d ms per AWS call (fake AWS on loopback), %d runs each\n", benchK, benchLatencyMS, runs)
-	const format = "%-36s %9s %9s %9s %11s %11s %6s %9s %8s\n"
-	fmt.Fprintf(&b, format, "command", "wall p50", "wall p99", "CPU p50", "RSS p50", "RSS max", "inits", "last init", "binary")
-	fmt.Fprintf(&b, format, "issue, before: inject", "100 ms", "", "", "44 MB", "", "380", "@50 ms", "63 MB")
-	fmt.Fprintf(&b, format, "issue, before: version", "", "", "", "40-42 MB", "", "", "", "63 MB")
-	for _, row := range rows {
-		var walls, cpus []time.Duration
-		var rss []int64
-		for i := range runs {
+	// Interleaved, so that a change of the machine's load hits every row alike.
+	for i := range runs {
+		for _, row := range rows {
 			var r run
 			if row.fill {
 				r = p.fill(t, fake, i, row.bin, row.args...)
 			} else {
 				r = p.measure(t, nil, row.bin, row.args...)
 			}
-			walls = append(walls, r.wall)
-			cpus = append(cpus, r.cpu)
-			rss = append(rss, r.rssKiB)
+			row.walls = append(row.walls, r.wall)
+			row.cpus = append(row.cpus, r.cpu)
+			row.rss = append(row.rss, r.rssKiB)
 		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Injector: K=%d Secrets Manager objects, IRSA, %d ms per AWS call (fake AWS on loopback), %d runs each\n", benchK, benchLatencyMS, runs)
+	const format = "%-36s %9s %9s %9s %9s %11s %11s %6s %9s %8s\n"
+	fmt.Fprintf(&b, format, "command", "wall p50", "wall p99", "wall min", "CPU p50", "RSS p50", "RSS max", "inits", "last init", "binary")
+	fmt.Fprintf(&b, format, "issue, before: inject", "100 ms", "", "", "", "44 MB", "", "380", "@50 ms", "63 MB")
+	fmt.Fprintf(&b, format, "issue, before: version", "", "", "", "", "40-42 MB", "", "", "", "63 MB")
+	for _, row := range rows {
 		traced := p.measure(t, []string{"GODEBUG=inittrace=1"}, row.bin, row.args...)
 		inits, last := initTrace(traced.stderr)
 		st, err := os.Stat(row.bin)
 		must(t, err)
-		slices.Sort(walls)
-		slices.Sort(cpus)
-		slices.Sort(rss)
-		fmt.Fprintf(&b, "%-36s %6.1f ms %6.1f ms %6.1f ms %7.1f MiB %7.1f MiB %6d %6.1f ms %5.1f MB\n", row.name,
-			ms(percentile(walls, 50)), ms(percentile(walls, 99)), ms(percentile(cpus, 50)),
-			float64(percentile(rss, 50))/1024, float64(rss[len(rss)-1])/1024, inits, last, float64(st.Size())/1e6)
+		slices.Sort(row.walls)
+		slices.Sort(row.cpus)
+		slices.Sort(row.rss)
+		fmt.Fprintf(&b, "%-36s %6.1f ms %6.1f ms %6.1f ms %6.1f ms %7.1f MiB %7.1f MiB %6d %6.1f ms %5.1f MB\n", row.name,
+			ms(percentile(row.walls, 50)), ms(percentile(row.walls, 99)), ms(row.walls[0]), ms(percentile(row.cpus, 50)),
+			float64(percentile(row.rss, 50))/1024, float64(row.rss[len(row.rss)-1])/1024, inits, last, float64(st.Size())/1e6)
 	}
 	fmt.Fprintf(&b, "(p99 of %d runs is their maximum below 100 runs; CPU is user+system time; RSS is the child's VmHWM;\n binary MB = 10^6 bytes; last init = when the last package initialiser ended, one traced run)\n", runs)
 	if testing.Verbose() {
