@@ -36,9 +36,9 @@ type run struct {
 	stderr string
 }
 
-// measure runs bin with args in p's environment (plus env) through peakrss,
-// which reports the child's exact peak RSS (see test/testbin/peakrss), and
-// fails t when the binary exits non-zero.
+// measure runs bin with args in p's environment plus env (given to the child
+// only) through peakrss, which reports the child's exact peak RSS (see
+// test/testbin/peakrss), and fails t when the binary exits non-zero.
 func (p *pod) measure(t testing.TB, env []string, bin string, args ...string) run {
 	t.Helper()
 	res := filepath.Join(p.dir, "results", "r")
@@ -47,9 +47,9 @@ func (p *pod) measure(t testing.TB, env []string, bin string, args ...string) ru
 	defer cancel()
 	saved := p.bin
 	p.bin = testbin.Path(t, "test/testbin/peakrss")
-	cmd, _, stderr := p.command(ctx, t, append([]string{res, bin}, args...)...)
+	argv := append(append([]string{res}, env...), bin)
+	cmd, _, stderr := p.command(ctx, t, append(argv, args...)...)
 	p.bin = saved
-	cmd.Env = append(slices.Clone(p.env), env...)
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("%s %v: %v\n%s", filepath.Base(bin), args, err, stderr)
 	}

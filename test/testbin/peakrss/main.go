@@ -1,9 +1,11 @@
 // Command peakrss runs one command and reports its wall time and peak
 // resident set size (VmHWM) exactly, for benchmarks of the real binaries.
 //
-//	peakrss RESULT-FILE BIN [ARG...]
+//	peakrss RESULT-FILE [NAME=VALUE...] BIN [ARG...]
 //
 // It passes stdin, stdout, stderr, the environment and the exit code through,
+// plus the NAME=VALUE variables for the child only (like env(1); GODEBUG
+// given in peakrss's own environment would trace peakrss too),
 // and writes "WALL_NS MAXRSS_KIB OWN_KIB CPU_NS" to RESULT-FILE (CPU is the
 // child's user plus system time).
 //
@@ -26,11 +28,18 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: peakrss RESULT-FILE BIN [ARG...]")
+	args := os.Args[2:]
+	env := os.Environ()
+	for len(args) > 0 && strings.Contains(args[0], "=") {
+		env = append(env, args[0])
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: peakrss RESULT-FILE [NAME=VALUE...] BIN [ARG...]")
 		os.Exit(2)
 	}
-	cmd := exec.CommandContext(context.Background(), os.Args[2], os.Args[3:]...)
+	cmd := exec.CommandContext(context.Background(), args[0], args[1:]...)
+	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	start := time.Now()
 	err := cmd.Run()
