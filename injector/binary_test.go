@@ -21,17 +21,25 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
 )
 
-// binary is the real aws-secrets-injector, built once per test process.
-func binary(t testing.TB) string { return testbin.Path(t) }
+// binary is the real injector as the image ships it (cmd/asi-inject), built
+// once per test process.
+func binary(t testing.TB) string { return testbin.Path(t, "asi-inject") }
+
+// fullCLI is the operator CLI (cmd/aws-secrets-injector), whose inject
+// subcommand containers rendered by older webhooks still run.
+func fullCLI(t testing.TB) string { return testbin.Path(t) }
 
 // pod is what a mutated pod gives the injector container: an emptyDir, a
 // projected service-account token (IRSA) and the environment.
 type pod struct {
+	bin   string // the binary to run (binary unless a test says otherwise)
 	dir   string // world-traversable scratch for the token and the mount
 	mount string
 	env   []string
 	// uid/gid to run as when the test runs as root (so the binary runs non-root, as in the pod).
 	cred *syscall.Credential
+	// issuer signed the pod's token; the fake trusts it.
+	issuer *fakeaws.TokenIssuer
 }
 
 const nobody = 65534
@@ -43,7 +51,7 @@ func newPod(t testing.TB, fake *fakeaws.Server, objects string) *pod {
 	t.Helper()
 	// Build first: on a cold build cache the build takes minutes, which must not
 	// count against the per-command timeouts below.
-	binary(t)
+	bin := binary(t)
 	ti, err := fakeaws.NewTokenIssuer(testIssuer)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +68,7 @@ func newPod(t testing.TB, fake *fakeaws.Server, objects string) *pod {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	p := &pod{dir: dir, mount: filepath.Join(dir, "secrets")}
+	p := &pod{bin: bin, dir: dir, mount: filepath.Join(dir, "secrets"), issuer: ti}
 	tokenFile := filepath.Join(dir, "token")
 	must(t, os.Chmod(dir, 0o755))
 	must(t, os.WriteFile(tokenFile, []byte(tok), 0o644))
@@ -97,7 +105,7 @@ func must(t testing.TB, err error) {
 
 // command is the binary with args in p's environment.
 func (p *pod) command(ctx context.Context, t testing.TB, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
-	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd := exec.CommandContext(ctx, p.bin, args...)
 	cmd.Env = p.env
 	cmd.Dir = "/"
 	var stdout, stderr bytes.Buffer
@@ -301,5 +309,103 @@ func TestBinaryCredentialFailuresAreImmediateAndExplained(t *testing.T) {
 				t.Errorf("a permanent credentials failure took %s (retried?)", d)
 			}
 		})
+	}
+}
+
+// TestBinaryOneShotWithPodIdentity: EKS Pod Identity, as the EKS webhook sets
+// it up (the agent's URL and a token file of audience pods.eks.amazonaws.com,
+// no IRSA variables): the SDK's default chain calls the agent once, then the
+// reads are made as the associated role.
+func TestBinaryOneShotWithPodIdentity(t *testing.T) {
+	state := testState()
+	state.PodIdentityAssociations = []fakeaws.PodIdentityAssociation{{Namespace: "default", ServiceAccount: "my-app", RoleARN: testRoleARN}}
+	fake := startFake(t, state)
+	p := newPod(t, fake, seedObjects)
+	must(t, fake.TrustIssuer(testIssuer, fakeaws.PodIdentityAudience, p.issuer.PublicKey()))
+	tok, err := p.issuer.ServiceAccountToken("default", "my-app", fakeaws.PodIdentityAudience, time.Hour)
+	must(t, err)
+	tokenFile := filepath.Join(p.dir, "eks-pod-identity-token")
+	must(t, os.WriteFile(tokenFile, []byte(tok), 0o644))
+	p.env = slices.DeleteFunc(p.env, func(kv string) bool {
+		return strings.HasPrefix(kv, "AWS_ROLE_ARN=") || strings.HasPrefix(kv, "AWS_WEB_IDENTITY_TOKEN_FILE=")
+	})
+	p.env = append(p.env, "AWS_CONTAINER_CREDENTIALS_FULL_URI="+fake.PodIdentityURL(), "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="+tokenFile)
+
+	code, stderr := p.run(t, "inject")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	files := readFiles(t, p.mount)
+	if files["db-user"] != "admin" || files["db-password"] != seedPassword || files["db-port"] != "5432" {
+		t.Errorf("files: %v", files)
+	}
+	st := fake.Calls()
+	if st.Count("eks-auth:AssumeRoleForPodIdentity", "") != 1 || st.Count("sts:AssumeRoleWithWebIdentity", "") != 0 || st.ByPrincipal[testRoleARN] < 2 {
+		t.Errorf("calls: %+v", st.Calls)
+	}
+}
+
+// TestBinaryFullCLIStillInjects: the full CLI keeps the inject subcommand and
+// its probe, for a container rendered by an older webhook (the image's
+// entrypoint, or a probe naming /aws-secrets-injector), with the same result.
+func TestBinaryFullCLIStillInjects(t *testing.T) {
+	fake := startFake(t, testState())
+	p := newPod(t, fake, seedObjects)
+	p.bin = fullCLI(t)
+	if code, _ := p.run(t, "inject", "--check"); code == 0 {
+		t.Error("probe passed before the fill")
+	}
+	if code, stderr := p.run(t, "inject"); code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if files := readFiles(t, p.mount); files["db-password"] != seedPassword || files["db-port"] != "5432" {
+		t.Errorf("files: %v", files)
+	}
+	if code, stderr := p.run(t, "inject", "--check"); code != 0 {
+		t.Errorf("probe after the fill: exit %d %s", code, stderr)
+	}
+}
+
+// TestBinaryCommandLines: asi-inject takes its role's name or none, and hands
+// the full CLI's other commands to the full CLI beside it (the image's
+// entrypoint answering `IMAGE version`); alone, it says where they are.
+func TestBinaryCommandLines(t *testing.T) {
+	fake := startFake(t, testState())
+	p := newPod(t, fake, seedObjects)
+	fullCLI(t) // beside asi-inject, as in the image
+	if code, stderr := p.run(t, "--check"); code != 1 || !strings.Contains(stderr, "not ready") {
+		t.Errorf("--check before the fill: exit %d %s", code, stderr)
+	}
+	if code, stderr := p.run(t); code != 0 {
+		t.Fatalf("no arguments: exit %d, stderr:\n%s", code, stderr)
+	}
+	if code, stderr := p.run(t, "--check"); code != 0 {
+		t.Errorf("--check after the fill: exit %d %s", code, stderr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd, stdout, stderr := p.command(ctx, t, "version")
+	if err := cmd.Run(); err != nil || !strings.HasPrefix(stdout.String(), "aws-secrets-injector ") {
+		t.Errorf("version through the full CLI: %v, stdout %q, stderr %q", err, stdout, stderr)
+	}
+	if code, stderr := p.run(t, "no-such-command"); code != 1 || !strings.Contains(stderr, `unknown command "no-such-command"`) {
+		t.Errorf("unknown command (the full CLI's answer): exit %d %s", code, stderr)
+	}
+	if code, stderr := p.run(t, "inject", "--no-such-flag"); code != 2 || !strings.Contains(stderr, "no-such-flag") {
+		t.Errorf("bad flag: exit %d %s", code, stderr)
+	}
+
+	// Alone (no full CLI beside it): a usage error naming what is missing.
+	alone, err := os.MkdirTemp("", "asi-inject-alone-") // not t.TempDir: its parent is private to root
+	must(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(alone) })
+	must(t, os.Chmod(alone, 0o755))
+	b, err := os.ReadFile(p.bin)
+	must(t, err)
+	p.bin = filepath.Join(alone, "asi-inject")
+	must(t, os.WriteFile(p.bin, b, 0o755))
+	code, errOut := p.run(t, "version")
+	if line := oneErrorLine(t, errOut); code != 2 || !strings.Contains(line, `unknown command "version"`) || !strings.Contains(line, "aws-secrets-injector") {
+		t.Errorf("alone: exit %d %s", code, line)
 	}
 }

@@ -1,5 +1,5 @@
-// Package injector owns `aws-secrets-injector inject`, the in-pod half of init
-// mode: it runs inside the user's pod as an init container (one-shot) or as a
+// Package injector owns `asi-inject` (also `aws-secrets-injector inject`), the
+// in-pod half of init mode: it runs inside the user's pod as an init container (one-shot) or as a
 // native sidecar (init container with restartPolicy: Always, refreshing), reads
 // the SecretProviderClass parameters the webhook resolved at admission from its
 // environment, fetches them with the pod's own default AWS credential chain
@@ -51,7 +51,10 @@
 // refresh fails (logged, structured, without values) and returns nil when the
 // context is cancelled (SIGTERM).
 //
-// The container runs the image's binary with args ["inject"] (Subcommand).
+// The container runs the image's entrypoint, the lean injector /asi-inject
+// (contract.DefaultBinary: no Kubernetes client, gRPC or cobra linked), with
+// args ["inject"] (Subcommand); the full CLI /aws-secrets-injector beside it
+// runs the same args the same way.
 // Besides the contract, the webhook passes the standard AWS variables it is
 // configured with (AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_STS for a
 // custom or test endpoint; AWS_STS_REGIONAL_ENDPOINTS) and, for IRSA,
@@ -89,7 +92,7 @@
 //
 //	startupProbe:
 //	  exec:
-//	    command: ["/aws-secrets-injector", "inject", "--check"]
+//	    command: ["/asi-inject", "inject", "--check"]
 //	  periodSeconds: 1
 //	  failureThreshold: 130   # ProbeFailureThreshold(deadline, 1): deadline + 10 s
 //

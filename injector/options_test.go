@@ -90,8 +90,12 @@ func TestOptionsValidateRejects(t *testing.T) {
 }
 
 func TestProbeHelpers(t *testing.T) {
-	if got := strings.Join(contract.ProbeCommand(contract.DefaultBinary), " "); got != "/aws-secrets-injector inject --check" {
+	// The lean injector is the image's probe; older webhooks named the full CLI, which still has it.
+	if got := strings.Join(contract.ProbeCommand(contract.DefaultBinary), " "); got != "/asi-inject inject --check" {
 		t.Errorf("contract.ProbeCommand = %s", got)
+	}
+	if got := strings.Join(contract.ProbeCommand(contract.FullCLIBinary), " "); got != "/aws-secrets-injector inject --check" {
+		t.Errorf("contract.ProbeCommand(FullCLIBinary) = %s", got)
 	}
 	for _, c := range []struct {
 		d    time.Duration

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -393,5 +394,67 @@ func TestRestartRepairsLinks(t *testing.T) {
 	}
 	if again, _ := os.Readlink(filepath.Join(o.MountPath, atomicdir.DataLink)); again != gen {
 		t.Errorf("unchanged content rewrote the generation: %s → %s", gen, again)
+	}
+}
+
+// gcPercent reads the collector's GOGC setting (SetGCPercent is its only reader).
+func gcPercent() int {
+	v := debug.SetGCPercent(100)
+	debug.SetGCPercent(v)
+	return v
+}
+
+// TestFirstFillGCIsLazyAndRestored: the first fill runs at
+// firstFillGCPercent and the setting is back afterwards, in one-shot and when
+// the fill fails; a GOGC in the environment, or a heap already larger than
+// lazyGCMaxHeap, leaves it alone.
+func TestFirstFillGCIsLazyAndRestored(t *testing.T) {
+	gogc, hadGOGC := os.LookupEnv("GOGC")
+	if err := os.Unsetenv("GOGC"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if hadGOGC {
+			_ = os.Setenv("GOGC", gogc)
+		}
+	})
+	const before = 123
+	defer debug.SetGCPercent(debug.SetGCPercent(before))
+	defer func(v uint64) { lazyGCMaxHeap = v }(lazyGCMaxHeap)
+	fake := startFake(t, testState())
+	const noBar = 1 << 40 // the test process's heap is not the injector's: no bar
+	for _, tc := range []struct {
+		name    string
+		objects string
+		env     bool
+		maxHeap uint64
+		during  int
+	}{
+		{"one-shot", seedObjects, false, noBar, firstFillGCPercent},
+		{"failed fill", seedObjects + "- {objectName: my-app/missing, objectType: secretsmanager}\n", false, noBar, firstFillGCPercent},
+		{"invalid class", "- {objectName: a, objectType: nosuchtype}\n", false, noBar, firstFillGCPercent},
+		{"GOGC set", seedObjects, true, noBar, before},
+		{"heap already large", seedObjects, false, 1, before},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env {
+				t.Setenv("GOGC", "123")
+			}
+			lazyGCMaxHeap = tc.maxHeap
+			o := testOptions(t, fake, tc.objects)
+			load := o.loadConfig
+			during := 0
+			o.loadConfig = func(ctx context.Context) (aws.Config, error) {
+				during = gcPercent()
+				return load(ctx)
+			}
+			_ = Run(t.Context(), o)
+			if during != tc.during {
+				t.Errorf("GOGC during the first fill: %d, want %d", during, tc.during)
+			}
+			if after := gcPercent(); after != before {
+				t.Errorf("GOGC after Run: %d, want %d restored", after, before)
+			}
+		})
 	}
 }

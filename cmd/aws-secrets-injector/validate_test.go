@@ -3,9 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"strings"
 	"testing"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/cmd/internal/app"
 )
 
 // The exit codes reach main through the ExitCode method of the returned error.
@@ -46,14 +47,7 @@ spec:
 			root.SetOut(&out)
 			root.SetErr(&errb)
 			err := root.ExecuteContext(context.Background())
-			code := 0
-			if err != nil {
-				code = 1
-				var ec exitCoder
-				if errors.As(err, &ec) {
-					code = ec.ExitCode()
-				}
-			}
+			code := app.ExitCode(err)
 			if code != tt.want {
 				t.Errorf("exit %d, want %d (err %v)\nstdout:\n%s\nstderr:\n%s", code, tt.want, err, out.String(), errb.String())
 			}

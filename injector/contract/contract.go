@@ -297,12 +297,21 @@ const (
 )
 
 // Subcommand is the injector container's subcommand: an image whose entrypoint
-// is the binary runs it with args [Subcommand]; everything else travels in the
-// environment (Env.Vars).
+// is the injector runs it with args [Subcommand]; everything else travels in
+// the environment (Env.Vars). Every binary of the image accepts these args:
+// the lean injector (its role's name may lead its command line) and the full
+// CLI, whose subcommand it is.
 const Subcommand = "inject"
 
-// DefaultBinary is the binary's path in the project's image.
-const DefaultBinary = "/aws-secrets-injector"
+// DefaultBinary is the injector's path in the project's image and the image's
+// entrypoint: the lean injector (cmd/asi-inject), which links only what a fill
+// needs. The full CLI beside it (FullCLIBinary) still has Subcommand, for
+// containers rendered by an older webhook, whose probe named it.
+const DefaultBinary = "/asi-inject"
+
+// FullCLIBinary is the operator CLI's path in the project's image
+// (cmd/aws-secrets-injector, every subcommand).
+const FullCLIBinary = "/aws-secrets-injector"
 
 // ProbeCommand is the exec command of the native sidecar's startupProbe, for
 // the binary at path binary (DefaultBinary in the project's image). It reads

@@ -49,7 +49,7 @@ type AssumeRole struct {
 // reaches the cache. A base with an empty Key (the process's own chain, one
 // pod per process) keeps the empty Key: no cache.
 func (r *Resolver) Assume(base Identity, ar AssumeRole, session, region string) (Identity, error) {
-	if !roleARNRE.MatchString(ar.ARN) {
+	if !roleARNRE().MatchString(ar.ARN) {
 		return Identity{}, noIdentity("assumeRoleArn %s is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)", secrets.Quote(ar.ARN))
 	}
 	if base.Credentials == nil {

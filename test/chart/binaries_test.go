@@ -26,8 +26,9 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/test/testbin"
 )
 
-// checkRealBinaries runs the real binary with the chart's own arguments
-// (only addresses, paths and the kubeconfig replaced to fit a test) against
+// checkRealBinaries runs the real binaries the chart's containers name (their
+// command: the lean /asi-webhook and /asi-mounter) with the chart's own
+// arguments (only addresses, paths and the kubeconfig replaced to fit a test) against
 // the API server and waits until each component is healthy. The webhook runs
 // as its ServiceAccount (impersonation), so its readiness proves the chart's
 // RBAC suffices for the self-managed certificate bootstrap and the
@@ -36,11 +37,10 @@ import (
 // mounter is measured idle; its RSS with 500 volumes comes from `make bench`
 // (BenchmarkMounterRSS) and is noted in values.yaml.
 func checkRealBinaries(ctx context.Context, t *testing.T, env *envtest.Env, r *rendered) {
-	bin := testbin.Path(t)
-
 	t.Run("webhook", func(t *testing.T) {
 		dep := one[*appsv1.Deployment](t, r, releaseName+"-webhook")
 		c := dep.Spec.Template.Spec.Containers[0]
+		bin := containerBinary(t, c)
 		// Start from scratch: the self-managed bootstrap creates the Secret.
 		err := env.Clientset.CoreV1().Secrets(releaseNS).Delete(ctx, releaseName+"-webhook-tls", metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -71,6 +71,7 @@ func checkRealBinaries(ctx context.Context, t *testing.T, env *envtest.Env, r *r
 	t.Run("mounter", func(t *testing.T) {
 		ds := one[*appsv1.DaemonSet](t, r, releaseName+"-mounter")
 		c := ds.Spec.Template.Spec.Containers[0]
+		bin := containerBinary(t, c)
 		// Unix socket paths are limited to 108 bytes: a short directory.
 		short, err := os.MkdirTemp("", "asi")
 		if err != nil {
@@ -93,6 +94,16 @@ func checkRealBinaries(ctx context.Context, t *testing.T, env *envtest.Env, r *r
 		rss := runMeasured(ctx, t, bin, args, env, "http://127.0.0.1:"+strconv.Itoa(http)+"/healthz")
 		checkMemory(t, "mounter", c, rss)
 	})
+}
+
+// containerBinary builds the main package that the image holds at c's
+// command (/asi-webhook is cmd/asi-webhook).
+func containerBinary(t *testing.T, c corev1.Container) string {
+	t.Helper()
+	if len(c.Command) != 1 || !strings.HasPrefix(c.Command[0], "/") || strings.Count(c.Command[0], "/") != 1 {
+		t.Fatalf("container %s: command %q is not one binary at the image's root", c.Name, c.Command)
+	}
+	return testbin.Path(t, strings.TrimPrefix(c.Command[0], "/"))
 }
 
 // impersonatingKubeconfig writes a kubeconfig acting as the release's

@@ -234,6 +234,10 @@ func checkImages(t *testing.T, r *rendered) {
 			if c.Args[0] != comp {
 				t.Errorf("%s/%s: subcommand %q", comp, c.Name, c.Args[0])
 			}
+			// The lean binary of the role (cmd/asi-<role>), not the image's entrypoint.
+			if len(c.Command) != 1 || c.Command[0] != "/asi-"+comp {
+				t.Errorf("%s/%s: command %q, want [/asi-%s]", comp, c.Name, c.Command, comp)
+			}
 			privileged := c.SecurityContext != nil && c.SecurityContext.Privileged != nil && *c.SecurityContext.Privileged
 			if privileged != (comp == "mounter") {
 				t.Errorf("%s/%s: privileged=%v", comp, c.Name, privileged)

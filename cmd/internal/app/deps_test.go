@@ -1,0 +1,52 @@
+package app
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/seed-ddac166a/aws-secrets-injector"
+
+// TestLeanBinariesLinkOnlyTheirRole lists what each lean main links (go list
+// -deps) and fails when it pulls in what its role does not use: the point of
+// having them. An entry ending in "/" bans every package under it; any other
+// bans the package and its subpackages.
+func TestLeanBinariesLinkOnlyTheirRole(t *testing.T) {
+	common := []string{"github.com/spf13/cobra", module + "/cli/", module + "/provider"}
+	for _, tc := range []struct {
+		main   string
+		banned []string
+	}{
+		{"asi-inject", []string{
+			"k8s.io/", "sigs.k8s.io/controller-runtime", "google.golang.org/grpc", "google.golang.org/protobuf",
+			"github.com/prometheus/", "github.com/container-storage-interface/",
+			module + "/webhook", module + "/mounter", module + "/certs",
+		}},
+		{"asi-mounter", []string{
+			"sigs.k8s.io/controller-runtime", module + "/webhook", module + "/certs", module + "/injector",
+		}},
+		{"asi-webhook", []string{
+			"google.golang.org/grpc", "github.com/container-storage-interface/", "github.com/aws/aws-sdk-go-v2/service/",
+			module + "/mounter", module + "/secrets/awsfetch", module + "/secrets/identity",
+		}},
+	} {
+		t.Run(tc.main, func(t *testing.T) {
+			out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", "-f", "{{.ImportPath}}", module+"/cmd/"+tc.main).Output()
+			if err != nil {
+				t.Fatalf("go list: %v", err)
+			}
+			deps := strings.Fields(string(out))
+			if len(deps) < 10 {
+				t.Fatalf("go list returned %d packages", len(deps))
+			}
+			for _, dep := range deps {
+				for _, b := range append(tc.banned, common...) {
+					if dep == b || strings.HasPrefix(dep, strings.TrimSuffix(b, "/")+"/") {
+						t.Errorf("%s links %s (banned: %s)", tc.main, dep, b)
+					}
+				}
+			}
+		})
+	}
+}
