@@ -95,7 +95,7 @@
         width: g.w * col - 10, height: g.h * rowH - 40 - 16 * legendRows,
         series, legend: { live: false },
         scales: { y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
-        axes: [{ ...axis, values: (u, ts) => ts.map((t) => new Date(t * 1000).toISOString().slice(11, 16)) },
+        axes: [{ ...axis, values: (u, ts) => ts.map((t) => new Date(t * 1000).toISOString().slice(11, range < 1800 ? 19 : 16)) },
           { ...axis, size: 70, values: (u, vs) => vs.map((v) => fmt(unit, v)) }],
       }, data, el);
     })());
