@@ -110,8 +110,8 @@ func TestRulesParse(t *testing.T) {
 // republish a minute always lands in it).
 func TestRulesFollowRefreshInterval(t *testing.T) {
 	for _, tc := range []struct {
-		interval     string
-		window, for_ string
+		interval      string
+		window, after string
 	}{
 		{"5s", "180s", "4m"},
 		{"2m", "180s", "4m"},
@@ -126,8 +126,8 @@ func TestRulesFollowRefreshInterval(t *testing.T) {
 			if !strings.Contains(r.Expr, "["+tc.window+"]") {
 				t.Errorf("expr %s, want window %s", r.Expr, tc.window)
 			}
-			if model.Duration(r.For).String() != tc.for_ {
-				t.Errorf("for %s, want %s", model.Duration(r.For), tc.for_)
+			if model.Duration(r.For).String() != tc.after {
+				t.Errorf("for %s, want %s", model.Duration(r.For), tc.after)
 			}
 			if !strings.Contains(r.Annotations["description"], "("+tc.interval+" each)") {
 				t.Errorf("description does not name the interval: %s", r.Annotations["description"])

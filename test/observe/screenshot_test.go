@@ -99,7 +99,8 @@ func TestDashboardScreenshot(t *testing.T) {
 		http.ServeFile(w, r, filepath.Join(ChartDir, DashboardFile))
 	})
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, "web/index.html") })
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

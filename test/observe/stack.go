@@ -254,7 +254,7 @@ func run(t testing.TB, name, bin string, args, env []string, ready string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, args...) //nolint:gosec,noctx // G204: the binary under test; it outlives no context but t
+	cmd := exec.Command(bin, args...) //nolint:noctx // the process lives until t ends, stopped by the cleanup below
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -305,7 +305,8 @@ func tail(s string, n int) string {
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,9 @@
       }
       if (series.length === 1) { const n = document.createElement("div"); n.className = "nodata"; n.textContent = "No data"; el.appendChild(n); return; }
       const axis = { stroke: "#8e8ea0", grid: { stroke: "#2c3235", width: 1 }, ticks: { stroke: "#2c3235" } };
-      const legendRows = Math.ceil((series.length - 1) / 3);
+      // Legend lines: about 7 px a character, wrapped at the panel's width.
+      const chars = series.slice(1).reduce((n, s) => n + s.label.length + 4, 0);
+      const legendRows = Math.max(1, Math.ceil((chars * 7) / (g.w * col - 20)));
       new uPlot({
         width: g.w * col - 10, height: g.h * rowH - 40 - 16 * legendRows,
         series, legend: { live: false },
