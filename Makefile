@@ -11,9 +11,11 @@ LDFLAGS := -s -w -X github.com/seed-ddac166a/aws-secrets-injector/version.Versio
 # need a real kube-apiserver, root (real mounts) or the built binary carry
 # `//go:build integration`; the end-to-end suite lives in test/e2e.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /test/e2e)
-INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | grep -v -e '^./test/chart/' -e '^./bin/' | xargs -n1 dirname | sort -u)
+INTEGRATION_PKGS = $(shell grep -rl --include='*_test.go' '^//go:build integration' . | grep -v -e '^./test/chart/' -e '^./test/observe/' -e '^./bin/' | xargs -n1 dirname | sort -u)
 # test/chart is a module of its own (Helm stays out of the product's go.mod).
 CHART_TESTS := test/chart
+# test/observe too (Prometheus's library and Helm): the dashboard and the alerts against the binaries' metrics.
+OBSERVE_TESTS := test/observe
 
 export PATH := $(BIN):$(PATH)
 # envtest (test/envtest) finds kube-apiserver and etcd here; `make tools-apiserver` builds them.
@@ -52,16 +54,19 @@ test: ## Everything CI runs: unit, lint, helm lint, integration, faults, end to 
 deps: ## Download the Go modules of the main module and the chart tests (an explicit step: nothing later downloads)
 	$(GO) mod download
 	cd $(CHART_TESTS) && $(GO) mod download
+	cd $(OBSERVE_TESTS) && $(GO) mod download
 
 .PHONY: test-unit
-test-unit: deps ## Unit tests with the race detector: no kube-apiserver, no root, no network (fuzz seeds, fake AWS on loopback, chart rendering)
+test-unit: deps tools-promtool ## Unit tests with the race detector: no kube-apiserver, no root, no network (fuzz seeds, fake AWS on loopback, chart rendering, dashboard and alerts with promtool)
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 	cd $(CHART_TESTS) && $(GO) test -race -count=1 ./...
+	cd $(OBSERVE_TESTS) && CI=true $(GO) test -race -count=1 ./...
 
 .PHONY: test-integration
 test-integration: deps tools-apiserver build ## Integration tests (-tags integration): the real kube-apiserver, real tmpfs mounts (root), the built binary, CSI sanity
 	$(GO) test -race -count=1 -tags integration $(INTEGRATION_PKGS)
 	cd $(CHART_TESTS) && $(GO) test -race -count=1 -tags integration ./...
+	cd $(OBSERVE_TESTS) && $(GO) test -race -count=1 -tags integration ./...
 
 .PHONY: e2e
 e2e: deps tools-apiserver tools-node tools-helm image ## End to end: the chart on a real single-node cluster with the fake AWS (root, Linux)
@@ -99,6 +104,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 20s)
 lint: tools-lint verify-generate ## golangci-lint with the explicit linter list in .golangci.yml (integration files too, both modules), and the generated code up to date
 	$(BIN)/golangci-lint run --build-tags integration ./...
 	cd $(CHART_TESTS) && $(BIN)/golangci-lint run --build-tags integration --config $(CURDIR)/.golangci.yml ./...
+	cd $(OBSERVE_TESTS) && $(BIN)/golangci-lint run --build-tags integration,screenshot --config $(CURDIR)/.golangci.yml ./...
 
 .PHONY: bench
 bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline, mounter, provider mode, the injector binaries (BENCH_RUNS, default 30)
@@ -110,6 +116,18 @@ bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline, mounter
 	@echo "== mounter, for comparison: BenchmarkNodePublishVolume and BenchmarkConcurrentPublishes above (root only); README \"Measured\" has both side by side"
 	@echo "== injector: the real binaries, wall p50/p99, peak RSS, package inits (table)"
 	@BENCH_RUNS=$${BENCH_RUNS:-30} $(GO) test -tags integration -count=1 -run '^TestInjectBenchTable$$' -v ./injector/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok '
+
+##@ Monitoring
+.PHONY: test-rules
+test-rules: tools-promtool ## The PrometheusRule: Prometheus's rule loader, promtool check rules and promtool test rules (test/observe/testdata/rules-test.yaml)
+	cd $(OBSERVE_TESTS) && CI=true $(GO) test -count=1 -v -run '^(TestPromtool|TestRules.*)$$' .
+
+.PHONY: dashboard-screenshot
+dashboard-screenshot: deps tools-apiserver ## Regenerate docs/dashboard.png: real Prometheus scraping the real binaries under load, the dashboard drawn with uPlot, headless Chromium (root; ~6 min; not part of make test)
+	hack/install-debian.sh prometheus prometheus
+	hack/install-debian.sh chromium chromium fonts-dejavu-core
+	cd $(OBSERVE_TESTS)/web && npm ci --no-audit --no-fund
+	cd $(OBSERVE_TESTS) && $(GO) test -count=1 -v -timeout 30m -tags screenshot -run '^TestDashboardScreenshot$$' . -args -out $(CURDIR)/docs/dashboard.png
 
 ##@ Code generation
 .PHONY: generate
@@ -154,6 +172,10 @@ tools-lint: ## Build bin/golangci-lint (v2.15.0)
 .PHONY: tools-image
 tools-image: ## Build bin/mkimage and bin/pause (hack/tools/image: image tarballs without Docker)
 	hack/build-tools.sh image
+
+.PHONY: tools-promtool
+tools-promtool: ## Install promtool (Debian's prometheus package, 2.42) when it is missing: make test-rules and test-unit run it
+	hack/install-debian.sh promtool prometheus
 
 .PHONY: tools-csi
 tools-csi: ## Build bin/csi-sanity (csi-test v5.6.0)

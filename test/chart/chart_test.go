@@ -57,6 +57,7 @@ func TestRenderInvariants(t *testing.T) {
 				checkDriverMode(t, r, n)
 			}
 			checkMetrics(t, r, n)
+			checkMonitoring(t, r, n)
 			checkNotes(t, r)
 		})
 	}
@@ -173,6 +174,10 @@ func checkNamespaces(t *testing.T, r *rendered) {
 		want := releaseNS
 		if clusterScoped[kind] {
 			want = ""
+		}
+		// The dashboard goes where Grafana's sidecar looks, when the values say so.
+		if _, ok := o.GetLabels()["grafana_dashboard"]; ok && kind == "ConfigMap" && optionalValue(r, "metrics.dashboard.namespace") != "" {
+			want = optionalValue(r, "metrics.dashboard.namespace")
 		}
 		if o.GetNamespace() != want {
 			t.Errorf("%s/%s in namespace %q, want %q", kind, o.GetName(), o.GetNamespace(), want)
@@ -972,7 +977,7 @@ func TestValueSetsCoverModes(t *testing.T) {
 	for _, vs := range valueSets(t) {
 		r := renderChart(t, vs.values)
 		for _, k := range []string{"mode", "webhook.certificates.mode", "webhook.defaultMode", "mounter.nodeIdentity", "driverName",
-			"metrics.enabled", "metrics.serviceMonitor.enabled", "webhook.failurePolicy", "mounter.enabled", "logging.format", "webhook.podAntiAffinity"} {
+			"metrics.enabled", "metrics.serviceMonitor.enabled", "metrics.dashboard.enabled", "metrics.prometheusRule.enabled", "webhook.failurePolicy", "mounter.enabled", "logging.format", "webhook.podAntiAffinity"} {
 			seen[k+"="+fmt.Sprint(value(t, r, k))] = true
 		}
 		if value(t, r, "aws.endpoint") != "" {
@@ -985,6 +990,7 @@ func TestValueSetsCoverModes(t *testing.T) {
 	for _, want := range []string{
 		"webhook.certificates.mode=cert-manager", "webhook.defaultMode=init", "mounter.nodeIdentity=fallback",
 		"driverName=secrets-store.csi.k8s.io", "metrics.serviceMonitor.enabled=true", "metrics.enabled=false",
+		"metrics.dashboard.enabled=true", "metrics.prometheusRule.enabled=true",
 		"webhook.failurePolicy=Ignore", "mounter.enabled=false", "logging.format=text", "webhook.podAntiAffinity=hard",
 		"aws.endpoint", "image.digest", "mode=provider",
 	} {
