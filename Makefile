@@ -57,13 +57,13 @@ deps: ## Download the Go modules of the main module and the chart tests (an expl
 	cd $(OBSERVE_TESTS) && $(GO) mod download
 
 .PHONY: test-unit
-test-unit: deps tools-promtool ## Unit tests with the race detector: no kube-apiserver, no root, no network (fuzz seeds, fake AWS on loopback, chart rendering, dashboard and alerts with promtool)
+test-unit: deps ## Unit tests with the race detector: no kube-apiserver, no root, no network (fuzz seeds, fake AWS on loopback, chart rendering, the dashboard's and the alerts' expressions)
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 	cd $(CHART_TESTS) && $(GO) test -race -count=1 ./...
-	cd $(OBSERVE_TESTS) && CI=true $(GO) test -race -count=1 ./...
+	cd $(OBSERVE_TESTS) && $(GO) test -race -count=1 ./...
 
 .PHONY: test-integration
-test-integration: deps tools-apiserver build ## Integration tests (-tags integration): the real kube-apiserver, real tmpfs mounts (root), the built binary, CSI sanity
+test-integration: deps tools-apiserver tools-promtool build ## Integration tests (-tags integration): the real kube-apiserver, real tmpfs mounts (root), the built binary, CSI sanity, promtool
 	$(GO) test -race -count=1 -tags integration $(INTEGRATION_PKGS)
 	cd $(CHART_TESTS) && $(GO) test -race -count=1 -tags integration ./...
 	cd $(OBSERVE_TESTS) && $(GO) test -race -count=1 -tags integration ./...
@@ -120,7 +120,7 @@ bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline, mounter
 ##@ Monitoring
 .PHONY: test-rules
 test-rules: tools-promtool ## The PrometheusRule: Prometheus's rule loader, promtool check rules and promtool test rules (test/observe/testdata/rules-test.yaml)
-	cd $(OBSERVE_TESTS) && CI=true $(GO) test -count=1 -v -run '^(TestPromtool|TestRules.*)$$' .
+	cd $(OBSERVE_TESTS) && CI=true $(GO) test -tags integration -count=1 -v -run '^(TestPromtool|TestRules.*)$$' .
 
 .PHONY: dashboard-screenshot
 dashboard-screenshot: deps tools-apiserver ## Regenerate docs/dashboard.png: real Prometheus scraping the real binaries under load, the dashboard drawn with uPlot, headless Chromium (root; ~6 min; not part of make test)
@@ -174,7 +174,7 @@ tools-image: ## Build bin/mkimage and bin/pause (hack/tools/image: image tarball
 	hack/build-tools.sh image
 
 .PHONY: tools-promtool
-tools-promtool: ## Install promtool (Debian's prometheus package, 2.42) when it is missing: make test-rules and test-unit run it
+tools-promtool: ## Install promtool (Debian's prometheus package, 2.42) when it is missing: make test-rules and test-integration run it
 	hack/install-debian.sh promtool prometheus
 
 .PHONY: tools-csi
