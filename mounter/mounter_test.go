@@ -549,8 +549,10 @@ func TestTokensInSecrets(t *testing.T) {
 	}
 	delete(req.Secrets, mounter.CtxTokens)
 	req.VolumeId, req.TargetPath = "csi-pod-notoken", e.Target("pod-notoken")
+	req.VolumeContext[mounter.CtxPodName], req.VolumeContext[mounter.CtxPodUID] = "pod-notoken", mountertest.PodUID("pod-notoken")
 	_, err := e.Node.NodePublishVolume(context.Background(), req)
 	if code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "tokenRequests") {
 		t.Errorf("publish without tokens: %v", err)
 	}
 }
+

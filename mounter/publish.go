@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -86,7 +87,9 @@ func (d *Driver) publishNew(ctx context.Context, volumeID, target, group string,
 	if _, err := d.cfg.Write(v.StagingPath, l.Files, v.gid()); err != nil {
 		return classify(reason.WriteFailed, fmt.Errorf("write files: %w", err))
 	}
-	if err := os.MkdirAll(target, 0o750); err != nil {
+	// The kubelet made the target's parent (the volume's directory); only the
+	// target itself is ours to create.
+	if err := os.Mkdir(target, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
 		return classify(reason.MountFailed, fmt.Errorf("create target %s: %w", target, err))
 	}
 	if err := d.cfg.Mounter.Mount(v.StagingPath, target, "", []string{"bind", "ro", "nosuid", "nodev", "noexec"}); err != nil {
