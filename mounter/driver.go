@@ -50,6 +50,10 @@ type Config struct {
 	Pipeline *pipeline.Pipeline
 	// Write is the atomic writer; nil is atomicdir.WriteWithOptions.
 	Write WriteFunc
+	// Repair brings a directory the writer manages back to a completed
+	// write's state (stale generations collected, links repaired) without
+	// changing the files it serves; nil is atomicdir.Repair.
+	Repair func(dir string) error
 	// Mounter mounts; NewSyscallMounter in production and in sanity/integration tests.
 	Mounter mount.Interface
 	// Events records Kubernetes Events on pods; nil records none.
@@ -98,6 +102,9 @@ func NewDriver(cfg Config) (*Driver, error) {
 	}
 	if cfg.Write == nil {
 		cfg.Write = AtomicWrite
+	}
+	if cfg.Repair == nil {
+		cfg.Repair = atomicdir.Repair
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)

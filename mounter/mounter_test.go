@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/mountertest"
@@ -553,6 +554,87 @@ func TestTokensInSecrets(t *testing.T) {
 	_, err := e.Node.NodePublishVolume(context.Background(), req)
 	if code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "tokenRequests") {
 		t.Errorf("publish without tokens: %v", err)
+	}
+}
+
+// generations lists the writer's generation directories in dir.
+func generations(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gens []string
+	for _, e := range ents {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "..") {
+			gens = append(gens, e.Name())
+		}
+	}
+	return gens
+}
+
+// TestRestoreRepairsStaleGenerations: what a mounter killed in the middle of
+// a rotation leaves in a staging directory (a generation holding the values
+// from before the rotation, a ..data_tmp, the dangling link of a name the new
+// set dropped) is gone once the restarted mounter has restored the volume,
+// before any write, and the files served are unchanged.
+func TestRestoreRepairsStaleGenerations(t *testing.T) {
+	requireRoot(t)
+	e := mountertest.Start(t, mountertest.Options{})
+	ctx := context.Background()
+	if err := e.Publish(ctx, "pod-a", mountertest.SAApp, mountertest.SeedClass); err != nil {
+		t.Fatal(err)
+	}
+	stagings, _ := filepath.Glob(filepath.Join(e.PluginDir, "volumes", "*", "mnt"))
+	if len(stagings) != 1 {
+		t.Fatalf("staging dirs %v", stagings)
+	}
+	staging := stagings[0]
+	live := generations(t, staging)
+	if len(live) != 1 {
+		t.Fatalf("generations after publish: %v", live)
+	}
+
+	// The crash's leftovers, written as the writer writes them.
+	stale := filepath.Join(staging, "..2020_01_02_03_04_05.000000006")
+	if err := os.Mkdir(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale, "db-password"), []byte("pre-rotation"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Base(stale), filepath.Join(staging, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..data", "dropped"), filepath.Join(staging, "dropped")); err != nil {
+		t.Fatal(err)
+	}
+	if err := atomicdir.Verify(staging); err != nil {
+		t.Fatalf("the served set is not whole before the restart: %v", err)
+	}
+
+	if err := e.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.Driver.Volumes(); n != 1 {
+		t.Fatalf("restored %d volumes", n)
+	}
+	if got := generations(t, staging); len(got) != 1 || got[0] != live[0] {
+		t.Errorf("generations after restore: %v, want only %v", got, live)
+	}
+	for _, name := range []string{"..data_tmp", "dropped"} {
+		if _, err := os.Lstat(filepath.Join(staging, name)); !os.IsNotExist(err) {
+			t.Errorf("%s left after restore: %v", name, err)
+		}
+	}
+	if err := atomicdir.Verify(staging); err != nil {
+		t.Errorf("after restore: %v", err)
+	}
+	if got := readFile(t, filepath.Join(e.Target("pod-a"), "db-password")); got != "supersecretpassword" {
+		t.Errorf("db-password after restore = %q", got)
+	}
+	if n := e.SecretCalls(); n != 1 {
+		t.Errorf("%d fetches: the repair must not fetch or write", n)
 	}
 }
 

@@ -210,7 +210,10 @@ func (d *Driver) unmountAll(p string) error {
 // Restore finds the volumes served before a restart (their state files) and
 // serves them again: mounts that survived are kept and refreshed on the next
 // republish; volumes whose mounts are gone are cleaned up (the kubelet
-// publishes them anew).
+// publishes them anew). The staging directory of each volume kept is
+// repaired first: a mounter killed during a write leaves a partial or an
+// old generation (holding values from before the rotation), a ..data_tmp and
+// dangling links, none of them served, all of them removed here.
 func (d *Driver) Restore() error {
 	entries, err := os.ReadDir(d.volumesDir())
 	if isNotExist(err) {
@@ -229,6 +232,10 @@ func (d *Driver) Restore() error {
 		tm, err1 := isMounted(d.cfg.Mounter, v.TargetPath)
 		sm, err2 := isMounted(d.cfg.Mounter, v.StagingPath)
 		if err1 == nil && err2 == nil && tm && sm {
+			if err := d.cfg.Repair(v.StagingPath); err != nil {
+				// The files served are unchanged; the next write repairs again.
+				d.cfg.Log.Error(err, "repair restored volume", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "reason", reason.Of(err))
+			}
 			d.store(v)
 			d.cfg.Log.Info("restored volume", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName)
 			continue
