@@ -154,7 +154,7 @@ func (d *Driver) refresh(ctx context.Context, cur *volume, p podInfo) {
 		r := reason.Of(err)
 		d.cfg.Metrics.refreshFailures.WithLabelValues(string(r)).Inc()
 		d.cfg.Log.Error(err, "refresh failed, keeping the files served", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "reason", r)
-		d.event(v.PodNamespace, v.PodName, v.PodUID, EventSecretRefreshFailed, "refresh failed, keeping the previous files: "+err.Error())
+		d.event(v.PodNamespace, v.PodName, v.PodUID, EventSecretRefreshFailed, fmt.Sprintf("refresh failed (%s), keeping the previous files: %s", r, err))
 	}
 	if serr := d.saveState(v); serr != nil {
 		d.cfg.Log.Error(serr, "save volume state", "volume", v.VolumeID)
