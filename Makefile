@@ -47,6 +47,7 @@ test: ## Everything CI runs: unit, lint, helm lint, integration, faults, end to 
 	$(MAKE) lint
 	$(MAKE) helm-lint
 	$(MAKE) test-integration
+	$(MAKE) test-faults
 	$(MAKE) e2e
 	$(MAKE) verify-fresh
 
@@ -67,6 +68,19 @@ test-integration: deps tools-apiserver tools-promtool build ## Integration tests
 	$(GO) test -race -count=1 -tags integration $(INTEGRATION_PKGS)
 	cd $(CHART_TESTS) && $(GO) test -race -count=1 -tags integration ./...
 	cd $(OBSERVE_TESTS) && $(GO) test -race -count=1 -tags integration ./...
+
+# The fault battery's counts (test/faults): raise them for a longer run, e.g.
+# `make test-faults FAULTS_KILL_ROUNDS=500`.
+FAULTS_KILL_ROUNDS ?= 50
+FAULTS_KILL_VOLUMES ?= 24
+FAULTS_OUTAGE_INTERVALS ?= 4
+FAULTS_VOLUMES ?= 100
+
+.PHONY: test-faults
+test-faults: deps tools-apiserver ## Fault battery (-tags faults, root): the real mounter binary SIGKILLed during rotations, an AWS outage, a full tmpfs, the API server down, a restart with live volumes (~4 min; FAULTS_* raise the counts)
+	FAULTS_KILL_ROUNDS=$(FAULTS_KILL_ROUNDS) FAULTS_KILL_VOLUMES=$(FAULTS_KILL_VOLUMES) \
+	FAULTS_OUTAGE_INTERVALS=$(FAULTS_OUTAGE_INTERVALS) FAULTS_VOLUMES=$(FAULTS_VOLUMES) \
+	  $(GO) test -race -count=1 -v -timeout 30m -tags faults ./test/faults/
 
 .PHONY: e2e
 e2e: deps tools-apiserver tools-node tools-helm image ## End to end: the chart on a real single-node cluster with the fake AWS (root, Linux)
@@ -102,7 +116,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 20s)
 
 .PHONY: lint
 lint: tools-lint verify-generate ## golangci-lint with the explicit linter list in .golangci.yml (integration files too, both modules), and the generated code up to date
-	$(BIN)/golangci-lint run --build-tags integration ./...
+	$(BIN)/golangci-lint run --build-tags integration,faults ./...
 	cd $(CHART_TESTS) && $(BIN)/golangci-lint run --build-tags integration --config $(CURDIR)/.golangci.yml ./...
 	cd $(OBSERVE_TESTS) && $(BIN)/golangci-lint run --build-tags integration,screenshot --config $(CURDIR)/.golangci.yml ./...
 

@@ -171,7 +171,7 @@ func BenchmarkMounterRSS(b *testing.B) {
 	}
 	sock := filepath.Join(e.Dir, "bin-csi.sock")
 	cmd := exec.CommandContext(ctx, bin, "mounter", "--endpoint", "unix://"+sock, "--kubeconfig", kube.KubeConfigFile,
-		"--plugin-dir", filepath.Join(e.Dir, "bin-plugin"), "--register=false", "--http-address", "",
+		"--plugin-dir", filepath.Join(e.Dir, "bin-plugin"), "--kubelet-dir", e.KubeletDir, "--register=false", "--http-address", "",
 		"--node-name", "bench-node", "--region", mountertest.Region, "--aws-endpoint", e.AWS.URL(), "--cache-ttl", "1m")
 	cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=")
 	cmd.Stderr = os.Stderr

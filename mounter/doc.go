@@ -11,12 +11,21 @@
 // staging mount, so the swap shows up in the pod atomically. Secret bytes
 // never touch disk: the per-volume state file holds pod and class names only.
 //
+// The mounter mounts only where the kubelet puts a pod's CSI volume,
+// <kubelet-dir>/pods/<pod-uid>/volumes/kubernetes.io~csi/<volume-name>/mount
+// (absolute, clean, the pod UID the volume context's), and unpublishes only
+// volumes it serves or paths of that layout; every other target path is
+// InvalidArgument and nothing on disk changes. On start (Restore) it repairs
+// each restored volume's staging directory, so what a killed write left is
+// gone before anything is served.
+//
 // The kubelet calls NodePublishVolume again periodically (requiresRepublish):
 // the mounter re-fetches when the volume's refresh interval has passed, writes
 // only when the content changed, and keeps the old files when AWS fails.
 //
-// Files: driver.go (state and dependencies), node.go and identityserver.go (the
-// CSI services), publish.go (the publish/refresh/unpublish steps), volume.go
-// (paths and state files), mount.go (the mount interface), server.go (gRPC with
-// redacting logs), kube.go (API server access and events), metrics.go, run.go.
+// Files: driver.go (state and dependencies), node.go (the CSI node service),
+// publish.go (the publish/refresh/unpublish steps), volume.go (paths and
+// state files), target.go (the kubelet's target path layout), mount.go (the
+// mount interface), server.go (the CSI identity service, gRPC with redacting
+// logs), kube.go (API server access and events), metrics.go, run.go.
 package mounter

@@ -2,6 +2,8 @@ package mounter
 
 import (
 	"errors"
+	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -27,6 +29,9 @@ type Config struct {
 	NodeID string
 	// PluginDir holds the per-volume staging mounts and state files.
 	PluginDir string
+	// KubeletDir is the kubelet's root directory (absolute, clean): target
+	// paths must be <KubeletDir>/pods/<pod-uid>/volumes/kubernetes.io~csi/<volume-name>/mount.
+	KubeletDir string
 	// TmpfsSize caps each volume's tmpfs, in bytes.
 	TmpfsSize int64
 	// RefreshInterval is the default rotation interval (a class's refreshInterval overrides it).
@@ -45,6 +50,10 @@ type Config struct {
 	Pipeline *pipeline.Pipeline
 	// Write is the atomic writer; nil is atomicdir.WriteWithOptions.
 	Write WriteFunc
+	// Repair brings a directory the writer manages back to a completed
+	// write's state (stale generations collected, links repaired) without
+	// changing the files it serves; nil is atomicdir.Repair.
+	Repair func(dir string) error
 	// Mounter mounts; NewSyscallMounter in production and in sanity/integration tests.
 	Mounter mount.Interface
 	// Events records Kubernetes Events on pods; nil records none.
@@ -77,6 +86,8 @@ func NewDriver(cfg Config) (*Driver, error) {
 		return nil, errors.New("node id is required")
 	case cfg.PluginDir == "":
 		return nil, errors.New("plugin dir is required")
+	case !filepath.IsAbs(cfg.KubeletDir) || filepath.Clean(cfg.KubeletDir) != cfg.KubeletDir:
+		return nil, fmt.Errorf("kubelet dir %s must be an absolute, clean path", secrets.Quote(cfg.KubeletDir))
 	case cfg.Cluster == nil || cfg.Pipeline == nil || cfg.Mounter == nil:
 		return nil, errors.New("cluster, pipeline and mounter are required")
 	}
@@ -91,6 +102,9 @@ func NewDriver(cfg Config) (*Driver, error) {
 	}
 	if cfg.Write == nil {
 		cfg.Write = AtomicWrite
+	}
+	if cfg.Repair == nil {
+		cfg.Repair = atomicdir.Repair
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
@@ -122,6 +136,18 @@ func (d *Driver) store(v *volume) {
 	d.volumes[v.VolumeID] = v
 	d.updateGaugesLocked()
 	d.mu.Unlock()
+}
+
+// servedAt returns the ID of the served volume whose target is path, "" when none.
+func (d *Driver) servedAt(path string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, v := range d.volumes {
+		if v.TargetPath == path {
+			return id
+		}
+	}
+	return ""
 }
 
 func (d *Driver) forget(volumeID string) {

@@ -190,7 +190,7 @@ func TestRunServesAndRestarts(t *testing.T) {
 	e := mountertest.Start(t, mountertest.Options{}) // the fake AWS, token issuer and target dirs
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 
-	kubeletDir := filepath.Join(e.Dir, "kubelet")
+	kubeletDir := e.KubeletDir // where e.PublishRequest's targets are
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/mountertest"
@@ -297,6 +298,8 @@ func TestRotation(t *testing.T) {
 	}
 	if ok, evs := e.HasEvent(mounter.EventSecretRefreshFailed); !ok {
 		t.Errorf("no SecretRefreshFailed event: %v", evs)
+	} else if !strings.Contains(strings.Join(evs, "\n"), "refresh failed (AccessDenied), keeping the previous files") {
+		t.Errorf("the SecretRefreshFailed event does not name the reason: %v", evs)
 	}
 }
 
@@ -547,10 +550,207 @@ func TestTokensInSecrets(t *testing.T) {
 	if got := readFile(t, filepath.Join(req.TargetPath, "db-user")); got != "admin" {
 		t.Errorf("db-user = %q", got)
 	}
+	// Both fields: the secrets field is the one read (a kubelet sets one).
+	both := e.PublishRequest("pod-both", mountertest.SAApp, mountertest.SeedClass)
+	both.Secrets = map[string]string{mounter.CtxTokens: both.VolumeContext[mounter.CtxTokens]}
+	both.VolumeContext[mounter.CtxTokens] = "not json"
+	if _, err := e.Node.NodePublishVolume(context.Background(), both); err != nil {
+		t.Errorf("publish with tokens in secrets and garbage in the volume context: %v", err)
+	}
 	delete(req.Secrets, mounter.CtxTokens)
 	req.VolumeId, req.TargetPath = "csi-pod-notoken", e.Target("pod-notoken")
+	req.VolumeContext[mounter.CtxPodName], req.VolumeContext[mounter.CtxPodUID] = "pod-notoken", mountertest.PodUID("pod-notoken")
 	_, err := e.Node.NodePublishVolume(context.Background(), req)
 	if code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "tokenRequests") {
 		t.Errorf("publish without tokens: %v", err)
+	}
+}
+
+// generations lists the writer's generation directories in dir.
+func generations(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gens []string
+	for _, e := range ents {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "..") {
+			gens = append(gens, e.Name())
+		}
+	}
+	return gens
+}
+
+// TestRestoreRepairsStaleGenerations: what a mounter killed in the middle of
+// a rotation leaves in a staging directory (a generation holding the values
+// from before the rotation, a ..data_tmp, the dangling link of a name the new
+// set dropped) is gone once the restarted mounter has restored the volume,
+// before any write, and the files served are unchanged.
+func TestRestoreRepairsStaleGenerations(t *testing.T) {
+	requireRoot(t)
+	e := mountertest.Start(t, mountertest.Options{})
+	ctx := context.Background()
+	if err := e.Publish(ctx, "pod-a", mountertest.SAApp, mountertest.SeedClass); err != nil {
+		t.Fatal(err)
+	}
+	stagings, _ := filepath.Glob(filepath.Join(e.PluginDir, "volumes", "*", "mnt"))
+	if len(stagings) != 1 {
+		t.Fatalf("staging dirs %v", stagings)
+	}
+	staging := stagings[0]
+	live := generations(t, staging)
+	if len(live) != 1 {
+		t.Fatalf("generations after publish: %v", live)
+	}
+
+	// The crash's leftovers, written as the writer writes them.
+	stale := filepath.Join(staging, "..2020_01_02_03_04_05.000000006")
+	if err := os.Mkdir(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale, "db-password"), []byte("pre-rotation"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Base(stale), filepath.Join(staging, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..data", "dropped"), filepath.Join(staging, "dropped")); err != nil {
+		t.Fatal(err)
+	}
+	if err := atomicdir.Verify(staging); err != nil {
+		t.Fatalf("the served set is not whole before the restart: %v", err)
+	}
+
+	if err := e.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.Driver.Volumes(); n != 1 {
+		t.Fatalf("restored %d volumes", n)
+	}
+	if got := generations(t, staging); len(got) != 1 || got[0] != live[0] {
+		t.Errorf("generations after restore: %v, want only %v", got, live)
+	}
+	for _, name := range []string{"..data_tmp", "dropped"} {
+		if _, err := os.Lstat(filepath.Join(staging, name)); !os.IsNotExist(err) {
+			t.Errorf("%s left after restore: %v", name, err)
+		}
+	}
+	if err := atomicdir.Verify(staging); err != nil {
+		t.Errorf("after restore: %v", err)
+	}
+	if got := readFile(t, filepath.Join(e.Target("pod-a"), "db-password")); got != "supersecretpassword" {
+		t.Errorf("db-password after restore = %q", got)
+	}
+	if n := e.SecretCalls(); n != 1 {
+		t.Errorf("%d fetches: the repair must not fetch or write", n)
+	}
+}
+
+// TestTokensNeverLoggedAtAnyVerbosity: with every log level on, no
+// service-account token (nor any part of one) and no secret value reaches a
+// log line, whichever field the kubelet sends the tokens in (the volume
+// context, or the secrets field with serviceAccountTokenInSecrets), on first
+// publishes, refreshes, refused publishes, invalid requests and unpublishes.
+func TestTokensNeverLoggedAtAnyVerbosity(t *testing.T) {
+	requireRoot(t)
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	log := logr.FromSlogHandler(slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.Level(-1 << 20)}))
+	clk := newClock()
+	e := mountertest.Start(t, mountertest.Options{Log: log, Now: clk.Now, RefreshInterval: time.Minute})
+	ctx := context.Background()
+
+	var tokens []string
+	collect := func(raw string) {
+		toks, err := identity.ParseTokens(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tok := range toks {
+			tokens = append(tokens, tok.Token)
+		}
+	}
+	inSecrets := func(req *csi.NodePublishVolumeRequest) *csi.NodePublishVolumeRequest {
+		req.Secrets = map[string]string{mounter.CtxTokens: req.VolumeContext[mounter.CtxTokens]}
+		delete(req.VolumeContext, mounter.CtxTokens)
+		collect(req.Secrets[mounter.CtxTokens])
+		return req
+	}
+	inContext := func(req *csi.NodePublishVolumeRequest) *csi.NodePublishVolumeRequest {
+		collect(req.VolumeContext[mounter.CtxTokens])
+		return req
+	}
+	publish := func(req *csi.NodePublishVolumeRequest) error {
+		_, err := e.Node.NodePublishVolume(ctx, req)
+		return err
+	}
+	if err := publish(inSecrets(e.PublishRequest("pod-s", mountertest.SAApp, mountertest.SeedClass))); err != nil {
+		t.Fatalf("tokens in secrets: %v", err)
+	}
+	if err := publish(inContext(e.PublishRequest("pod-c", mountertest.SAApp, mountertest.SeedClass))); err != nil {
+		t.Fatalf("tokens in the volume context: %v", err)
+	}
+	// A refresh (the interval passed, a new value) with fresh tokens in each field.
+	if _, err := e.AWS.PutSecret(mountertest.SeedSecret, `{"username":"admin","password":"rotated-value"}`); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(2 * time.Minute)
+	if err := publish(inSecrets(e.PublishRequest("pod-s", mountertest.SAApp, mountertest.SeedClass))); err != nil {
+		t.Fatal(err)
+	}
+	if err := publish(inContext(e.PublishRequest("pod-c", mountertest.SAApp, mountertest.SeedClass))); err != nil {
+		t.Fatal(err)
+	}
+	for _, pod := range []string{"pod-s", "pod-c"} {
+		if got := readFile(t, filepath.Join(e.Target(pod), "db-password")); got != "rotated-value" {
+			t.Errorf("%s db-password after the refresh = %q", pod, got)
+		}
+	}
+	// Failures log the whole (redacted) request at V(0).
+	if err := publish(inSecrets(e.PublishRequest("pod-denied", mountertest.SAOther, mountertest.SeedClass))); code(err) != codes.PermissionDenied {
+		t.Fatalf("other role: %v", err)
+	}
+	if err := publish(inContext(e.PublishRequest("pod-denied2", mountertest.SAOther, mountertest.SeedClass))); code(err) != codes.PermissionDenied {
+		t.Fatalf("other role: %v", err)
+	}
+	bad := inSecrets(e.PublishRequest("pod-bad", mountertest.SAApp, mountertest.SeedClass))
+	bad.TargetPath = "relative/mount"
+	if err := publish(bad); code(err) != codes.InvalidArgument {
+		t.Fatalf("bad target: %v", err)
+	}
+	bad = inContext(e.PublishRequest("pod-bad2", mountertest.SAApp, mountertest.SeedClass))
+	bad.Readonly = false
+	if err := publish(bad); code(err) != codes.InvalidArgument {
+		t.Fatalf("read-write: %v", err)
+	}
+	for _, pod := range []string{"pod-s", "pod-c"} {
+		if err := e.Unpublish(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	for _, want := range []string{"NodePublishVolume", "NodeUnpublishVolume", "gRPC call failed", "rotated secrets", `"msg":"gRPC call"`} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the log lacks %q: the test would not see a leak there\n%s", want, out)
+		}
+	}
+	if len(tokens) != 16 {
+		t.Fatalf("%d tokens sent, want 16", len(tokens))
+	}
+	for _, tok := range tokens {
+		for i, part := range strings.Split(tok, ".") {
+			if strings.Contains(out, part) {
+				t.Errorf("the log holds part %d of a token", i)
+			}
+		}
+	}
+	for _, v := range []string{"supersecretpassword", "rotated-value"} {
+		if strings.Contains(out, v) {
+			t.Errorf("the log holds the secret value %q", v)
+		}
 	}
 }

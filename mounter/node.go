@@ -2,12 +2,14 @@ package mounter
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 )
 
@@ -52,6 +54,9 @@ func (s *NodeServer) NodePublishVolume(ctx context.Context, req *csi.NodePublish
 		}
 	}
 	p, err := parsePodInfo(req.GetVolumeContext(), req.GetSecrets())
+	if err == nil {
+		err = d.checkTarget(req.GetTargetPath(), p)
+	}
 	if err != nil {
 		d.failed(reason.InvalidRequest)
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -87,7 +92,10 @@ func (s *NodeServer) NodePublishVolume(ctx context.Context, req *csi.NodePublish
 }
 
 // NodeUnpublishVolume unmounts and removes the target and the volume's
-// staging tmpfs. Idempotent: a missing target is success.
+// staging tmpfs. Idempotent: a missing target is success. It touches only a
+// volume it serves (its state file) at that target, or else a path of the
+// kubelet's layout for CSI volumes that no other served volume uses; any
+// other path is InvalidArgument and nothing on disk changes.
 func (s *NodeServer) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
 	d := s.d
 	id, target := req.GetVolumeId(), req.GetTargetPath()
@@ -109,7 +117,15 @@ func (s *NodeServer) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpubli
 		}
 	}
 	if v == nil || v.TargetPath != target {
-		// Not ours (or not any more): just make sure the target is gone.
+		// Not ours (or not any more): make sure the target is gone, if it is
+		// one the kubelet could have given us and no served volume uses it.
+		if _, err := parseTarget(d.cfg.KubeletDir, target); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		if other := d.servedAt(target); other != "" {
+			return nil, status.Errorf(codes.FailedPrecondition, "target_path %s is where volume %s is served, not volume %s: nothing was unmounted",
+				secrets.Quote(target), secrets.Quote(other), secrets.Quote(id))
+		}
 		if err := d.unmountTarget(target); err != nil {
 			return nil, status.Error(codes.Internal, err.Error())
 		}
@@ -121,6 +137,20 @@ func (s *NodeServer) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpubli
 	d.forget(id)
 	d.cfg.Log.V(1).Info("unpublished", "volume", id, "pod", v.PodNamespace+"/"+v.PodName)
 	return &csi.NodeUnpublishVolumeResponse{}, nil
+}
+
+// checkTarget checks a publish's target path against the kubelet's layout
+// (parseTarget) and its pod UID against the pod's.
+func (d *Driver) checkTarget(path string, p podInfo) error {
+	t, err := parseTarget(d.cfg.KubeletDir, path)
+	if err != nil {
+		return err
+	}
+	if p.UID != "" && t.PodUID != p.UID {
+		return fmt.Errorf("target_path %s is a volume of pod UID %s, but the volume context (%s) names pod UID %s: the kubelet never sends such a request",
+			secrets.Quote(path), secrets.Quote(t.PodUID), CtxPodUID, secrets.Quote(p.UID))
+	}
+	return nil
 }
 
 func validatePublish(req *csi.NodePublishVolumeRequest) error {

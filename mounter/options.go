@@ -24,7 +24,8 @@ type Options struct {
 	DriverName string
 	// NodeName is the node's name, reported as the CSI node ID (default $NODE_NAME, else the host name).
 	NodeName string
-	// KubeletDir is the kubelet's root directory.
+	// KubeletDir is the kubelet's root directory (its --root-dir): target paths
+	// must be <kubelet-dir>/pods/<pod-uid>/volumes/kubernetes.io~csi/<volume-name>/mount.
 	KubeletDir string
 	// PluginDir holds staging mounts and state files (default <kubelet-dir>/plugins/<driver-name>).
 	PluginDir string
@@ -87,7 +88,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Endpoint, "endpoint", o.Endpoint, "CSI endpoint the mounter listens on (unix:///path)")
 	fs.StringVar(&o.DriverName, "driver-name", o.DriverName, `CSI driver name (e.g. "secrets-store.csi.k8s.io" to stand in for the upstream driver)`)
 	fs.StringVar(&o.NodeName, "node-name", o.NodeName, "node name, reported as the CSI node ID (default $NODE_NAME, else the host name)")
-	fs.StringVar(&o.KubeletDir, "kubelet-dir", o.KubeletDir, "the kubelet's root directory")
+	fs.StringVar(&o.KubeletDir, "kubelet-dir", o.KubeletDir, "the kubelet's root directory (its --root-dir); the mounter publishes only at <kubelet-dir>/pods/<pod-uid>/volumes/kubernetes.io~csi/<volume-name>/mount")
 	fs.StringVar(&o.PluginDir, "plugin-dir", o.PluginDir, "directory for staging mounts and volume state (default <kubelet-dir>/plugins/<driver-name>)")
 	fs.BoolVar(&o.Register, "register", o.Register, "register with the kubelet through <kubelet-dir>/plugins_registry (no node-driver-registrar needed)")
 	fs.StringVar(&o.RegistrationEndpoint, "kubelet-registration-path", o.RegistrationEndpoint, "CSI socket path as the kubelet sees it on the host (default <plugin-dir>/csi.sock)")
@@ -127,6 +128,8 @@ func (o *Options) Validate() error {
 	}
 	if !filepath.IsAbs(o.KubeletDir) {
 		errs = append(errs, fmt.Errorf("--kubelet-dir %q must be absolute", o.KubeletDir))
+	} else {
+		o.KubeletDir = filepath.Clean(o.KubeletDir) // "/var/lib/kubelet/" is "/var/lib/kubelet"
 	}
 	if o.PluginDir == "" {
 		o.PluginDir = filepath.Join(o.KubeletDir, "plugins", o.DriverName)

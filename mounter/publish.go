@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -86,7 +87,9 @@ func (d *Driver) publishNew(ctx context.Context, volumeID, target, group string,
 	if _, err := d.cfg.Write(v.StagingPath, l.Files, v.gid()); err != nil {
 		return classify(reason.WriteFailed, fmt.Errorf("write files: %w", err))
 	}
-	if err := os.MkdirAll(target, 0o750); err != nil {
+	// The kubelet made the target's parent (the volume's directory); only the
+	// target itself is ours to create.
+	if err := os.Mkdir(target, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
 		return classify(reason.MountFailed, fmt.Errorf("create target %s: %w", target, err))
 	}
 	if err := d.cfg.Mounter.Mount(v.StagingPath, target, "", []string{"bind", "ro", "nosuid", "nodev", "noexec"}); err != nil {
@@ -151,7 +154,7 @@ func (d *Driver) refresh(ctx context.Context, cur *volume, p podInfo) {
 		r := reason.Of(err)
 		d.cfg.Metrics.refreshFailures.WithLabelValues(string(r)).Inc()
 		d.cfg.Log.Error(err, "refresh failed, keeping the files served", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "reason", r)
-		d.event(v.PodNamespace, v.PodName, v.PodUID, EventSecretRefreshFailed, "refresh failed, keeping the previous files: "+err.Error())
+		d.event(v.PodNamespace, v.PodName, v.PodUID, EventSecretRefreshFailed, fmt.Sprintf("refresh failed (%s), keeping the previous files: %s", r, err))
 	}
 	if serr := d.saveState(v); serr != nil {
 		d.cfg.Log.Error(serr, "save volume state", "volume", v.VolumeID)
@@ -207,7 +210,10 @@ func (d *Driver) unmountAll(p string) error {
 // Restore finds the volumes served before a restart (their state files) and
 // serves them again: mounts that survived are kept and refreshed on the next
 // republish; volumes whose mounts are gone are cleaned up (the kubelet
-// publishes them anew).
+// publishes them anew). The staging directory of each volume kept is
+// repaired first: a mounter killed during a write leaves a partial or an
+// old generation (holding values from before the rotation), a ..data_tmp and
+// dangling links, none of them served, all of them removed here.
 func (d *Driver) Restore() error {
 	entries, err := os.ReadDir(d.volumesDir())
 	if isNotExist(err) {
@@ -226,6 +232,10 @@ func (d *Driver) Restore() error {
 		tm, err1 := isMounted(d.cfg.Mounter, v.TargetPath)
 		sm, err2 := isMounted(d.cfg.Mounter, v.StagingPath)
 		if err1 == nil && err2 == nil && tm && sm {
+			if err := d.cfg.Repair(v.StagingPath); err != nil {
+				// The files served are unchanged; the next write repairs again.
+				d.cfg.Log.Error(err, "repair restored volume", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "reason", reason.Of(err))
+			}
 			d.store(v)
 			d.cfg.Log.Info("restored volume", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName)
 			continue

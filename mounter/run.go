@@ -60,7 +60,7 @@ func Run(ctx context.Context, o *Options) error {
 	policy, _ := identity.ParsePolicy(o.NodeIdentity)
 	fetcher := awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics})
 	d, err := NewDriver(Config{
-		DriverName: o.DriverName, NodeID: o.NodeName, PluginDir: o.PluginDir,
+		DriverName: o.DriverName, NodeID: o.NodeName, PluginDir: o.PluginDir, KubeletDir: o.KubeletDir,
 		TmpfsSize: o.tmpfsBytes, RefreshInterval: o.RefreshInterval, DefaultRegion: base.Region, RegionLooked: found.Looked,
 		FetchTimeout: o.FetchTimeout,
 		Cluster:      cluster,

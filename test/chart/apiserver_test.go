@@ -6,6 +6,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,6 +62,7 @@ func TestAPIServer(t *testing.T) {
 			})
 		}
 	})
+	t.Run("no-warnings", func(t *testing.T) { checkNoWarnings(ctx, t, env) })
 
 	for _, o := range renderChart(t, nil).Objects {
 		mustCreate(ctx, t, c, o)
@@ -77,6 +79,64 @@ func TestAPIServer(t *testing.T) {
 	t.Run("real-provider", func(t *testing.T) { checkRealProvider(ctx, t, env, renderChart(t, providerValues)) })
 	// Last: the running webhook patches the caBundle of the configuration.
 	t.Run("real-binaries", func(t *testing.T) { checkRealBinaries(ctx, t, env, renderChart(t, nil)) })
+}
+
+// warnings collects the API server's warning headers.
+type warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	w.msgs = append(w.msgs, text)
+	w.mu.Unlock()
+}
+
+// checkNoWarnings: the API server accepts every object of every value set
+// without a warning; in particular the CSIDriver, which it warns about when
+// the service-account tokens would travel in the volume context
+// (spec.serviceAccountTokenInSecrets unset).
+func checkNoWarnings(ctx context.Context, t *testing.T, env *envtest.Env) {
+	for _, vs := range valueSets(t) {
+		cfg := rest.CopyConfig(env.Config)
+		w := &warnings{}
+		cfg.WarningHandler = w
+		c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range renderChart(t, vs.values).Objects {
+			w.msgs = nil
+			if err := c.Create(ctx, o, client.DryRunAll); err != nil {
+				t.Errorf("%s: %s/%s refused: %v", vs.name, o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
+			}
+			if len(w.msgs) > 0 {
+				t.Errorf("%s: %s/%s drew warnings: %q", vs.name, o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), w.msgs)
+			}
+		}
+	}
+	// The check sees the warning where it is due: the CSIDriver with the
+	// field off.
+	cfg := rest.CopyConfig(env.Config)
+	w := &warnings{}
+	cfg.WarningHandler = w
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := renderChart(t, vals("mounter", vals("serviceAccountTokenInSecrets", false)))
+	for _, o := range off.Objects {
+		if o.GetObjectKind().GroupVersionKind().Kind != "CSIDriver" {
+			continue
+		}
+		if err := c.Create(ctx, o, client.DryRunAll); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(strings.Join(w.msgs, " "), "serviceAccountTokenInSecrets") {
+			t.Errorf("no serviceAccountTokenInSecrets warning for a CSIDriver without it: %q", w.msgs)
+		}
+	}
 }
 
 func mustCreate(ctx context.Context, t *testing.T, c client.Client, o client.Object) {

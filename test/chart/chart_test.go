@@ -868,6 +868,50 @@ func checkCSIDriver(t *testing.T, r *rendered, o *mounter.Options) {
 	if s.FSGroupPolicy == nil || *s.FSGroupPolicy != storagev1.FileFSGroupPolicy {
 		t.Errorf("fsGroupPolicy %s, want File", ptrString(s.FSGroupPolicy))
 	}
+	// On the tests' cluster version (1.35 or later) the tokens travel in the
+	// secrets field, which gRPC logging strips.
+	if s.ServiceAccountTokenInSecrets == nil || !*s.ServiceAccountTokenInSecrets {
+		t.Errorf("serviceAccountTokenInSecrets %s on Kubernetes %s, want true", ptrString(s.ServiceAccountTokenInSecrets), kubeVersion)
+	}
+}
+
+// TestCSIDriverTokensInSecrets: serviceAccountTokenInSecrets is set where the
+// cluster knows it (Kubernetes 1.35 and later, EKS version strings too) and
+// left out before, unless the value forces it either way.
+func TestCSIDriverTokensInSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		kube  string
+		value any // nil: the default ("auto")
+		want  bool
+	}{
+		{"v1.37.2", nil, true},
+		{"v1.35.0", nil, true},
+		{"v1.35.2-eks-a5f3b2c", nil, true},
+		{"v1.36.0", "auto", true},
+		{"v1.34.9", nil, false},
+		{"v1.34.1-eks-113cf36", nil, false},
+		{"v1.30.0", nil, false},
+		{"v1.37.2", false, false},
+		{"v1.34.9", true, true},
+		{"v1.30.0", true, true},
+	} {
+		var user map[string]any
+		if tc.value != nil {
+			user = vals("mounter", vals("serviceAccountTokenInSecrets", tc.value))
+		}
+		r := renderChartAt(t, tc.kube, user)
+		s := one[*storagev1.CSIDriver](t, r, "").Spec
+		got := s.ServiceAccountTokenInSecrets != nil && *s.ServiceAccountTokenInSecrets
+		if got != tc.want {
+			t.Errorf("Kubernetes %s, value %v: serviceAccountTokenInSecrets %s, want %v", tc.kube, tc.value, ptrString(s.ServiceAccountTokenInSecrets), tc.want)
+		}
+		if !tc.want && s.ServiceAccountTokenInSecrets != nil {
+			t.Errorf("Kubernetes %s, value %v: the field is rendered (%v); an older API server does not know it", tc.kube, tc.value, *s.ServiceAccountTokenInSecrets)
+		}
+		if len(s.TokenRequests) != 2 {
+			t.Errorf("Kubernetes %s: %d token requests", tc.kube, len(s.TokenRequests))
+		}
+	}
 }
 
 func checkMetrics(t *testing.T, r *rendered, n names) {

@@ -73,10 +73,15 @@ func loadChart(t testing.TB) *chart.Chart {
 }
 
 // renderValues merges user values the way `helm install -f` does and
-// validates them against values.schema.json.
+// validates them against values.schema.json, for a cluster of kubeVersion.
 func renderValues(c *chart.Chart, user map[string]any) (chartutil.Values, error) {
+	return renderValuesAt(c, kubeVersion, user)
+}
+
+// renderValuesAt is renderValues for a cluster of version kv.
+func renderValuesAt(c *chart.Chart, version string, user map[string]any) (chartutil.Values, error) {
 	caps := chartutil.DefaultCapabilities.Copy()
-	kv, err := chartutil.ParseKubeVersion(kubeVersion)
+	kv, err := chartutil.ParseKubeVersion(version)
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +109,14 @@ type rendered struct {
 // or duplicate fields fail).
 func renderChart(t testing.TB, user map[string]any) *rendered {
 	t.Helper()
+	return renderChartAt(t, kubeVersion, user)
+}
+
+// renderChartAt is renderChart for a cluster of version kv (.Capabilities.KubeVersion).
+func renderChartAt(t testing.TB, kv string, user map[string]any) *rendered {
+	t.Helper()
 	c := loadChart(t)
-	v, err := renderValues(c, user)
+	v, err := renderValuesAt(c, kv, user)
 	if err != nil {
 		t.Fatalf("values: %v", err)
 	}

@@ -160,9 +160,11 @@ type Env struct {
 	Cluster *StaticCluster
 	Driver  *mounter.Driver
 	Events  *record.FakeRecorder
-	// Dir holds the plugin dir (Dir/plugin) and targets (Dir/pods).
-	Dir       string
-	PluginDir string
+	// Dir holds the plugin dir (Dir/plugin) and targets (Dir/pods): Dir is
+	// the driver's kubelet dir (KubeletDir).
+	Dir        string
+	PluginDir  string
+	KubeletDir string
 	// Socket is the CSI unix socket; Node and Identity are clients on it.
 	Socket   string
 	Conn     *grpc.ClientConn
@@ -223,7 +225,7 @@ func StartEnv(o Options) (*Env, error) {
 		return nil, err
 	}
 	e := &Env{AWS: srv, Issuer: iss, Cluster: NewStaticCluster(), Dir: o.Dir, PluginDir: filepath.Join(o.Dir, "plugin"),
-		Events: record.NewFakeRecorder(1000)}
+		KubeletDir: o.Dir, Events: record.NewFakeRecorder(1000)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -260,7 +262,7 @@ func StartEnv(o Options) (*Env, error) {
 		m = mounter.NewSyscallMounter()
 	}
 	e.cfg = mounter.Config{
-		DriverName: mounter.DefaultDriverName, NodeID: "test-node", PluginDir: e.PluginDir,
+		DriverName: mounter.DefaultDriverName, NodeID: "test-node", PluginDir: e.PluginDir, KubeletDir: e.KubeletDir,
 		RefreshInterval: o.RefreshInterval, DefaultRegion: Region,
 		Cluster: cluster,
 		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{NodeIdentity: o.NodeIdentity, PodIdentityEndpoint: srv.PodIdentityURL()}),
@@ -364,15 +366,23 @@ func VolumeContext(ns, pod, sa, class string, tokens map[string]string) map[stri
 		panic(err)
 	}
 	return map[string]string{
-		mounter.CtxPodName: pod, mounter.CtxPodNamespace: ns, mounter.CtxPodUID: "uid-" + pod,
+		mounter.CtxPodName: pod, mounter.CtxPodNamespace: ns, mounter.CtxPodUID: PodUID(pod),
 		mounter.CtxServiceAccount: sa, mounter.CtxEphemeral: "true", mounter.CtxTokens: string(b),
 		mounter.AttrSecretProviderClass: class,
 	}
 }
 
-// Target returns a target path for a pod's volume, with its parent created (as the kubelet does).
-func (e *Env) Target(pod string) string {
-	p := filepath.Join(e.Dir, "pods", pod, "volumes", "kubernetes.io~csi", "secrets", "mount")
+// PodUID is the UID the test pod named pod has (in VolumeContext and Target).
+func PodUID(pod string) string { return "uid-" + pod }
+
+// Target returns the target path of a pod's volume, with its parent created (as the kubelet does).
+func (e *Env) Target(pod string) string { return KubeletTarget(e.KubeletDir, PodUID(pod), "secrets") }
+
+// KubeletTarget returns the kubelet's target path of a pod's CSI volume,
+// <kubeletDir>/pods/<podUID>/volumes/kubernetes.io~csi/<volume>/mount, and
+// creates its parent, as the kubelet does before NodePublishVolume.
+func KubeletTarget(kubeletDir, podUID, volume string) string {
+	p := filepath.Join(kubeletDir, "pods", podUID, "volumes", "kubernetes.io~csi", volume, "mount")
 	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
 		panic(err)
 	}
