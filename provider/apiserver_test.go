@@ -4,7 +4,6 @@ package provider_test
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -61,11 +60,11 @@ func TestAPIServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := json.Marshal(map[string]identity.Token{identity.STSAudience: {Token: tok, ExpirationTimestamp: time.Now().Add(time.Hour)}})
+		b, err := identity.EncodeTokens(map[string]identity.Token{identity.STSAudience: {Token: tok, ExpirationTimestamp: time.Now().Add(time.Hour)}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return string(b)
+		return b
 	}
 	t.Run("mount", func(t *testing.T) {
 		resp, err := e.Client.Mount(ctx(t), e.firstMount(t, pod{name: "web-1", sa: saApp, class: "db", params: seedParams, tokenJSON: tokens(saApp)}))

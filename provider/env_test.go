@@ -285,11 +285,11 @@ func (e *env) tokens(t testing.TB, iss *fakeaws.TokenIssuer, ns, sa string) stri
 		}
 		toks[aud] = identity.Token{Token: tok, ExpirationTimestamp: time.Now().Add(time.Hour)}
 	}
-	b, err := json.Marshal(toks)
+	b, err := identity.EncodeTokens(toks)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return b
 }
 
 // pod describes the pod a request is for.

@@ -31,6 +31,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -133,8 +134,45 @@ type Token struct {
 	ExpirationTimestamp time.Time `json:"expirationTimestamp"`
 }
 
-// String keeps the token out of logs.
-func (Token) String() string { return "<redacted>" }
+// String keeps the token out of logs; GoString, Format and LogValue keep it
+// out of every other way of printing it (%v, %+v, %#v, slog). Only its JSON,
+// the attribute's wire format, holds it.
+func (Token) String() string { return secrets.Redacted }
+
+// GoString implements fmt.GoStringer.
+func (Token) GoString() string { return secrets.Redacted }
+
+// Format implements fmt.Formatter: every verb prints "<redacted>".
+func (Token) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(secrets.Redacted)) }
+
+// LogValue implements slog.LogValuer.
+func (Token) LogValue() slog.Value { return slog.StringValue(secrets.Redacted) }
+
+// MarshalJSON implements json.Marshaler: a Token in a logged structure (a
+// map of tokens through slog's JSON handler) prints "<redacted>" too. The
+// kubelet's wire format is EncodeTokens.
+func (Token) MarshalJSON() ([]byte, error) { return []byte(`"` + secrets.Redacted + `"`), nil }
+
+// wireToken is a Token as the kubelet encodes it.
+type wireToken struct {
+	Token               string    `json:"token"`
+	ExpirationTimestamp time.Time `json:"expirationTimestamp"`
+}
+
+// EncodeTokens renders tokens as the kubelet does in the
+// csi.storage.k8s.io/serviceAccount.tokens attribute (what ParseTokens reads):
+// for tests and tools that play the kubelet.
+func EncodeTokens(tokens map[string]Token) (string, error) {
+	w := make(map[string]wireToken, len(tokens))
+	for aud, t := range tokens {
+		w[aud] = wireToken(t)
+	}
+	b, err := json.Marshal(w)
+	if err != nil {
+		return "", fmt.Errorf("encode service account tokens: %w", err)
+	}
+	return string(b), nil
+}
 
 // ParseTokens decodes the csi.storage.k8s.io/serviceAccount.tokens volume
 // attribute: a JSON object audience → {token, expirationTimestamp}. The error

@@ -1,11 +1,14 @@
 package identity
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -28,6 +31,19 @@ func TestCredentialsTransient(t *testing.T) {
 	} {
 		if got := CredentialsTransient(c.err); got != c.want {
 			t.Errorf("CredentialsTransient(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+func TestTokenNeverPrints(t *testing.T) {
+	const tok = "eyJhbGciOiJSUzI1NiJ9.payload.signature"
+	v := Token{Token: tok}
+	m := map[string]Token{"sts.amazonaws.com": v}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "token", v, "tokens", m)
+	for _, out := range []string{fmt.Sprint(v), fmt.Sprintf("%v %+v %#v %s %q", v, v, v, v, v), fmt.Sprintf("%v %+v %#v", m, m, m), buf.String()} {
+		if strings.Contains(out, "payload") {
+			t.Errorf("token printed: %s", out)
 		}
 	}
 }

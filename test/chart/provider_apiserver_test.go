@@ -124,7 +124,7 @@ func checkRealProvider(ctx context.Context, t *testing.T, env *envtest.Env, r *r
 	if err != nil {
 		t.Fatal(err)
 	}
-	toks, err := json.Marshal(map[string]identity.Token{identity.STSAudience: {Token: tok, ExpirationTimestamp: time.Now().Add(time.Hour)}})
+	toks, err := identity.EncodeTokens(map[string]identity.Token{identity.STSAudience: {Token: tok, ExpirationTimestamp: time.Now().Add(time.Hour)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func checkRealProvider(ctx context.Context, t *testing.T, env *envtest.Env, r *r
 		provider.AttrPodUID:              "uid-web-1",
 		provider.AttrServiceAccount:      sa,
 		provider.AttrEphemeral:           "true",
-		provider.AttrTokens:              string(toks),
+		provider.AttrTokens:              toks,
 	})
 	if err != nil {
 		t.Fatal(err)

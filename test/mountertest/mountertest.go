@@ -10,7 +10,6 @@ package mountertest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -361,13 +360,13 @@ func VolumeContext(ns, pod, sa, class string, tokens map[string]string) map[stri
 	for aud, t := range tokens {
 		toks[aud] = identity.Token{Token: t, ExpirationTimestamp: time.Now().Add(time.Hour)}
 	}
-	b, err := json.Marshal(toks)
+	b, err := identity.EncodeTokens(toks)
 	if err != nil {
 		panic(err)
 	}
 	return map[string]string{
 		mounter.CtxPodName: pod, mounter.CtxPodNamespace: ns, mounter.CtxPodUID: PodUID(pod),
-		mounter.CtxServiceAccount: sa, mounter.CtxEphemeral: "true", mounter.CtxTokens: string(b),
+		mounter.CtxServiceAccount: sa, mounter.CtxEphemeral: "true", mounter.CtxTokens: b,
 		mounter.AttrSecretProviderClass: class,
 	}
 }
