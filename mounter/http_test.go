@@ -52,6 +52,8 @@ func TestHealthAndMetrics(t *testing.T) {
 		`aws_secrets_injector_mounter_aws_calls_total{operation="AssumeRoleWithWebIdentity",service="STS"} 2`,
 		`aws_secrets_injector_mounter_aws_call_failures_total{api="GetSecretValue",reason="AccessDenied"} 1`,
 		`aws_secrets_injector_mounter_cache_hits_total 1`,
+		`aws_secrets_injector_mounter_cache_misses_total 2`,
+		`aws_secrets_injector_mounter_aws_call_duration_seconds_count{api="GetSecretValue",result="AccessDenied"} 1`,
 		`aws_secrets_injector_mounter_volumes 2`,
 		`aws_secrets_injector_mounter_mounted_bytes 154`, // 2 × (whole JSON value 53 + "admin" 5 + "supersecretpassword" 19)
 		`aws_secrets_injector_mounter_fetch_duration_seconds_count 3`,

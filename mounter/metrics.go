@@ -22,7 +22,9 @@ type Metrics struct {
 	fetchSeconds    prometheus.Histogram
 	awsCalls        *prometheus.CounterVec
 	awsFailures     *prometheus.CounterVec
+	awsSeconds      *prometheus.HistogramVec
 	cacheHits       prometheus.Counter
+	cacheMisses     prometheus.Counter
 	rotations       prometheus.Counter
 	volumes         prometheus.Gauge
 	bytesMounted    prometheus.Gauge
@@ -51,8 +53,13 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "AWS API operations started, by service and operation."}, []string{"service", "operation"}),
 		awsFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "aws_call_failures_total",
 			Help: "Secrets Manager and SSM operations that failed after retries, by API and reason."}, []string{"api", "reason"}),
+		awsSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "aws_call_duration_seconds",
+			Help:    "Secrets Manager and SSM operations, retries included, by API and result (ok, or the failure reason).",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}, []string{"api", "result"}),
 		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "cache_hits_total",
 			Help: "Secret values served from the node cache instead of AWS."}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "cache_misses_total",
+			Help: "Secret values the node cache did not hold (read from AWS); hits / (hits + misses) is the hit ratio."}),
 		rotations: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rotations_total",
 			Help: "Refreshes that changed the files of a volume."}),
 		volumes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "volumes",
@@ -60,24 +67,31 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		bytesMounted: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "mounted_bytes",
 			Help: "Bytes of secret files served over all volumes."}),
 	}
-	reg.MustRegister(m.publishes, m.failures, m.refreshFailures, m.fetchSeconds, m.awsCalls, m.awsFailures, m.cacheHits, m.rotations, m.volumes, m.bytesMounted)
+	reg.MustRegister(m.publishes, m.failures, m.refreshFailures, m.fetchSeconds, m.awsCalls, m.awsFailures, m.awsSeconds,
+		m.cacheHits, m.cacheMisses, m.rotations, m.volumes, m.bytesMounted)
 	return m
 }
 
-// Cache implements awsfetch.Observer: it counts node-cache hits.
+// Cache implements awsfetch.Observer: it counts node-cache hits and misses.
 func (m *Metrics) Cache(hit bool) {
 	if hit {
 		m.cacheHits.Inc()
+	} else {
+		m.cacheMisses.Inc()
 	}
 }
 
 // AWSCall implements awsfetch.Observer. AWS calls are counted by the SDK
-// middleware AWSCallCounter (which also sees STS), so this only records
-// failures by reason.
-func (m *Metrics) AWSCall(api, _, reason string, _ time.Duration) {
+// middleware AWSCallCounter (which also sees STS); this records each
+// Secrets Manager and SSM operation's duration by result, and failures by
+// reason.
+func (m *Metrics) AWSCall(api, _, reason string, d time.Duration) {
+	result := "ok"
 	if reason != "" {
 		m.awsFailures.WithLabelValues(api, reason).Inc()
+		result = reason
 	}
+	m.awsSeconds.WithLabelValues(api, result).Observe(d.Seconds())
 }
 
 // AWSCallCounter is an SDK middleware (for aws.Config.APIOptions) counting
