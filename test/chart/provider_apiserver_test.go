@@ -25,7 +25,6 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/envtest"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
-	"github.com/seed-ddac166a/aws-secrets-injector/test/testbin"
 )
 
 // checkProviderRBAC: the provider's ServiceAccount may get ServiceAccounts
@@ -117,7 +116,7 @@ func checkRealProvider(ctx context.Context, t *testing.T, env *envtest.Env, r *r
 	args := append(c.Args[:len(c.Args):len(c.Args)], "--kubeconfig="+impersonatingKubeconfig(t, env, releaseName+"-provider"),
 		"--providers-dir="+providers, "--shadow-dir="+shadow, "--http-address=127.0.0.1:"+strconv.Itoa(http),
 		"--region=us-east-1", "--aws-endpoint="+aws.URL())
-	rss := runMeasured(ctx, t, testbin.Path(t), args, []string{"AWS_EC2_METADATA_DISABLED=true"}, "http://127.0.0.1:"+strconv.Itoa(http)+"/healthz")
+	rss := runMeasured(ctx, t, containerBinary(t, c), args, []string{"AWS_EC2_METADATA_DISABLED=true"}, "http://127.0.0.1:"+strconv.Itoa(http)+"/healthz")
 	checkMemory(t, "provider", c, rss)
 
 	tok, err := env.MintToken(ctx, ns, sa, identity.STSAudience)
