@@ -121,7 +121,7 @@ lint: tools-lint verify-generate ## golangci-lint with the explicit linter list 
 	cd $(OBSERVE_TESTS) && $(BIN)/golangci-lint run --build-tags integration,screenshot --config $(CURDIR)/.golangci.yml ./...
 
 .PHONY: bench
-bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline, mounter, provider mode, the injector binaries (BENCH_RUNS, default 30)
+bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline, mounter, provider mode, the injector binaries (BENCH_RUNS, default 30), an init-mode admission burst (BURST_PODS, default 1000)
 	$(GO) test -tags integration -run '^$$' -bench . -benchmem ./...
 	@echo "== fetch: batched vs. one GetSecretValue per object (table)"
 	@$(GO) test -count=1 -run '^TestFetchBenchTable$$' -v ./secrets/awsfetch/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok '
@@ -130,6 +130,8 @@ bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline, mounter
 	@echo "== mounter, for comparison: BenchmarkNodePublishVolume and BenchmarkConcurrentPublishes above (root only); README \"Measured\" has both side by side"
 	@echo "== injector: the real binaries, wall p50/p99, peak RSS, package inits (table)"
 	@BENCH_RUNS=$${BENCH_RUNS:-30} $(GO) test -tags integration -count=1 -run '^TestInjectBenchTable$$' -v ./injector/ | grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok '
+	@echo "== webhook: a burst of init-mode pods through the real API server, 50 creations at a time (table; BURST_PODS, default 1000)"
+	@BURST_PODS=$${BURST_PODS:-1000} $(GO) test -tags integration -count=1 -run '^TestInitBurstTable$$' -v ./webhook/ | grep -e '^ *cache_integration_test.go:[0-9]*: |' -e FAIL
 
 ##@ Monitoring
 .PHONY: test-rules

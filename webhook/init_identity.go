@@ -21,6 +21,9 @@ import (
 // has not (yet), so the injector has the pod's identity whatever the webhook
 // order.
 const (
+	// IRSAAnnotationPrefix is the prefix of every ServiceAccount annotation
+	// the webhook reads (the webhook's cache keeps only these).
+	IRSAAnnotationPrefix          = "eks.amazonaws.com/"
 	IRSARoleARNAnnotation         = "eks.amazonaws.com/role-arn"
 	IRSAAudienceAnnotation        = "eks.amazonaws.com/audience"
 	IRSATokenExpirationAnnotation = "eks.amazonaws.com/token-expiration" //nolint:gosec // an annotation key, not a credential

@@ -32,8 +32,12 @@ import (
 
 const seedPassword = "supersecretpassword"
 
-// buildInjector is the real binary, built once per test process.
-func buildInjector(t *testing.T) string { return testbin.Path(t) }
+// buildInjector is the real binary the image's entrypoint names
+// (contract.DefaultBinary, /asi-inject: cmd/asi-inject), built once per test
+// process. sandbox builds it, so no command's timeout covers a cold build.
+func buildInjector(t *testing.T) string {
+	return testbin.Path(t, strings.TrimPrefix(contract.DefaultBinary, "/"))
+}
 
 // podSandbox is the injector container of an admitted pod, laid out on this
 // machine the way the kubelet would: each volume it mounts is a directory
@@ -70,6 +74,7 @@ func vmHWM(status string) int64 {
 // server, so with its UID) for a run.
 func sandbox(t *testing.T, env *envtest.Env, pod *corev1.Pod) *podSandbox {
 	t.Helper()
+	buildInjector(t) // before any command's timeout starts
 	ctx := context.Background()
 	c := injectorContainer(t, pod)
 	root, err := os.MkdirTemp("", "webhook-init-pod-")
@@ -265,7 +270,7 @@ func readFile(t *testing.T, p string) string {
 // audience) — against the fake AWS, which trusts the API server's issuer.
 func TestAPIServerInitMode(t *testing.T) {
 	const mwcName, roleARN = "aws-secrets-injector-init", "arn:aws:iam::111122223333:role/my-app"
-	go func() { _, _ = testbin.Build() }() // overlaps with the control plane's start
+	go func() { _, _ = testbin.Build(strings.TrimPrefix(contract.DefaultBinary, "/")) }() // overlaps with the control plane's start
 	env := envtest.Start(t, envtest.WithWebhookInstallOptions(crenvtest.WebhookInstallOptions{
 		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{webhookConfig(mwcName)},
 	}))

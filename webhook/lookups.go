@@ -8,8 +8,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
@@ -24,9 +26,16 @@ type ClientLookups struct {
 	// Classes reads SecretProviderClasses (typically the manager's cached
 	// client, with unstructured caching on).
 	Classes client.Reader
-	// ServiceAccounts reads ServiceAccounts (typically the manager's
-	// uncached API reader: one get per init-mode pod, no cluster-wide cache).
+	// ServiceAccounts reads ServiceAccounts' metadata (typically the
+	// manager's cached client: a metadata-only informer whose objects keep
+	// only the eks.amazonaws.com/ annotations, see ServiceAccountCache), so
+	// an admission makes no API call of its own.
 	ServiceAccounts client.Reader
+	// ServiceAccountsLive, when set, is asked when ServiceAccounts has no
+	// such account (typically the manager's uncached API reader): an account
+	// created just before its pod, as one `kubectl apply` does, may not have
+	// reached the watch yet. Only misses cost an API call.
+	ServiceAccountsLive client.Reader
 }
 
 // SecretProviderClass reads namespace/name and converts spec.parameters to
@@ -61,14 +70,52 @@ func classFromUnstructured(u *unstructured.Unstructured) (*spc.Class, error) {
 	return c, nil
 }
 
-// ServiceAccount reads namespace/name.
+// ServiceAccountMeta is the object ServiceAccounts are read as: metadata only.
+func ServiceAccountMeta() *metav1.PartialObjectMetadata {
+	return &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}}
+}
+
+// ServiceAccountCache is the cache configuration of ServiceAccountMeta
+// objects: the transform drops everything the webhook does not read (labels,
+// owner references, managed fields, every annotation outside
+// eks.amazonaws.com/), so a cluster's accounts cost a few hundred bytes each.
+func ServiceAccountCache() cache.ByObject {
+	return cache.ByObject{Transform: func(obj any) (any, error) {
+		m, ok := obj.(*metav1.PartialObjectMetadata)
+		if !ok {
+			return obj, nil // a tombstone: the informer handles it
+		}
+		ann := map[string]string{}
+		for k, v := range m.Annotations {
+			if strings.HasPrefix(k, IRSAAnnotationPrefix) {
+				ann[k] = v
+			}
+		}
+		out := &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+			Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
+		}}
+		if len(ann) > 0 {
+			out.Annotations = ann
+		}
+		return out, nil
+	}}
+}
+
+// ServiceAccount reads namespace/name (its name, namespace and
+// eks.amazonaws.com/ annotations).
 func (l ClientLookups) ServiceAccount(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
-	sa := &corev1.ServiceAccount{}
-	if err := l.ServiceAccounts.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, sa); err != nil {
+	m := ServiceAccountMeta()
+	key := client.ObjectKey{Namespace: namespace, Name: name}
+	err := l.ServiceAccounts.Get(ctx, key, m)
+	if apierrors.IsNotFound(err) && l.ServiceAccountsLive != nil {
+		m = ServiceAccountMeta()
+		err = l.ServiceAccountsLive.Get(ctx, key, m)
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("ServiceAccount %s/%s: %w", namespace, name, ErrNotFound)
 		}
 		return nil, err
 	}
-	return sa, nil
+	return &corev1.ServiceAccount{ObjectMeta: m.ObjectMeta}, nil
 }

@@ -91,6 +91,11 @@ type Options struct {
 	// ServiceName is the webhook's Service; its DNS names go into the
 	// self-managed serving certificate.
 	ServiceName string
+	// KubeAPIQPS and KubeAPIBurst bound the client-side rate of API server
+	// requests (certificate bootstrap, cache lists and watches; admission
+	// itself reads only the caches).
+	KubeAPIQPS   float32
+	KubeAPIBurst int
 	// Certs are the certificate source options.
 	Certs *certs.Options
 }
@@ -115,6 +120,8 @@ func NewOptions() *Options {
 
 		WebhookConfigName: DefaultWebhookConfigName,
 		ServiceName:       DefaultServiceName,
+		KubeAPIQPS:        50,
+		KubeAPIBurst:      100,
 		Certs:             certs.NewOptions(),
 	}
 }
@@ -146,6 +153,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DefaultRegion, "default-region", o.DefaultRegion, "AWS region assumed when a SecretProviderClass sets none (used for validation)")
 	fs.StringVar(&o.WebhookConfigName, "webhook-config-name", o.WebhookConfigName, "MutatingWebhookConfiguration whose caBundle the self-managed certificates are patched into")
 	fs.StringVar(&o.ServiceName, "service-name", o.ServiceName, "the webhook's Service, whose DNS names the self-managed serving certificate carries")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "API server requests per second (admissions read only the webhook's caches)")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "API server request burst")
 	o.Certs.AddFlags(fs)
 }
 
@@ -154,6 +163,9 @@ func (o *Options) Validate() error {
 	var errs []error
 	if o.Port < 1 || o.Port > 65535 {
 		errs = append(errs, fmt.Errorf("--port %d: must be 1-65535", o.Port))
+	}
+	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst <= 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps %v and --kube-api-burst %d: must be positive", o.KubeAPIQPS, o.KubeAPIBurst))
 	}
 	if _, err := o.tlsVersion(); err != nil {
 		errs = append(errs, err)

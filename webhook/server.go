@@ -44,6 +44,7 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	cfg.QPS, cfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("build clientset: %w", err)
@@ -66,7 +67,10 @@ func Run(ctx context.Context, o *Options) error {
 		HealthProbeBindAddress: o.HealthAddr,
 		WebhookServer:          srv,
 		Client:                 client.Options{Cache: &client.CacheOptions{Unstructured: true}},
-		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject:         map[client.Object]cache.ByObject{ServiceAccountMeta(): ServiceAccountCache()},
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("build manager: %w", err)
@@ -77,12 +81,15 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	h := &Handler{
 		Config:  o.Config(),
-		Lookups: ClientLookups{Classes: mgr.GetClient(), ServiceAccounts: mgr.GetAPIReader()},
+		Lookups: ClientLookups{Classes: mgr.GetClient(), ServiceAccounts: mgr.GetClient(), ServiceAccountsLive: mgr.GetAPIReader()},
 		Metrics: m,
 	}
 
-	// Warm the SecretProviderClass cache at start so the first admission
-	// does not wait for it; readiness waits for it too.
+	// Warm the SecretProviderClass and ServiceAccount caches at start so
+	// the first admission does not wait for them; readiness waits for them
+	// too. Admissions then make no API call: before these caches, each
+	// init-mode pod's uncached ServiceAccount GET went through client-go's
+	// default 5 QPS, capping admission at 5 pods a second.
 	classes := &unstructured.Unstructured{}
 	classes.SetGroupVersionKind(SecretProviderClassGVK)
 	var warm warmCache
@@ -90,6 +97,9 @@ func Run(ctx context.Context, o *Options) error {
 		// GetInformer blocks until the informer has synced.
 		if _, err := mgr.GetCache().GetInformer(ctx, classes); err != nil {
 			return fmt.Errorf("watch SecretProviderClasses: %w", err)
+		}
+		if _, err := mgr.GetCache().GetInformer(ctx, ServiceAccountMeta()); err != nil {
+			return fmt.Errorf("watch ServiceAccounts: %w", err)
 		}
 		warm.synced.Store(true)
 		return nil
@@ -130,7 +140,7 @@ type warmCache struct{ synced atomic.Bool }
 
 func (w *warmCache) check() error {
 	if !w.synced.Load() {
-		return errors.New("SecretProviderClass cache not synced yet")
+		return errors.New("SecretProviderClass and ServiceAccount caches not synced yet")
 	}
 	return nil
 }

@@ -544,7 +544,7 @@ func checkWebhook(t *testing.T, r *rendered, n names) *webhook.Options {
 	}
 	want := []rbacv1.PolicyRule{
 		{APIGroups: []string{"secrets-store.csi.x-k8s.io"}, Resources: []string{"secretproviderclasses"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get", "list", "watch"}},
 	}
 	selfManaged := o.Certs.Mode == certs.ModeSelfManaged
 	if selfManaged {
