@@ -3,7 +3,6 @@ package observe
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -158,9 +157,10 @@ func (s *Stack) Run(ctx context.Context, p Plan) (*Stats, error) {
 	return st, nil
 }
 
+// target is the kubelet's target path of pod's volume (the mounter acts only
+// there), its parent created as the kubelet does.
 func target(m *Mounter, pod string) (string, error) {
-	p := filepath.Join(m.Dir, "pods", pod, "mount")
-	return p, os.MkdirAll(filepath.Dir(p), 0o750)
+	return mountertest.KubeletTarget(filepath.Join(m.Dir, "kubelet"), mountertest.PodUID(pod), "secrets"), nil
 }
 
 // publish is the kubelet's NodePublishVolume for v (a first publish or a
