@@ -38,6 +38,9 @@ type Config struct {
 	RefreshInterval time.Duration
 	// DefaultRegion is used for classes without a region.
 	DefaultRegion string
+	// StrictClasses refuses what the AWS provider accepts but is likely a
+	// mistake (an unknown key in objects) instead of an Event.
+	StrictClasses bool
 	// RegionLooked lists where DefaultRegion was looked for (region.Result),
 	// for the error of a class without a region when none was found.
 	RegionLooked []string
@@ -182,6 +185,7 @@ const (
 	EventAccessDenied        = reason.EventAccessDenied
 	EventInvalidClass        = reason.EventInvalidClass
 	EventSecretRefreshFailed = reason.EventSecretRefreshFailed
+	EventClassWarning        = reason.EventClassWarning
 )
 
 // AtomicWrite is the production WriteFunc: the shared core's atomic writer.

@@ -754,3 +754,44 @@ func TestTokensNeverLoggedAtAnyVerbosity(t *testing.T) {
 		}
 	}
 }
+
+// TestClassWarningEvent: a class with an unknown key is served, and the pod
+// gets one Warning Event naming the key and its "did you mean" on its first
+// publish (a republish does not repeat it); with --strict-classes the publish
+// is refused naming the key.
+func TestClassWarningEvent(t *testing.T) {
+	requireRoot(t)
+	const typo = "- objectName: \"" + mountertest.SeedSecret + "\"\n  objectType: \"secretsmanager\"\n  objectAlais: \"db\"\n"
+	for _, strict := range []bool{false, true} {
+		e := mountertest.Start(t, mountertest.Options{StrictClasses: strict})
+		ctx := context.Background()
+		e.Cluster.AddClass(mountertest.Namespace, "typo", map[string]string{"objects": typo})
+		err := e.Publish(ctx, "pod-typo", mountertest.SAApp, "typo")
+		if strict {
+			if code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "objectAlais") {
+				t.Errorf("strict: want FailedPrecondition naming objectAlais, got %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		evs := e.DrainEvents()
+		var warn []string
+		for _, ev := range evs {
+			if strings.Contains(ev, mounter.EventClassWarning) {
+				warn = append(warn, ev)
+			}
+		}
+		if len(warn) != 1 || !strings.Contains(warn[0], "objects[0].objectAlais") || !strings.Contains(warn[0], `did you mean "objectAlias"`) ||
+			strings.Contains(warn[0], "region") {
+			t.Errorf("want one class warning naming objectAlais, have %q", evs)
+		}
+		if err := e.Publish(ctx, "pod-typo", mountertest.SAApp, "typo"); err != nil {
+			t.Fatalf("republish: %v", err)
+		}
+		if ok, evs := e.HasEvent(mounter.EventClassWarning); ok {
+			t.Errorf("a republish repeated the warning: %q", evs)
+		}
+	}
+}

@@ -49,6 +49,9 @@ type Options struct {
 	AWSEndpoint string
 	// RefreshInterval is the rotation interval of volumes whose class sets none.
 	RefreshInterval time.Duration
+	// StrictClasses refuses classes with what the AWS provider accepts but
+	// is likely a mistake (an unknown key), instead of a warning Event.
+	StrictClasses bool
 	// CacheTTL is how long fetched values are shared on the node per identity; 0 disables the cache.
 	CacheTTL time.Duration
 	// TmpfsSize caps each volume's tmpfs.
@@ -99,6 +102,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.RegionFromIMDS, "region-from-imds", o.RegionFromIMDS, "when neither --region nor the node's topology.kubernetes.io/region label names a region, ask the instance metadata service")
 	fs.StringVar(&o.AWSEndpoint, "aws-endpoint", o.AWSEndpoint, "override every AWS endpoint (VPC/FIPS endpoints); AWS_ENDPOINT_URL works too")
 	fs.DurationVar(&o.RefreshInterval, "refresh-interval", o.RefreshInterval, "rotation interval for classes that set no refreshInterval")
+	fs.BoolVar(&o.StrictClasses, "strict-classes", o.StrictClasses, "refuse SecretProviderClasses with what the AWS provider accepts but is likely a mistake (an unknown key in objects), instead of a warning Event")
 	fs.DurationVar(&o.CacheTTL, "cache-ttl", o.CacheTTL, "how long fetched values are shared between pods of one identity on this node (0: no cache)")
 	fs.StringVar(&o.TmpfsSize, "tmpfs-size", o.TmpfsSize, "size limit of each volume's tmpfs (a Kubernetes quantity)")
 	fs.DurationVar(&o.FetchTimeout, "fetch-timeout", o.FetchTimeout, "time limit of one volume's fetch")

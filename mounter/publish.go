@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/pipeline"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
@@ -22,7 +24,8 @@ import (
 
 // load reads the pod's SecretProviderClass and ServiceAccount and runs the
 // core's pipeline as the pod (identity, fetch, extract). It touches no mount.
-func (d *Driver) load(ctx context.Context, p podInfo) (*pipeline.Result, error) {
+// On a first publish the class's warnings become an Event on the pod.
+func (d *Driver) load(ctx context.Context, p podInfo, first bool) (*pipeline.Result, error) {
 	class, err := d.cfg.Cluster.SecretProviderClass(ctx, p.Namespace, p.Class)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
@@ -35,9 +38,14 @@ func (d *Driver) load(ctx context.Context, p podInfo) (*pipeline.Result, error) 
 		}
 		return nil, classify(reason.KubernetesAPI, fmt.Errorf("get SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
 	}
-	spec, err := spc.Parse(class.Parameters, spc.Options{DefaultRegion: d.cfg.DefaultRegion})
-	if err != nil {
+	checked := spc.Check(class.Parameters, spc.Options{DefaultRegion: d.cfg.DefaultRegion, Strict: d.cfg.StrictClasses})
+	if len(checked.Errors) > 0 {
+		err := &spc.InvalidError{Issues: checked.Errors}
 		return nil, classify(reason.InvalidClass, fmt.Errorf("SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
+	}
+	spec := checked.Spec
+	if first {
+		d.classWarnings(p, checked.Warnings)
 	}
 	var ann map[string]string
 	if !spec.UsePodIdentity {
@@ -64,7 +72,7 @@ func (d *Driver) load(ctx context.Context, p podInfo) (*pipeline.Result, error) 
 // failure leaves nothing behind), then mount, write, bind read-only and save
 // the state. Any failure undoes every step.
 func (d *Driver) publishNew(ctx context.Context, volumeID, target, group string, p podInfo) (err error) {
-	l, err := d.load(ctx, p)
+	l, err := d.load(ctx, p, true)
 	if err != nil {
 		return err
 	}
@@ -132,7 +140,7 @@ func (d *Driver) refresh(ctx context.Context, cur *volume, p podInfo) {
 		return
 	}
 	v.LastAttempt = now
-	l, err := d.load(ctx, p)
+	l, err := d.load(ctx, p, false)
 	if err == nil {
 		var changed bool
 		changed, err = d.cfg.Write(v.StagingPath, l.Files, v.gid())
@@ -257,6 +265,27 @@ func (d *Driver) interval(p podInfo, s *spc.Spec) time.Duration {
 		return s.RefreshInterval
 	}
 	return d.cfg.RefreshInterval
+}
+
+// classWarnings records one Warning Event on the pod of a first publish
+// listing what its class declares that likely does not do what its author
+// meant (an unknown key and its "did you mean"); refreshes do not repeat it.
+// The missing-region warning is left out: the node's region serves it.
+func (d *Driver) classWarnings(p podInfo, warns []*secrets.Problem) {
+	var msgs []string
+	for _, w := range warns {
+		if w.Field == "parameters."+spc.ParamRegion {
+			continue
+		}
+		if len(msgs) == 8 {
+			msgs = append(msgs, fmt.Sprintf("and %d more (aws-secrets-injector validate lists them all)", len(warns)-8))
+			break
+		}
+		msgs = append(msgs, w.Error())
+	}
+	if len(msgs) > 0 {
+		d.event(p.Namespace, p.Name, p.UID, EventClassWarning, fmt.Sprintf("SecretProviderClass %q: %s", p.Class, strings.Join(msgs, "; ")))
+	}
 }
 
 // event records a Warning Event on the pod.

@@ -62,8 +62,9 @@ func Run(ctx context.Context, o *Options) error {
 	d, err := NewDriver(Config{
 		DriverName: o.DriverName, NodeID: o.NodeName, PluginDir: o.PluginDir, KubeletDir: o.KubeletDir,
 		TmpfsSize: o.tmpfsBytes, RefreshInterval: o.RefreshInterval, DefaultRegion: base.Region, RegionLooked: found.Looked,
-		FetchTimeout: o.FetchTimeout,
-		Cluster:      cluster,
+		StrictClasses: o.StrictClasses,
+		FetchTimeout:  o.FetchTimeout,
+		Cluster:       cluster,
 		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{NodeIdentity: policy, PodIdentityEndpoint: o.PodIdentityEndpoint}),
 			fetcher),
 		Mounter: NewSyscallMounter(),

@@ -232,7 +232,9 @@ func TestInitBurstTable(t *testing.T) {
 		t.Fatalf("%d of %d pods not admitted and injected", n, pods)
 	}
 	slices.Sort(lat)
-	q := func(f float64) time.Duration { return lat[min(len(lat)-1, int(f*float64(len(lat))))].Round(100 * time.Microsecond) }
+	q := func(f float64) time.Duration {
+		return lat[min(len(lat)-1, int(f*float64(len(lat))))].Round(100 * time.Microsecond)
+	}
 	t.Logf("| init-mode burst | pods | concurrency | admitted | pods/s | create p50 | p99 | max | ServiceAccount GETs |")
 	t.Logf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	t.Logf("| through the real API server | %d | %d | %d | %.0f | %v | %v | %v | %v |", pods, conc, pods-n,

@@ -75,7 +75,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err), resultError
 	}
-	out, outcome, err := Mutate(ctx, pod, req.Namespace, h.Config, h.Lookups)
+	out, outcome, warnings, err := MutateWithWarnings(ctx, pod, req.Namespace, h.Config, h.Lookups)
 	var denied *DeniedError
 	switch {
 	case errors.As(err, &denied):
@@ -92,7 +92,9 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	// The patch is computed from the decoded-and-re-encoded original, not
 	// the raw bytes, so fields this build's API types do not know (a newer
 	// API server) are never patched away: both sides lack them.
-	return admission.PatchResponseFromRaw(norm, mutated), resultMutated
+	resp := admission.PatchResponseFromRaw(norm, mutated)
+	resp.Warnings = warnings
+	return resp, resultMutated
 }
 
 // decodePod decodes raw as a v1 Pod; it returns the pod and its re-encoded JSON.

@@ -35,6 +35,9 @@ type Config struct {
 	ExcludedNamespaces []string
 	// DefaultRegion is passed to spc.Parse.
 	DefaultRegion string
+	// StrictClasses makes what the AWS provider accepts but is likely a
+	// mistake (an unknown key in objects) a denial instead of a warning.
+	StrictClasses bool
 	// Specs, when set, caches validated classes across calls.
 	Specs *SpecCache
 }
@@ -125,64 +128,73 @@ func mutatorFor(m Mode) mutator {
 // never changed. Errors the user can fix are *DeniedError; others (a failed
 // lookup) are internal.
 func Mutate(ctx context.Context, pod *corev1.Pod, ns string, cfg Config, lk Lookups) (*corev1.Pod, Outcome, error) {
+	out, o, _, err := MutateWithWarnings(ctx, pod, ns, cfg, lk)
+	return out, o, err
+}
+
+// MutateWithWarnings is Mutate, and the warnings the API server shows to
+// whoever created the pod (kubectl prints them): what the pod's class
+// declares that this webhook accepts but likely does not do what its author
+// meant (see classWarnings).
+func MutateWithWarnings(ctx context.Context, pod *corev1.Pod, ns string, cfg Config, lk Lookups) (*corev1.Pod, Outcome, []string, error) {
 	out := pod.DeepCopy()
 	if ns == "" {
 		ns = pod.Namespace
 	}
 	// 1. Pods that are not ours, or already done: unchanged.
 	if _, mirror := out.Annotations[MirrorPodAnnotation]; mirror || cfg.IsExcludedNamespace(ns) {
-		return out, Skipped, nil
+		return out, Skipped, nil, nil
 	}
 	if out.Annotations[AnnotationInject] != "true" || out.Annotations[AnnotationStatus] == StatusInjected {
-		return out, Skipped, nil
+		return out, Skipped, nil, nil
 	}
 	a, err := ParseAnnotations(out.Annotations, cfg.DefaultMode, cfg.DefaultMountPath)
 	if err != nil {
-		return nil, "", deny(err)
+		return nil, "", nil, deny(err)
 	}
 	m := mutatorFor(a.Mode)
 	if m.present(out, a, &cfg) {
-		return out, Skipped, nil
+		return out, Skipped, nil, nil
 	}
 
 	// 2. The SecretProviderClass must exist and be valid.
 	class, err := lk.SecretProviderClass(ctx, ns, a.SecretProviderClass)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return nil, "", deny(annErr(AnnotationSecretProviderClass, "create it in this namespace or fix the name",
+		return nil, "", nil, deny(annErr(AnnotationSecretProviderClass, "create it in this namespace or fix the name",
 			"SecretProviderClass %q not found in namespace %q", a.SecretProviderClass, ns))
 	case errors.As(err, new(*DeniedError)):
-		return nil, "", err
+		return nil, "", nil, err
 	case err != nil:
-		return nil, "", fmt.Errorf("get SecretProviderClass %s/%s: %w", ns, a.SecretProviderClass, err)
+		return nil, "", nil, fmt.Errorf("get SecretProviderClass %s/%s: %w", ns, a.SecretProviderClass, err)
 	}
 	if class.Provider != spc.Provider {
-		return nil, "", deny(annErr(AnnotationSecretProviderClass, `set spec.provider: aws in the class`,
+		return nil, "", nil, deny(annErr(AnnotationSecretProviderClass, `set spec.provider: aws in the class`,
 			"SecretProviderClass %q has provider %q, not %q", a.SecretProviderClass, class.Provider, spc.Provider))
 	}
-	spec, err := cfg.Specs.parse(class, spc.Options{DefaultRegion: cfg.DefaultRegion})
+	spec, warns, err := cfg.Specs.parse(class, spc.Options{DefaultRegion: cfg.DefaultRegion, Strict: cfg.StrictClasses})
 	if err != nil {
 		// The class's issues carry their own fixes.
-		return nil, "", deny(annErr(AnnotationSecretProviderClass, "",
+		return nil, "", nil, deny(annErr(AnnotationSecretProviderClass, "",
 			"SecretProviderClass %q: %v", a.SecretProviderClass, err))
 	}
 
 	// 3. Containers and mount path.
 	idx, err := selectContainers(out, a)
 	if err != nil {
-		return nil, "", deny(err)
+		return nil, "", nil, deny(err)
 	}
 	t := &Target{Namespace: ns, Annotations: a, Class: class, Spec: spec, Containers: idx}
 
 	// 4. The mode's own changes, then the status annotation.
 	if err := m.apply(ctx, out, t, &cfg, lk); err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	if out.Annotations == nil {
 		out.Annotations = map[string]string{}
 	}
 	out.Annotations[AnnotationStatus] = StatusInjected
-	return out, Mutated, nil
+	return out, Mutated, classWarnings(class, warns, a.Mode), nil
 }
 
 // selectContainers returns the indexes of the app containers named by the

@@ -91,6 +91,9 @@ type Options struct {
 	// ServiceName is the webhook's Service; its DNS names go into the
 	// self-managed serving certificate.
 	ServiceName string
+	// StrictClasses denies pods whose class has what the AWS provider
+	// accepts but is likely a mistake (an unknown key), instead of warning.
+	StrictClasses bool
 	// KubeAPIQPS and KubeAPIBurst bound the client-side rate of API server
 	// requests (certificate bootstrap, cache lists and watches; admission
 	// itself reads only the caches).
@@ -153,6 +156,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DefaultRegion, "default-region", o.DefaultRegion, "AWS region assumed when a SecretProviderClass sets none (used for validation)")
 	fs.StringVar(&o.WebhookConfigName, "webhook-config-name", o.WebhookConfigName, "MutatingWebhookConfiguration whose caBundle the self-managed certificates are patched into")
 	fs.StringVar(&o.ServiceName, "service-name", o.ServiceName, "the webhook's Service, whose DNS names the self-managed serving certificate carries")
+	fs.BoolVar(&o.StrictClasses, "strict-classes", o.StrictClasses, "deny pods whose SecretProviderClass has what the AWS provider accepts but is likely a mistake (an unknown key in objects), instead of an admission warning")
 	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "API server requests per second (admissions read only the webhook's caches)")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "API server request burst")
 	o.Certs.AddFlags(fs)
@@ -226,6 +230,7 @@ func (o *Options) Config() Config {
 		Namespace:          o.Namespace,
 		ExcludedNamespaces: o.ExcludeNamespaces,
 		DefaultRegion:      o.DefaultRegion,
+		StrictClasses:      o.StrictClasses,
 		Specs:              NewSpecCache(1024),
 	}
 }

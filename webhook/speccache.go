@@ -2,9 +2,11 @@ package webhook
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -16,42 +18,58 @@ import (
 type SpecCache struct {
 	mu  sync.Mutex
 	max int
-	m   map[string]*spc.Spec
+	m   map[string]parsed
+}
+
+// parsed is a valid class's Spec and its warnings.
+type parsed struct {
+	spec     *spc.Spec
+	warnings []*secrets.Problem
 }
 
 // NewSpecCache returns a cache of at most max classes (emptied when full).
 func NewSpecCache(max int) *SpecCache {
-	return &SpecCache{max: max, m: map[string]*spc.Spec{}}
+	return &SpecCache{max: max, m: map[string]parsed{}}
 }
 
-// parse returns the cached Spec for c, or parses and caches it.
-func (sc *SpecCache) parse(c *spc.Class, opts spc.Options) (*spc.Spec, error) {
+// parse returns the cached Spec for c and its warnings, or parses and
+// caches them. An invalid class is an *spc.InvalidError.
+func (sc *SpecCache) parse(c *spc.Class, opts spc.Options) (*spc.Spec, []*secrets.Problem, error) {
 	if sc == nil {
-		return spc.Parse(c.Parameters, opts)
+		p, err := check(c, opts)
+		return p.spec, p.warnings, err
 	}
 	key := cacheKey(c, opts)
 	sc.mu.Lock()
-	s, ok := sc.m[key]
+	p, ok := sc.m[key]
 	sc.mu.Unlock()
 	if ok {
-		return s, nil
+		return p.spec, p.warnings, nil
 	}
-	s, err := spc.Parse(c.Parameters, opts)
+	p, err := check(c, opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sc.mu.Lock()
 	if len(sc.m) >= sc.max {
 		clear(sc.m)
 	}
-	sc.m[key] = s
+	sc.m[key] = p
 	sc.mu.Unlock()
-	return s, nil
+	return p.spec, p.warnings, nil
+}
+
+func check(c *spc.Class, opts spc.Options) (parsed, error) {
+	r := spc.Check(c.Parameters, opts)
+	if len(r.Errors) > 0 {
+		return parsed{}, &spc.InvalidError{Issues: r.Errors}
+	}
+	return parsed{spec: r.Spec, warnings: r.Warnings}, nil
 }
 
 func cacheKey(c *spc.Class, opts spc.Options) string {
 	keys := make([]string, 0, len(c.Parameters))
-	n := len(c.Namespace) + len(c.Name) + len(opts.DefaultRegion) + 3
+	n := len(c.Namespace) + len(c.Name) + len(opts.DefaultRegion) + 6
 	for k, v := range c.Parameters {
 		keys = append(keys, k)
 		n += len(k) + len(v) + 2
@@ -64,6 +82,8 @@ func cacheKey(c *spc.Class, opts spc.Options) string {
 	b.WriteString(c.Name)
 	b.WriteByte(0)
 	b.WriteString(opts.DefaultRegion)
+	b.WriteByte(0)
+	b.WriteString(strconv.FormatBool(opts.Strict))
 	for _, k := range keys {
 		b.WriteByte(0)
 		b.WriteString(k)

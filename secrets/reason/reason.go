@@ -123,6 +123,9 @@ const (
 	EventAccessDenied        = "AccessDenied"
 	EventInvalidClass        = "InvalidSecretProviderClass"
 	EventSecretRefreshFailed = "SecretRefreshFailed"
+	// EventClassWarning: the volume is served, but its class has what the
+	// AWS provider accepts and is likely a mistake (an unknown key).
+	EventClassWarning = "SecretProviderClassWarning"
 )
 
 // Event is the pod Event reason of a failed first delivery with reason r

@@ -440,7 +440,8 @@ func checkWebhook(t *testing.T, r *rendered, n names) *webhook.Options {
 		t.Fatalf("webhook rejects the rendered flags: %v", err)
 	}
 	if o.Namespace != releaseNS || o.InjectorImage != c.Image || o.DriverName != value(t, r, "driverName") ||
-		string(o.DefaultMode) != value(t, r, "webhook.defaultMode") || o.DefaultMountPath != value(t, r, "webhook.defaultMountPath") {
+		string(o.DefaultMode) != value(t, r, "webhook.defaultMode") || o.DefaultMountPath != value(t, r, "webhook.defaultMountPath") ||
+		o.StrictClasses != value(t, r, "strictClasses") {
 		t.Errorf("webhook options %+v do not follow the values", o)
 	}
 	if o.WebhookConfigName != n.config || o.ServiceName != n.webhook {
@@ -757,7 +758,8 @@ func checkMounter(t *testing.T, r *rendered, n names) *mounter.Options {
 		t.Errorf("NODE_NAME env %+v", env)
 	}
 	kubeletDir := strings.TrimSuffix(value(t, r, "mounter.kubeletDir").(string), "/")
-	if o.KubeletDir != kubeletDir || o.DriverName != value(t, r, "driverName") || o.NodeIdentity != value(t, r, "mounter.nodeIdentity") {
+	if o.KubeletDir != kubeletDir || o.DriverName != value(t, r, "driverName") || o.NodeIdentity != value(t, r, "mounter.nodeIdentity") ||
+		o.StrictClasses != value(t, r, "strictClasses") {
 		t.Errorf("mounter options %+v do not follow the values", o)
 	}
 	for flag, key := range map[time.Duration]string{o.RefreshInterval: "mounter.refreshInterval", o.CacheTTL: "mounter.cacheTTL"} {

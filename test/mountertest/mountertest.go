@@ -138,6 +138,8 @@ type Options struct {
 	NodeIdentity identity.Policy
 	// RefreshInterval (default 2m).
 	RefreshInterval time.Duration
+	// StrictClasses is the mounter's --strict-classes.
+	StrictClasses bool
 	// Now is the clock of the driver and of the node cache.
 	Now func() time.Time
 	// Mounter replaces the real mounter (nil: real tmpfs mounts).
@@ -262,7 +264,7 @@ func StartEnv(o Options) (*Env, error) {
 	}
 	e.cfg = mounter.Config{
 		DriverName: mounter.DefaultDriverName, NodeID: "test-node", PluginDir: e.PluginDir, KubeletDir: e.KubeletDir,
-		RefreshInterval: o.RefreshInterval, DefaultRegion: Region,
+		RefreshInterval: o.RefreshInterval, DefaultRegion: Region, StrictClasses: o.StrictClasses,
 		Cluster: cluster,
 		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{NodeIdentity: o.NodeIdentity, PodIdentityEndpoint: srv.PodIdentityURL()}),
 			awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics, MaxAttempts: 2, Now: o.Now})),
