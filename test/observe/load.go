@@ -159,20 +159,17 @@ func (s *Stack) Run(ctx context.Context, p Plan) (*Stats, error) {
 
 // target is the kubelet's target path of pod's volume (the mounter acts only
 // there), its parent created as the kubelet does.
-func target(m *Mounter, pod string) (string, error) {
-	return mountertest.KubeletTarget(filepath.Join(m.Dir, "kubelet"), mountertest.PodUID(pod), "secrets"), nil
+func target(m *Mounter, pod string) string {
+	return mountertest.KubeletTarget(filepath.Join(m.Dir, "kubelet"), mountertest.PodUID(pod), "secrets")
 }
 
 // publish is the kubelet's NodePublishVolume for v (a first publish or a
 // republish).
 func publish(ctx context.Context, m *Mounter, v volume, token string) error {
-	tp, err := target(m, v.pod)
-	if err != nil {
-		return err
-	}
+	tp := target(m, v.pod)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, err = m.CSI.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{
+	_, err := m.CSI.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{
 		VolumeId:   "csi-" + v.pod,
 		TargetPath: tp,
 		VolumeCapability: &csi.VolumeCapability{
@@ -187,10 +184,7 @@ func publish(ctx context.Context, m *Mounter, v volume, token string) error {
 }
 
 func unpublish(ctx context.Context, m *Mounter, v volume) error {
-	tp, err := target(m, v.pod)
-	if err != nil {
-		return err
-	}
+	tp := target(m, v.pod)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if _, err := m.CSI.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: "csi-" + v.pod, TargetPath: tp}); err != nil {
