@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -220,13 +221,18 @@ func TestBinaryRefreshExitsZeroOnSIGTERM(t *testing.T) {
 	p := newPod(t, fake, seedObjects)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd, _, stderr := p.command(ctx, t, "inject", "--refresh-interval=1s", "--log-format=json")
+	cmd, _, _ := p.command(ctx, t, "inject", "--refresh-interval=1s", "--log-format=json")
+	stderr := new(lockedBuffer) // read while the process writes it
+	cmd.Stderr = stderr
 	must(t, cmd.Start())
 	waitFor(t, 10*time.Second, "first fill", func() bool { return Check(p.mount) == nil })
 	if _, err := fake.PutSecret("my-app/db-credentials", `{"username":"admin","password":"rotated"}`); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "rotation", func() bool { return readFiles(t, p.mount)["db-password"] == "rotated" })
+	// The log line follows the swap the files show: wait for it, or the
+	// SIGTERM can land between the two.
+	waitFor(t, 10*time.Second, "the rotation's log line", func() bool { return strings.Contains(stderr.String(), `"msg":"secrets rotated"`) })
 	must(t, cmd.Process.Signal(syscall.SIGTERM))
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v; stderr:\n%s", err, stderr)
@@ -408,4 +414,22 @@ func TestBinaryCommandLines(t *testing.T) {
 	if line := oneErrorLine(t, errOut); code != 2 || !strings.Contains(line, `unknown command "version"`) || !strings.Contains(line, "aws-secrets-injector") {
 		t.Errorf("alone: exit %d %s", code, line)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

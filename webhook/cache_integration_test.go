@@ -52,6 +52,28 @@ func serviceAccountGETs(ctx context.Context, t *testing.T, env *envtest.Env) flo
 	return sum
 }
 
+// startInitWebhook starts an API server calling the webhook through
+// mwcName, and the webhook as the binary runs it (Run) with init mode the
+// default and the envtest's certificate.
+func startInitWebhook(t *testing.T, mwcName string) (*envtest.Env, context.Context) {
+	t.Helper()
+	env := envtest.Start(t, envtest.WithWebhookInstallOptions(crenvtest.WebhookInstallOptions{
+		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{webhookConfig(mwcName)},
+	}))
+	o := NewOptions()
+	o.Kubeconfig = env.KubeConfigFile
+	o.Host, o.Port = env.Webhook.LocalServingHost, env.Webhook.LocalServingPort
+	o.MetricsAddr, o.HealthAddr = "0", "0"
+	o.Namespace = ownNamespace
+	o.WebhookConfigName = mwcName
+	o.Certs.Mode, o.Certs.Dir = certs.ModeFiles, env.Webhook.LocalServingCertDir
+	o.DefaultMode = string(ModeInit)
+	o.InjectorImage = "example.com/aws-secrets-injector:test"
+	o.InjectorAWSRegion = "us-east-1"
+	ctx := startRun(t, o)
+	return env, ctx
+}
+
 func roleEnv(p *corev1.Pod) string {
 	for _, c := range p.Spec.InitContainers {
 		if c.Name != InjectorContainerName {
@@ -75,20 +97,7 @@ func roleEnv(p *corev1.Pod) string {
 // server).
 func TestAdmissionReadsOnlyCaches(t *testing.T) {
 	const mwcName, roleARN = "aws-secrets-injector-cache", "arn:aws:iam::111122223333:role/my-app"
-	env := envtest.Start(t, envtest.WithWebhookInstallOptions(crenvtest.WebhookInstallOptions{
-		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{webhookConfig(mwcName)},
-	}))
-	o := NewOptions()
-	o.Kubeconfig = env.KubeConfigFile
-	o.Host, o.Port = env.Webhook.LocalServingHost, env.Webhook.LocalServingPort
-	o.MetricsAddr, o.HealthAddr = "0", "0"
-	o.Namespace = ownNamespace
-	o.WebhookConfigName = mwcName
-	o.Certs.Mode, o.Certs.Dir = certs.ModeFiles, env.Webhook.LocalServingCertDir
-	o.DefaultMode = string(ModeInit)
-	o.InjectorImage = "example.com/aws-secrets-injector:test"
-	o.InjectorAWSRegion = "us-east-1"
-	ctx := startRun(t, o)
+	env, ctx := startInitWebhook(t, mwcName)
 
 	cs := env.Clientset
 	if _, err := env.CreateNamespace(ctx, "opted", map[string]string{NamespaceLabel: NamespaceLabelValue}); err != nil {
@@ -160,20 +169,7 @@ func TestAdmissionReadsOnlyCaches(t *testing.T) {
 func TestInitBurstTable(t *testing.T) {
 	pods, conc := envInt(t, "BURST_PODS", 100, 1, 5000), envInt(t, "BURST_CONCURRENCY", 50, 1, 500)
 	const mwcName, roleARN = "aws-secrets-injector-burst", "arn:aws:iam::111122223333:role/my-app"
-	env := envtest.Start(t, envtest.WithWebhookInstallOptions(crenvtest.WebhookInstallOptions{
-		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{webhookConfig(mwcName)},
-	}))
-	o := NewOptions()
-	o.Kubeconfig = env.KubeConfigFile
-	o.Host, o.Port = env.Webhook.LocalServingHost, env.Webhook.LocalServingPort
-	o.MetricsAddr, o.HealthAddr = "0", "0"
-	o.Namespace = ownNamespace
-	o.WebhookConfigName = mwcName
-	o.Certs.Mode, o.Certs.Dir = certs.ModeFiles, env.Webhook.LocalServingCertDir
-	o.DefaultMode = string(ModeInit)
-	o.InjectorImage = "example.com/aws-secrets-injector:test"
-	o.InjectorAWSRegion = "us-east-1"
-	ctx := startRun(t, o)
+	env, ctx := startInitWebhook(t, mwcName)
 	if _, err := env.CreateNamespace(ctx, "burst", map[string]string{NamespaceLabel: NamespaceLabelValue}); err != nil {
 		t.Fatal(err)
 	}
