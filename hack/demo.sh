@@ -86,11 +86,11 @@ for _ in $(seq 1 50); do
 done
 curl -fsS "$FAKE_URL/_fake/healthz" >/dev/null || die "the fake AWS does not answer on $FAKE_URL"
 
-step "helm install aws-secrets-injector charts/aws-secrets-injector (image localhost/aws-secrets-injector:dev, AWS endpoint $FAKE_URL)"
+step "helm install aws-secrets-injector charts/aws-secrets-injector (image localhost/aws-secrets-injector:dev, AWS endpoint $FAKE_URL; no aws.region: the mounter reads the node's topology.kubernetes.io/region label, as on EKS)"
 "$BIN/helm" install aws-secrets-injector "$ROOT/charts/aws-secrets-injector" --kubeconfig "$KUBECONFIG" \
   --namespace aws-secrets-injector --create-namespace --wait --timeout 5m \
   --set image.repository=localhost/aws-secrets-injector --set image.tag=dev --set image.pullPolicy=Never \
-  --set aws.region=us-east-1 --set aws.endpoint="$FAKE_URL" --set webhook.replicas=1 >/dev/null
+  --set aws.endpoint="$FAKE_URL" --set webhook.replicas=1 >/dev/null
 
 step "namespace $NS (labelled aws-secrets-injector.io/inject=enabled), the user's SecretProviderClass, IRSA role on the default ServiceAccount"
 kc create namespace "$NS" >/dev/null

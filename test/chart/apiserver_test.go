@@ -348,7 +348,19 @@ func checkWebhookRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 			u.SetName("db")
 			return cl.Update(ctx, u)
 		}},
-		{"list ServiceAccounts", false, func() error { _, err := cs.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{}); return err }},
+		// The metadata-only ServiceAccount cache admissions read.
+		{"list ServiceAccounts cluster-wide", true, func() error { _, err := cs.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{}); return err }},
+		{"watch ServiceAccounts cluster-wide", true, func() error {
+			w, err := cs.CoreV1().ServiceAccounts("").Watch(ctx, metav1.ListOptions{})
+			if err == nil {
+				w.Stop()
+			}
+			return err
+		}},
+		{"create a ServiceAccount token", false, func() error {
+			_, err := cs.CoreV1().ServiceAccounts("team-a").CreateToken(ctx, "app", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+			return err
+		}},
 		{"list pods", false, func() error { _, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); return err }},
 	})
 }
