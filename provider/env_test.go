@@ -127,6 +127,8 @@ type envOptions struct {
 	observer awsfetch.Observer
 	// serviceAccounts replaces the in-memory reader (e.g. the REST one on a real API server).
 	serviceAccounts provider.ServiceAccounts
+	// strict is the server's StrictClasses (--strict-classes).
+	strict bool
 	// noDefaultRegion starts the server without a default region, as Run does
 	// when neither --region, AWS_REGION nor an allowed IMDS names one.
 	noDefaultRegion bool
@@ -214,6 +216,7 @@ func startEnv(t testing.TB, o envOptions) *env {
 			awsfetch.New(base, awsfetch.Options{CacheTTL: o.cacheTTL, Now: o.now, MaxAttempts: 2, Observer: o.observer})),
 		ServiceAccounts:  reader,
 		DefaultRegion:    defaultRegion,
+		StrictClasses:    o.strict,
 		RegionLooked:     looked,
 		MaxResponseBytes: o.maxResp,
 		FetchTimeout:     o.fetchTimeout,

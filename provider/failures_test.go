@@ -85,6 +85,22 @@ func TestMountBrokenClass(t *testing.T) {
 	}
 }
 
+// TestMountStrictClasses: an unknown key is served as ASCP serves it, and
+// refused naming the key with --strict-classes, before any AWS call.
+func TestMountStrictClasses(t *testing.T) {
+	params := map[string]string{"region": region, "objects": `- {objectName: "app/db", objectType: secretsmanager, objectAlais: db}`}
+	lenient := startEnv(t, envOptions{})
+	if _, err := lenient.Client.Mount(ctx(t), lenient.firstMount(t, pod{name: "web-1", sa: saApp, class: "typo", params: params})); err != nil {
+		t.Errorf("lenient: %v", err)
+	}
+	strict := startEnv(t, envOptions{strict: true})
+	_, err := strict.Client.Mount(ctx(t), strict.firstMount(t, pod{name: "web-1", sa: saApp, class: "typo", params: params}))
+	wantErr(t, err, codes.FailedPrecondition, "InvalidSecretProviderClass", "objects[0].objectAlais", `did you mean "objectAlias"`)
+	if n := strict.awsCalls(); n != 0 {
+		t.Errorf("%d AWS calls for a refused class, want 0", n)
+	}
+}
+
 // TestMountBadInput: requests the provider refuses before any AWS call (and
 // before reading the ServiceAccount), each naming the field.
 func TestMountBadInput(t *testing.T) {

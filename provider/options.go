@@ -33,6 +33,9 @@ type Options struct {
 	HTTPAddress string
 	// NodeIdentity is the node-identity policy: never, fallback or always.
 	NodeIdentity string
+	// StrictClasses refuses classes with what the AWS provider accepts but
+	// is likely a mistake (an unknown key), as the mounter's flag does.
+	StrictClasses bool
 	// PodIdentityEndpoint is the EKS Pod Identity agent's credentials URL.
 	PodIdentityEndpoint string
 	// Region is the default AWS region (else AWS_REGION / the SDK's configuration).
@@ -79,6 +82,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ProvidersDir, "providers-dir", o.ProvidersDir, "directory the Secrets Store CSI driver finds providers in (its --provider-volume); the socket is <dir>/"+SocketName)
 	fs.StringVar(&o.ShadowDir, "shadow-dir", o.ShadowDir, "directory the driver searches first (its --additional-provider-volume-paths): a "+SocketName+" there shadows ours and is reported at start (empty: not checked)")
 	fs.StringVar(&o.HTTPAddress, "http-address", o.HTTPAddress, "address serving /healthz and /metrics (empty: off)")
+	fs.BoolVar(&o.StrictClasses, "strict-classes", o.StrictClasses, "refuse SecretProviderClasses with what the AWS provider accepts but is likely a mistake (an unknown key in objects)")
 	fs.StringVar(&o.NodeIdentity, "node-identity", o.NodeIdentity, "when the node's own AWS role may be used for a pod: never, fallback (pods without IRSA or Pod Identity) or always")
 	fs.StringVar(&o.PodIdentityEndpoint, "pod-identity-endpoint", o.PodIdentityEndpoint, "EKS Pod Identity agent credentials URL")
 	fs.StringVar(&o.Region, "region", o.Region, "default AWS region for classes without one (default: AWS_REGION / the SDK's configuration)")

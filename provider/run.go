@@ -60,7 +60,7 @@ func Run(ctx context.Context, o *Options) error {
 	srv, err := NewServer(Config{
 		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{NodeIdentity: policy, PodIdentityEndpoint: o.PodIdentityEndpoint}),
 			awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics})),
-		ServiceAccounts: sas, DefaultRegion: base.Region, RegionLooked: found.Looked, FetchTimeout: o.FetchTimeout,
+		ServiceAccounts: sas, DefaultRegion: base.Region, StrictClasses: o.StrictClasses, RegionLooked: found.Looked, FetchTimeout: o.FetchTimeout,
 		MaxResponseBytes: o.DriverMaxRecvMsgSize, Metrics: metrics, Log: log,
 	})
 	if err != nil {

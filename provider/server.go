@@ -32,6 +32,9 @@ type Config struct {
 	ServiceAccounts ServiceAccounts
 	// DefaultRegion is used for classes without a region.
 	DefaultRegion string
+	// StrictClasses refuses a Mount whose class has what the AWS provider
+	// accepts but is likely a mistake (an unknown key).
+	StrictClasses bool
 	// RegionLooked lists where DefaultRegion was looked for, for the error of
 	// a class without a region when none was found.
 	RegionLooked []string
@@ -111,7 +114,7 @@ func (s *Server) Mount(ctx context.Context, req *v1alpha1.MountRequest) (*v1alph
 	// 3.
 	res, err := s.cfg.Pipeline.Load(ctx, pipeline.Request{
 		Class: m.ClassRef(), Params: m.Params, RegionLooked: s.cfg.RegionLooked,
-		Parse: spc.Options{DefaultRegion: s.cfg.DefaultRegion, DefaultFileMode: m.Mode},
+		Parse: spc.Options{DefaultRegion: s.cfg.DefaultRegion, DefaultFileMode: m.Mode, Strict: s.cfg.StrictClasses},
 		Pod:   &identity.Request{Namespace: m.Namespace, ServiceAccount: m.ServiceAccount, Annotations: ann, Tokens: m.Tokens},
 	})
 	if err != nil {

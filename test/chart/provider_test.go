@@ -89,7 +89,7 @@ func checkProviderMode(t *testing.T, r *rendered, n names) *provider.Options {
 	if o.ShadowDir != shadow {
 		t.Errorf("--shadow-dir %q, values %q", o.ShadowDir, shadow)
 	}
-	if o.NodeIdentity != value(t, r, "provider.nodeIdentity") || int64(o.DriverMaxRecvMsgSize) != asInt(t, value(t, r, "provider.driverMaxRecvMsgSize")) {
+	if o.NodeIdentity != value(t, r, "provider.nodeIdentity") || o.StrictClasses != value(t, r, "strictClasses") || int64(o.DriverMaxRecvMsgSize) != asInt(t, value(t, r, "provider.driverMaxRecvMsgSize")) {
 		t.Errorf("provider options %+v do not follow the values", o)
 	}
 	for flag, key := range map[time.Duration]string{o.CacheTTL: "provider.cacheTTL", o.FetchTimeout: "provider.fetchTimeout"} {
