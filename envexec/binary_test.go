@@ -21,6 +21,7 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/syncbuf"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/testbin"
 )
 
@@ -87,7 +88,7 @@ func write(t *testing.T, dir, pw string) bool {
 // wrapper is a running (or finished) wrapper process.
 type wrapper struct {
 	cmd            *exec.Cmd
-	stdout, stderr syncBuffer
+	stdout, stderr syncbuf.Buffer
 	done           chan struct{}
 	err            error
 }
@@ -115,26 +116,6 @@ func startWrapper(t *testing.T, stdin string, flags []string, app ...string) *wr
 	})
 	return w
 }
-
-// syncBuffer is a bytes.Buffer safe to read while the process writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func (b *syncBuffer) Len() int { return len(b.String()) }
 
 // wait waits for the wrapper's end and returns its status.
 func (w *wrapper) wait(t *testing.T) syscall.WaitStatus {
@@ -644,10 +625,10 @@ func TestBinaryFetchSource(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = fake.Close() })
 
-	run := func(env []string, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
+	run := func(env []string, args ...string) (*exec.Cmd, *syncbuf.Buffer, *syncbuf.Buffer) {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = env
-		var o, e syncBuffer
+		var o, e syncbuf.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &e
 		return cmd, &o, &e
 	}

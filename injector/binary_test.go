@@ -11,15 +11,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/injector/contract"
-	"github.com/seed-ddac166a/aws-secrets-injector/test/testbin"
-
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/syncbuf"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/testbin"
 )
 
 // binary is the real injector as the image ships it (cmd/asi-inject), built
@@ -222,7 +221,7 @@ func TestBinaryRefreshExitsZeroOnSIGTERM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd, _, _ := p.command(ctx, t, "inject", "--refresh-interval=1s", "--log-format=json")
-	stderr := new(lockedBuffer) // read while the process writes it
+	stderr := new(syncbuf.Buffer) // read while the process writes it
 	cmd.Stderr = stderr
 	must(t, cmd.Start())
 	waitFor(t, 10*time.Second, "first fill", func() bool { return Check(p.mount) == nil })
@@ -414,22 +413,4 @@ func TestBinaryCommandLines(t *testing.T) {
 	if line := oneErrorLine(t, errOut); code != 2 || !strings.Contains(line, `unknown command "version"`) || !strings.Contains(line, "aws-secrets-injector") {
 		t.Errorf("alone: exit %d %s", code, line)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

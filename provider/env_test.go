@@ -1,7 +1,6 @@
 package provider_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +28,7 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/pipeline"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/syncbuf"
 )
 
 // Fixtures of the fake AWS and the cluster.
@@ -96,24 +96,6 @@ func (s *staticSAs) Annotations(_ context.Context, ns, name string) (map[string]
 	return ann, nil
 }
 
-// logBuffer collects log lines safely.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // envOptions tune startEnv.
 type envOptions struct {
 	cacheTTL time.Duration
@@ -145,7 +127,7 @@ type env struct {
 	Server *provider.Server
 	Socket string
 	Client v1alpha1.CSIDriverProviderClient
-	Logs   *logBuffer
+	Logs   *syncbuf.Buffer
 }
 
 func startEnv(t testing.TB, o envOptions) *env {
@@ -200,7 +182,7 @@ func startEnv(t testing.TB, o envOptions) *env {
 	sas.set(namespace, saOther, map[string]string{identity.AnnotationRoleARN: roleOther})
 	sas.set(namespace, saPlain, nil)
 
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	// The most verbose logger there is: every V level is printed.
 	log := logr.FromSlogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.Level(-127)}))
 	var reader provider.ServiceAccounts = sas

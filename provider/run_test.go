@@ -22,6 +22,7 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
 	"github.com/seed-ddac166a/aws-secrets-injector/provider"
 	"github.com/seed-ddac166a/aws-secrets-injector/provider/v1alpha1"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/syncbuf"
 )
 
 // TestKeysMatchMounter: the provider reads the same kubelet keys the mounter
@@ -227,7 +228,7 @@ current-context: c
 	o := provider.NewOptions()
 	o.ProvidersDir, o.ShadowDir, o.HTTPAddress, o.Kubeconfig, o.Region = filepath.Join(dir, "providers"), shadow, "", kubeconfig, region
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	base := logr.NewContext(context.Background(), logr.FromSlogHandler(slog.NewJSONHandler(logs, nil)))
 	ctx, cancel := context.WithCancel(base)
 	done := make(chan error, 1)
