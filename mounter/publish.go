@@ -39,8 +39,7 @@ func (d *Driver) load(ctx context.Context, p podInfo, first bool) (*pipeline.Res
 		return nil, classify(reason.KubernetesAPI, fmt.Errorf("get SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
 	}
 	checked := spc.Check(class.Parameters, spc.Options{DefaultRegion: d.cfg.DefaultRegion, Strict: d.cfg.StrictClasses})
-	if len(checked.Errors) > 0 {
-		err := &spc.InvalidError{Issues: checked.Errors}
+	if err := checked.Err(); err != nil {
 		return nil, classify(reason.InvalidClass, fmt.Errorf("SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
 	}
 	spec := checked.Spec
@@ -269,14 +268,12 @@ func (d *Driver) interval(p podInfo, s *spc.Spec) time.Duration {
 
 // classWarnings records one Warning Event on the pod of a first publish
 // listing what its class declares that likely does not do what its author
-// meant (an unknown key and its "did you mean"); refreshes do not repeat it.
-// The missing-region warning is left out: the node's region serves it.
+// meant (an unknown key and its "did you mean"; spc.DeliveryWarnings);
+// refreshes do not repeat it.
 func (d *Driver) classWarnings(p podInfo, warns []*secrets.Problem) {
+	warns = spc.DeliveryWarnings(warns)
 	var msgs []string
 	for _, w := range warns {
-		if w.Field == "parameters."+spc.ParamRegion {
-			continue
-		}
 		if len(msgs) == 8 {
 			msgs = append(msgs, fmt.Sprintf("and %d more (aws-secrets-injector validate lists them all)", len(warns)-8))
 			break

@@ -61,8 +61,8 @@ func (sc *SpecCache) parse(c *spc.Class, opts spc.Options) (*spc.Spec, []*secret
 
 func check(c *spc.Class, opts spc.Options) (parsed, error) {
 	r := spc.Check(c.Parameters, opts)
-	if len(r.Errors) > 0 {
-		return parsed{}, &spc.InvalidError{Issues: r.Errors}
+	if err := r.Err(); err != nil {
+		return parsed{}, err
 	}
 	return parsed{spec: r.Spec, warnings: r.Warnings}, nil
 }

@@ -16,12 +16,10 @@ const (
 )
 
 // classWarnings are the admission warnings of a pod that mounts class: the
-// class's own warnings (an unknown key and its "did you mean", a JMESPath
-// result that cannot be a string; --strict-classes makes those denials), and
-// spec.secretObjects, which this webhook's deliveries never sync into a
-// Kubernetes Secret. The missing-region warning is left out: the mounter
-// takes the node's region and the injector the pod's AWS_REGION, so it would
-// be noise on every pod of a class that rightly names none.
+// class's own warnings that matter to it (spc.DeliveryWarnings: an unknown
+// key and its "did you mean", a JMESPath result that cannot be a string;
+// --strict-classes makes those denials), and spec.secretObjects, which this
+// webhook's deliveries never sync into a Kubernetes Secret.
 func classWarnings(class *spc.Class, warns []*secrets.Problem, mode Mode) []string {
 	var out []string
 	add := func(format string, args ...any) {
@@ -38,10 +36,7 @@ func classWarnings(class *spc.Class, warns []*secrets.Problem, mode Mode) []stri
 		add("SecretProviderClass %q: spec.secretObjects is not synced into a Kubernetes Secret in %s mode (the values stay "+
 			"out of etcd): read the files at the mount path, or have the exec wrapper hand them to the app as env", class.Name, mode)
 	}
-	for _, w := range warns {
-		if w.Field == "parameters."+spc.ParamRegion {
-			continue
-		}
+	for _, w := range spc.DeliveryWarnings(warns) {
 		add("SecretProviderClass %q: %v", class.Name, w)
 	}
 	return out

@@ -109,8 +109,8 @@ func (p *Pipeline) Load(ctx context.Context, req Request) (*Result, error) {
 	if res.Spec == nil {
 		c := spc.Check(req.Params, req.Parse)
 		res.Warnings = c.Warnings
-		if len(c.Errors) > 0 {
-			return nil, p.fail(req, StageParse, &spc.InvalidError{Issues: c.Errors})
+		if err := c.Err(); err != nil {
+			return nil, p.fail(req, StageParse, err)
 		}
 		res.Spec = c.Spec
 	}

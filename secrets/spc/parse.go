@@ -55,11 +55,34 @@ type Result struct {
 	Warnings []*secrets.Problem
 }
 
+// Err is an *InvalidError listing r's errors, or nil when there are none.
+func (r Result) Err() error {
+	if len(r.Errors) == 0 {
+		return nil
+	}
+	return &InvalidError{Issues: r.Errors}
+}
+
+// DeliveryWarnings are the warnings worth telling a pod's owner when a
+// delivery path (webhook, mounter) serves the class: all of them but the
+// missing region, which those paths resolve themselves (the node's label,
+// the pod's AWS_REGION), so it would be noise on every pod of a class that
+// rightly names none. The validate command shows them all.
+func DeliveryWarnings(warns []*secrets.Problem) []*secrets.Problem {
+	var out []*secrets.Problem
+	for _, w := range warns {
+		if w.Field != "parameters."+ParamRegion {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
 // Parse validates params and returns the Spec, or an *InvalidError listing every problem.
 func Parse(params map[string]string, opts Options) (*Spec, error) {
 	r := Check(params, opts)
-	if len(r.Errors) > 0 {
-		return nil, &InvalidError{Issues: r.Errors}
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return r.Spec, nil
 }
