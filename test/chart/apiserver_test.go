@@ -99,13 +99,7 @@ func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
 // (spec.serviceAccountTokenInSecrets unset).
 func checkNoWarnings(ctx context.Context, t *testing.T, env *envtest.Env) {
 	for _, vs := range valueSets(t) {
-		cfg := rest.CopyConfig(env.Config)
-		w := &warnings{}
-		cfg.WarningHandler = w
-		c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, w := warningClient(t, env)
 		for _, o := range renderChart(t, vs.values).Objects {
 			w.msgs = nil
 			if err := c.Create(ctx, o, client.DryRunAll); err != nil {
@@ -118,13 +112,7 @@ func checkNoWarnings(ctx context.Context, t *testing.T, env *envtest.Env) {
 	}
 	// The check sees the warning where it is due: the CSIDriver with the
 	// field off.
-	cfg := rest.CopyConfig(env.Config)
-	w := &warnings{}
-	cfg.WarningHandler = w
-	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, w := warningClient(t, env)
 	off := renderChart(t, vals("mounter", vals("serviceAccountTokenInSecrets", false)))
 	for _, o := range off.Objects {
 		if o.GetObjectKind().GroupVersionKind().Kind != "CSIDriver" {
@@ -137,6 +125,19 @@ func checkNoWarnings(ctx context.Context, t *testing.T, env *envtest.Env) {
 			t.Errorf("no serviceAccountTokenInSecrets warning for a CSIDriver without it: %q", w.msgs)
 		}
 	}
+}
+
+// warningClient is an admin client whose API server warnings land in w.
+func warningClient(t *testing.T, env *envtest.Env) (client.Client, *warnings) {
+	t.Helper()
+	cfg := rest.CopyConfig(env.Config)
+	w := &warnings{}
+	cfg.WarningHandler = w
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, w
 }
 
 func mustCreate(ctx context.Context, t *testing.T, c client.Client, o client.Object) {
@@ -229,6 +230,25 @@ type access struct {
 	what    string
 	allowed bool
 	do      func() error
+}
+
+// watchServiceAccounts is the probe of a cluster-wide ServiceAccount watch.
+func watchServiceAccounts(ctx context.Context, cs kubernetes.Interface) func() error {
+	return func() error {
+		w, err := cs.CoreV1().ServiceAccounts("").Watch(ctx, metav1.ListOptions{})
+		if err == nil {
+			w.Stop()
+		}
+		return err
+	}
+}
+
+// mintToken is the probe of minting a token for team-a's ServiceAccount app.
+func mintToken(ctx context.Context, cs kubernetes.Interface) func() error {
+	return func() error {
+		_, err := cs.CoreV1().ServiceAccounts("team-a").CreateToken(ctx, "app", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+		return err
+	}
 }
 
 func checkAccess(t *testing.T, cases []access) {
@@ -350,17 +370,8 @@ func checkWebhookRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 		}},
 		// The metadata-only ServiceAccount cache admissions read.
 		{"list ServiceAccounts cluster-wide", true, func() error { _, err := cs.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{}); return err }},
-		{"watch ServiceAccounts cluster-wide", true, func() error {
-			w, err := cs.CoreV1().ServiceAccounts("").Watch(ctx, metav1.ListOptions{})
-			if err == nil {
-				w.Stop()
-			}
-			return err
-		}},
-		{"create a ServiceAccount token", false, func() error {
-			_, err := cs.CoreV1().ServiceAccounts("team-a").CreateToken(ctx, "app", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
-			return err
-		}},
+		{"watch ServiceAccounts cluster-wide", true, watchServiceAccounts(ctx, cs)},
+		{"create a ServiceAccount token", false, mintToken(ctx, cs)},
 		{"list pods", false, func() error { _, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); return err }},
 	})
 }
@@ -398,10 +409,7 @@ func checkMounterRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 			_, err := cs.CoreV1().ServiceAccounts("team-a").List(ctx, metav1.ListOptions{})
 			return err
 		}},
-		{"create a ServiceAccount token", false, func() error {
-			_, err := cs.CoreV1().ServiceAccounts("team-a").CreateToken(ctx, "app", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
-			return err
-		}},
+		{"create a ServiceAccount token", false, mintToken(ctx, cs)},
 		{"get a pod", false, func() error { _, err := cs.CoreV1().Pods("team-a").Get(ctx, "app-b", metav1.GetOptions{}); return err }},
 		{"delete an Event", false, func() error { return cs.CoreV1().Events("team-a").Delete(ctx, event.Name, metav1.DeleteOptions{}) }},
 		{"update a SecretProviderClass", false, func() error {

@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	appsv1 "k8s.io/api/apps/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -46,17 +45,8 @@ func checkProviderRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 			_, err := cs.CoreV1().ServiceAccounts("team-a").List(ctx, metav1.ListOptions{})
 			return err
 		}},
-		{"watch ServiceAccounts", false, func() error {
-			w, err := cs.CoreV1().ServiceAccounts("").Watch(ctx, metav1.ListOptions{})
-			if err == nil {
-				w.Stop()
-			}
-			return err
-		}},
-		{"create a ServiceAccount token", false, func() error {
-			_, err := cs.CoreV1().ServiceAccounts("team-a").CreateToken(ctx, "app", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
-			return err
-		}},
+		{"watch ServiceAccounts", false, watchServiceAccounts(ctx, cs)},
+		{"create a ServiceAccount token", false, mintToken(ctx, cs)},
 		{"get a SecretProviderClass", false, func() error { return cl.Get(ctx, types.NamespacedName{Namespace: "team-a", Name: "db"}, spc()) }},
 		{"get a Secret", false, func() error {
 			_, err := cs.CoreV1().Secrets(releaseNS).Get(ctx, "other", metav1.GetOptions{})

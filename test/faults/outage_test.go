@@ -57,7 +57,7 @@ func testAWSOutage(t *testing.T, c *cluster) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	const ns, pod = "faults-aws", "outage"
-	c.namespace(ctx, t, ns, map[string]string{"outage": "- objectName: faults/outage\n  objectType: secretsmanager\n  objectAlias: value\n"})
+	c.namespace(ctx, t, ns, map[string]string{"outage": valueClass("faults/outage")})
 	c.putSecret(t, "faults/outage", "outage-value-1")
 	// A refresh gives up after 2s, so the battery sees several an interval.
 	n := c.newNode(t, []string{"--fetch-timeout", "2s"}, "outage-value-")
@@ -210,7 +210,7 @@ func testAPIServerDown(t *testing.T, c *cluster) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	const ns = "faults-api"
-	c.namespace(ctx, t, ns, map[string]string{"api": "- objectName: faults/api\n  objectType: secretsmanager\n  objectAlias: value\n"})
+	c.namespace(ctx, t, ns, map[string]string{"api": valueClass("faults/api")})
 	c.putSecret(t, "faults/api", "api-value-1")
 	n := c.newNode(t, nil, "api-value-")
 	n.start(ctx)
@@ -288,7 +288,7 @@ func testRestartWithLiveVolumes(t *testing.T, c *cluster) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	const ns = "faults-restart"
-	c.namespace(ctx, t, ns, map[string]string{"many": "- objectName: faults/many\n  objectType: secretsmanager\n  objectAlias: value\n"})
+	c.namespace(ctx, t, ns, map[string]string{"many": valueClass("faults/many")})
 	c.putSecret(t, "faults/many", "many-value-1")
 	n := c.newNode(t, nil, "many-value-")
 	n.start(ctx)
@@ -347,4 +347,10 @@ func testRestartWithLiveVolumes(t *testing.T, c *cluster) {
 	}
 	t.Logf("restart with %d live volumes (%d mounts): published in %s; SIGTERM and a new process ready (every volume restored) in %s; every file readable throughout; unpublished in %s",
 		volumes, mounts, published.Round(time.Millisecond), ready.Round(time.Millisecond), unpublished.Round(time.Millisecond))
+}
+
+// valueClass is the objects parameter of a class that writes one Secrets
+// Manager secret to the file "value".
+func valueClass(secret string) string {
+	return "- objectName: " + secret + "\n  objectType: secretsmanager\n  objectAlias: value\n"
 }
