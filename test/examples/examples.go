@@ -1,8 +1,8 @@
 // Package examples holds the project's copy of the user's own manifests, and
 // the secret they expect in AWS. The build, the tests and the demo read this
 // copy (embedded from testdata, or the files in testdata), never a folder
-// outside the repository; TestCopiesMatchShared compares it with the user's
-// folder where that happens to sit beside the clone.
+// outside the repository: a copy taken again from the user's files is a
+// commit of its own.
 package examples
 
 import _ "embed"
