@@ -795,3 +795,60 @@ func TestClassWarningEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestStaggeredPodsSeeRotationWithinOneInterval: pods of one identity that
+// publish at different times share the node cache, and still each serves a
+// rotated value within one interval of the rotation plus one republish
+// period. Pod b mounts 54 s after pod a, from the entry a's read filled; its
+// interval counts from that read, not from its own publish, so both pods
+// refresh at the first republish after a's interval ends. With a cache TTL
+// longer than the interval, a refresh still takes no cached value older than
+// one interval.
+func TestStaggeredPodsSeeRotationWithinOneInterval(t *testing.T) {
+	requireRoot(t)
+	const interval, republish = time.Minute, 10 * time.Second
+	for _, ttl := range []time.Duration{interval, 10 * time.Minute} {
+		t.Run("ttl="+ttl.String(), func(t *testing.T) {
+			clk := newClock()
+			e := mountertest.Start(t, mountertest.Options{Now: clk.Now, RefreshInterval: interval, CacheTTL: ttl})
+			ctx := context.Background()
+			pw := func(pod string) string { return readFile(t, filepath.Join(e.Target(pod), "db-password")) }
+			start := clk.Now()
+			if err := e.Publish(ctx, "pod-a", mountertest.SAApp, mountertest.SeedClass); err != nil {
+				t.Fatal(err)
+			}
+			before := pw("pod-a")
+			clk.Add(time.Second)
+			if _, err := e.AWS.PutSecret(mountertest.SeedSecret, `{"username":"admin","password":"rotated"}`); err != nil {
+				t.Fatal(err)
+			}
+			clk.Add(53 * time.Second)
+			if err := e.Publish(ctx, "pod-b", mountertest.SAApp, mountertest.SeedClass); err != nil {
+				t.Fatal(err)
+			}
+			if got := pw("pod-b"); got != before {
+				t.Fatalf("pod-b's first publish, 54 s after pod-a's: db-password %q, want the cached %q (the premise: the pods share the cache)", got, before)
+			}
+			// The kubelet republishes every 10 s; the first republish at or
+			// after start+interval must serve the rotated value in both pods.
+			for clk.Now().Sub(start) < interval {
+				clk.Add(republish)
+				for _, pod := range []string{"pod-a", "pod-b"} {
+					if err := e.Publish(ctx, pod, mountertest.SAApp, mountertest.SeedClass); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			at := clk.Now().Sub(start)
+			for _, pod := range []string{"pod-a", "pod-b"} {
+				if got := pw(pod); got != "rotated" {
+					t.Errorf("%s at start+%s (rotation at start+1s, interval %s, republish every %s): db-password %q, want the rotated value",
+						pod, at, interval, republish, got)
+				}
+			}
+			if c := e.SecretCalls(); c != 2 {
+				t.Errorf("%d secret reads, want 2: one per interval for the identity, staggered pods included", c)
+			}
+		})
+	}
+}

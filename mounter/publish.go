@@ -58,7 +58,8 @@ func (d *Driver) load(ctx context.Context, p podInfo, first bool) (*pipeline.Res
 	start := d.cfg.Now()
 	res, err := d.cfg.Pipeline.Load(fctx, pipeline.Request{
 		Class: p.Namespace + "/" + p.Class, Spec: spec, RegionLooked: d.cfg.RegionLooked,
-		Pod: &identity.Request{Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, Annotations: ann, Tokens: p.Tokens},
+		Pod:    &identity.Request{Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, Annotations: ann, Tokens: p.Tokens},
+		MaxAge: d.interval(p, spec),
 	})
 	d.cfg.Metrics.fetchSeconds.Observe(d.cfg.Now().Sub(start).Seconds())
 	if err != nil {
@@ -103,7 +104,7 @@ func (d *Driver) publishNew(ctx context.Context, volumeID, target, group string,
 		return classify(reason.MountFailed, fmt.Errorf("bind %s read-only: %w", target, err))
 	}
 	now := d.cfg.Now()
-	v.LastFetch, v.LastAttempt = now, now
+	v.LastFetch, v.LastAttempt, v.LastChange = readAt(l, now), now, now
 	if err := d.saveState(v); err != nil {
 		return classify(reason.MountFailed, err)
 	}
@@ -130,11 +131,18 @@ func (d *Driver) mountStaging(v *volume) error {
 // refresh re-fetches a served volume when its interval has passed and writes
 // when the content changed. A failure keeps the old files and is reported with
 // an Event and a metric, not to the kubelet.
+//
+// The interval counts from LastFetch, when the values served were read from
+// AWS (a value shared from the node cache is as old as the read that filled
+// the entry, and never older than one interval: load's MaxAge). So a volume
+// serves values at most one interval old plus the kubelet's republish period,
+// however its refreshes and those of other pods of the identity interleave.
+// After a failed attempt the next waits a quarter interval.
 func (d *Driver) refresh(ctx context.Context, cur *volume, p podInfo) {
 	now := d.cfg.Now()
 	v := new(volume)
 	*v = *cur // copied: readers of d.volumes see whole updates only
-	if now.Sub(cur.LastFetch) < cur.Interval || now.Sub(cur.LastAttempt) < cur.Interval/4 {
+	if now.Sub(cur.LastFetch) < cur.Interval || (cur.LastError != "" && now.Sub(cur.LastAttempt) < cur.Interval/4) {
 		d.cfg.Metrics.publishes.WithLabelValues("fresh").Inc()
 		return
 	}
@@ -144,12 +152,14 @@ func (d *Driver) refresh(ctx context.Context, cur *volume, p podInfo) {
 		var changed bool
 		changed, err = d.cfg.Write(v.StagingPath, l.Files, v.gid())
 		if err == nil {
-			v.LastFetch = d.cfg.Now()
+			v.LastFetch = readAt(l, now)
+			v.LastError = ""
 			v.Interval = d.interval(p, l.Spec)
 			v.IdentityKey = l.Identity.Key
 			v.Bytes = l.Bytes()
 			d.cfg.Metrics.publishes.WithLabelValues("refreshed").Inc()
 			if changed {
+				v.LastChange = d.cfg.Now()
 				d.cfg.Metrics.rotations.Inc()
 				d.cfg.Log.Info("rotated secrets", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "files", len(l.Files))
 			}
@@ -159,6 +169,7 @@ func (d *Driver) refresh(ctx context.Context, cur *volume, p podInfo) {
 	}
 	if err != nil {
 		r := reason.Of(err)
+		v.LastError = fmt.Sprintf("%s: %s", r, err)
 		d.cfg.Metrics.refreshFailures.WithLabelValues(string(r)).Inc()
 		d.cfg.Log.Error(err, "refresh failed, keeping the files served", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "reason", r)
 		d.event(v.PodNamespace, v.PodName, v.PodUID, EventSecretRefreshFailed, fmt.Sprintf("refresh failed (%s), keeping the previous files: %s", r, err))
@@ -167,6 +178,14 @@ func (d *Driver) refresh(ctx context.Context, cur *volume, p podInfo) {
 		d.cfg.Log.Error(serr, "save volume state", "volume", v.VolumeID)
 	}
 	d.store(v)
+}
+
+// readAt is when the values of l were read from AWS, now when unknown.
+func readAt(l *pipeline.Result, now time.Time) time.Time {
+	if l.ReadAt.IsZero() || l.ReadAt.After(now) {
+		return now
+	}
+	return l.ReadAt
 }
 
 // teardown unmounts the target and staging mounts of v and removes its

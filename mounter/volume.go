@@ -93,17 +93,26 @@ func parsePodInfo(vc, secrets map[string]string) (podInfo, error) {
 
 // volume is one served volume: in memory and, without secrets, on disk.
 type volume struct {
-	VolumeID     string    `json:"volumeID"`
-	TargetPath   string    `json:"targetPath"`
-	StagingPath  string    `json:"stagingPath"`
-	PodNamespace string    `json:"podNamespace"`
-	PodName      string    `json:"podName"`
-	PodUID       string    `json:"podUID"`
-	SA           string    `json:"serviceAccount"`
-	Class        string    `json:"secretProviderClass"`
-	MountGroup   string    `json:"mountGroup,omitempty"`
-	LastFetch    time.Time `json:"lastFetch"`
-	LastAttempt  time.Time `json:"lastAttempt"`
+	VolumeID     string `json:"volumeID"`
+	TargetPath   string `json:"targetPath"`
+	StagingPath  string `json:"stagingPath"`
+	PodNamespace string `json:"podNamespace"`
+	PodName      string `json:"podName"`
+	PodUID       string `json:"podUID"`
+	SA           string `json:"serviceAccount"`
+	Class        string `json:"secretProviderClass"`
+	MountGroup   string `json:"mountGroup,omitempty"`
+	// LastFetch is when the values served were read from AWS (the read that
+	// filled the node cache entry, for a shared value): the interval counts
+	// from here.
+	LastFetch time.Time `json:"lastFetch"`
+	// LastAttempt is the last publish or refresh that tried to fetch.
+	LastAttempt time.Time `json:"lastAttempt"`
+	// LastChange is when the files served last changed (first publish, rotation).
+	LastChange time.Time `json:"lastChange,omitzero"`
+	// LastError is the reason and message of the last refresh, empty when it
+	// succeeded (the same words as its Event: never a secret value).
+	LastError string `json:"lastError,omitempty"`
 	// Interval is the refresh interval in force (class or default).
 	Interval time.Duration `json:"interval"`
 	// Bytes is the size of the file set served.

@@ -43,8 +43,11 @@ func newCache(ttl time.Duration, maxEntries int, now func() time.Time) *cache {
 }
 
 // claim sorts refs into fresh hits, reads in flight to wait for, and reads the
-// caller now owns (it must finish each of them).
-func (c *cache) claim(id, region string, refs []spc.Ref) (hits map[spc.Ref]secrets.Fetched, waits, own map[spc.Ref]*flight) {
+// caller now owns (it must finish each of them). With maxAge > 0 an entry
+// read longer ago than maxAge is no hit, even before it expires: it is read
+// again (and the new read replaces it). A read in flight began after the
+// call, so it is always fresh enough.
+func (c *cache) claim(id, region string, refs []spc.Ref, maxAge time.Duration) (hits map[spc.Ref]secrets.Fetched, waits, own map[spc.Ref]*flight) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
@@ -52,11 +55,13 @@ func (c *cache) claim(id, region string, refs []spc.Ref) (hits map[spc.Ref]secre
 	for _, ref := range refs {
 		k := cacheKey{id: id, region: region, ref: ref}
 		if e, ok := c.entries[k]; ok {
-			if now.Before(e.expires) {
+			if now.Before(e.expires) && (maxAge <= 0 || now.Sub(e.val.ReadAt) < maxAge) {
 				hits[ref] = e.val
 				continue
 			}
-			delete(c.entries, k)
+			if !now.Before(e.expires) {
+				delete(c.entries, k)
+			}
 		}
 		if fl, ok := c.inflight[k]; ok {
 			waits[ref] = fl

@@ -569,3 +569,53 @@ func TestCacheIsolatesIdentitiesAndSharesFlights(t *testing.T) {
 }
 
 var _ = secrets.Fetched{}
+
+// TestFetchWithinBoundsCacheAge: a value shared from the cache carries the
+// time of the read that filled the entry, and FetchWithin reads again an
+// entry older than its maxAge, though the TTL still keeps it.
+func TestFetchWithinBoundsCacheAge(t *testing.T) {
+	srv := startFake(t, 2)
+	read := time.Unix(2_000_000, 0)
+	now := read
+	var clockMu sync.Mutex
+	clock := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	advance := func(d time.Duration) { clockMu.Lock(); defer clockMu.Unlock(); now = now.Add(d) }
+	f, _ := newFetcher(t, srv, awsfetch.Options{CacheTTL: 10 * time.Minute, Now: clock})
+	s := spec(t, map[string]string{"objects": smObjects("app/s0")})
+
+	vals, err := f.Fetch(ctx(t), s, idA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !vals[0].ReadAt.Equal(read) {
+		t.Fatalf("ReadAt of a read from AWS: %s, want %s", vals[0].ReadAt, read)
+	}
+	advance(30 * time.Second)
+	srv.ResetCalls()
+	vals, err = f.FetchWithin(ctx(t), s, idA, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Calls().Total; n != 0 || !vals[0].ReadAt.Equal(read) {
+		t.Fatalf("an entry 30 s old within maxAge 1m: %d AWS calls, ReadAt %s; want 0 calls and the first read's %s", n, vals[0].ReadAt, read)
+	}
+	if _, err := srv.PutSecret("app/s0", "rotated"); err != nil {
+		t.Fatal(err)
+	}
+	advance(31 * time.Second)
+	vals, err = f.FetchWithin(ctx(t), s, idA, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Calls().Total; n != 1 || string(vals[0].Value.Bytes()) != "rotated" || !vals[0].ReadAt.Equal(read.Add(61*time.Second)) {
+		t.Fatalf("an entry 61 s old past maxAge 1m (TTL 10m): %d AWS calls, %q, ReadAt %s; want 1 call, the rotated value, read now",
+			n, vals[0].Value.Bytes(), vals[0].ReadAt)
+	}
+	// The new read replaced the entry: a plain Fetch now gets it.
+	if vals, err = f.Fetch(ctx(t), s, idA); err != nil {
+		t.Fatal(err)
+	}
+	if string(vals[0].Value.Bytes()) != "rotated" || srv.Calls().Total != 1 {
+		t.Fatalf("after the re-read, Fetch: %q with %d calls", vals[0].Value.Bytes(), srv.Calls().Total)
+	}
+}

@@ -171,6 +171,18 @@ type outcome struct {
 //     and a failover region is set, read their FailoverRef there.
 //  4. Map the outcomes back to the objects.
 func (f *Fetcher) Fetch(ctx context.Context, spec *spc.Spec, id Identity) ([]secrets.Fetched, error) {
+	return f.FetchWithin(ctx, spec, id, 0)
+}
+
+// FetchWithin is Fetch taking from the cache only values read less than
+// maxAge ago (0: any entry the cache TTL keeps). A caller that refreshes
+// every interval passes its interval, so a value shared from the cache is
+// never older than one interval however long the TTL is; and it reads each
+// value's ReadAt, so its next refresh is due one interval after the read
+// that filled the entry, not after the refresh that found it. Pods of one
+// identity then see a rotation within one interval of it (plus the caller's
+// own scheduling), never nearly two.
+func (f *Fetcher) FetchWithin(ctx context.Context, spec *spc.Spec, id Identity, maxAge time.Duration) ([]secrets.Fetched, error) {
 	if spec == nil {
 		return nil, errors.New("fetch: nil spec")
 	}
@@ -190,7 +202,7 @@ func (f *Fetcher) Fetch(ctx context.Context, spec *spc.Spec, id Identity) ([]sec
 			refs = append(refs, r)
 		}
 	}
-	got := f.resolve(ctx, id, region, refs)
+	got := f.resolve(ctx, id, region, refs, maxAge)
 
 	var failover map[spc.Ref]outcome
 	if spec.FailoverRegion != "" && ctx.Err() == nil {
@@ -204,7 +216,7 @@ func (f *Fetcher) Fetch(ctx context.Context, spec *spc.Spec, id Identity) ([]sec
 			}
 		}
 		if len(frefs) > 0 {
-			failover = f.resolve(ctx, id, spec.FailoverRegion, frefs)
+			failover = f.resolve(ctx, id, spec.FailoverRegion, frefs, maxAge)
 		}
 	}
 
@@ -235,12 +247,12 @@ func (f *Fetcher) Fetch(ctx context.Context, spec *spc.Spec, id Identity) ([]sec
 }
 
 // resolve reads refs in region, through the cache when it is enabled.
-func (f *Fetcher) resolve(ctx context.Context, id Identity, region string, refs []spc.Ref) map[spc.Ref]outcome {
+func (f *Fetcher) resolve(ctx context.Context, id Identity, region string, refs []spc.Ref, maxAge time.Duration) map[spc.Ref]outcome {
 	if f.cache == nil || id.Key == "" {
 		return f.fetchRefs(ctx, id, region, refs)
 	}
 	out := make(map[spc.Ref]outcome, len(refs))
-	hits, waits, own := f.cache.claim(id.Key, region, refs)
+	hits, waits, own := f.cache.claim(id.Key, region, refs, maxAge)
 	for ref, v := range hits {
 		out[ref] = outcome{val: v}
 		f.obs.Cache(true)
@@ -351,6 +363,7 @@ func runBounded(n int, jobs []func()) {
 // (phase two reads what phase one left: batch fallbacks and unmatched SSM names).
 func (f *Fetcher) fetchRefs(ctx context.Context, id Identity, region string, refs []spc.Ref) map[spc.Ref]outcome {
 	res := &results{m: make(map[spc.Ref]outcome, len(refs))}
+	began := f.now()
 	var plain, pinned, params []spc.Ref
 	for _, r := range refs {
 		switch {
@@ -415,8 +428,13 @@ func (f *Fetcher) fetchRefs(ctx context.Context, id Identity, region string, ref
 		runBounded(f.concurrency, jobs)
 	}
 	for _, r := range refs {
-		if _, ok := res.m[r]; !ok { // a defect, never a silent empty value
+		oc, ok := res.m[r]
+		switch {
+		case !ok: // a defect, never a silent empty value
 			res.m[r] = outcome{err: kindError(errInternal, "no answer for this object")}
+		case oc.err == nil:
+			oc.val.ReadAt = began
+			res.m[r] = oc
 		}
 	}
 	return res.m

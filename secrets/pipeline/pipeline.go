@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/atomicdir"
@@ -69,6 +70,10 @@ type Request struct {
 	// RegionLooked lists where the caller looked for a default region
 	// (region.Result.Looked), for the error of a class that names none.
 	RegionLooked []string
+	// MaxAge bounds the age of a value shared from the node cache
+	// (awsfetch.Fetcher.FetchWithin); 0 takes any entry the cache keeps.
+	// A caller that refreshes every interval passes the interval.
+	MaxAge time.Duration
 }
 
 // Result is what Load produced.
@@ -83,6 +88,11 @@ type Result struct {
 	Files []secrets.File
 	// Versions are the objects' versions, one per object in class order.
 	Versions []Version
+	// ReadAt is when the oldest of the values was read from AWS (a value
+	// shared from the node cache is as old as the read that filled the
+	// entry): the file set is AWS's as of then. A refresh schedule counts
+	// its interval from here.
+	ReadAt time.Time
 }
 
 // Version is the version of one object that was read.
@@ -149,7 +159,7 @@ func (p *Pipeline) Load(ctx context.Context, req Request) (*Result, error) {
 		return nil, p.fail(req, StageIdentity, err)
 	}
 	// 3. Fetch.
-	vals, err := p.Fetcher.Fetch(ctx, s, awsfetch.Identity{Key: res.Identity.Key, Credentials: res.Identity.Credentials})
+	vals, err := p.Fetcher.FetchWithin(ctx, s, awsfetch.Identity{Key: res.Identity.Key, Credentials: res.Identity.Credentials}, req.MaxAge)
 	if err != nil {
 		return nil, p.fail(req, StageFetch, err)
 	}
@@ -161,6 +171,9 @@ func (p *Pipeline) Load(ctx context.Context, req Request) (*Result, error) {
 	res.Versions = make([]Version, len(s.Objects))
 	for i := range s.Objects {
 		res.Versions[i] = Version{ID: s.Objects[i].FileName, Version: vals[i].VersionID}
+		if res.ReadAt.IsZero() || vals[i].ReadAt.Before(res.ReadAt) {
+			res.ReadAt = vals[i].ReadAt
+		}
 	}
 	return res, nil
 }

@@ -148,13 +148,30 @@ func (e *env) webhookCSI(t *testing.T, ctx context.Context) {
 
 // initMode: a pod with mode init gets its files from the injected init
 // container; a Job with refresh "true" (native sidecar) gets them and completes.
+//
+// The chart is installed with no aws.region and the pod is not scheduled at
+// admission, so the injector's region is the app container's AWS_REGION, which
+// EKS's pod identity webhook sets on every container of a pod with an IRSA or
+// Pod Identity account; here the manifests carry it themselves (no EKS webhook
+// runs on the node).
 func (e *env) initMode(t *testing.T, ctx context.Context) {
 	const initAnn = "    aws-secrets-injector.io/mode: init\n"
+	withRegion := func(m string) string {
+		lines := strings.Split(m, "\n")
+		for i, l := range lines {
+			if c := strings.TrimLeft(l, " "); strings.HasPrefix(c, "command: [") {
+				ind := l[:len(l)-len(c)]
+				return strings.Join(slices.Insert(lines, i, ind+"env: [{name: AWS_REGION, value: us-east-1}]"), "\n")
+			}
+		}
+		t.Fatalf("no container command in %s", m)
+		return ""
+	}
 	pod := "apiVersion: v1\nkind: Pod\n" + strings.Replace(annotated("", initAnn, "", "", "sleep", "3600"), "metadata:\n", "metadata:\n  name: init-pod\n", 1)
-	e.apply(t, ctx, injectNS, strings.Replace(pod, "app: workload", "app: init", 1))
+	e.apply(t, ctx, injectNS, withRegion(strings.Replace(pod, "app: workload", "app: init", 1)))
 	job := "apiVersion: batch/v1\nkind: Job\nmetadata: {name: init-job}\nspec:\n  backoffLimit: 0\n  template:\n" +
 		annotated("    ", initAnn+"    aws-secrets-injector.io/refresh: \"true\"\n", "", "Never", "cat", "/mnt/secrets-store/db-user")
-	e.apply(t, ctx, injectNS, strings.Replace(job, "app: workload", "app: init-job", 1))
+	e.apply(t, ctx, injectNS, withRegion(strings.Replace(job, "app: workload", "app: init-job", 1)))
 
 	e.waitReady(t, ctx, injectNS, "init-pod", 3*time.Minute)
 	e.checkFiles(t, ctx, injectNS, "init-pod", "admin", "supersecretpassword")

@@ -143,8 +143,8 @@ func (e *env) helm(t *testing.T, ctx context.Context, verb string, extra ...stri
 		"--kubeconfig", e.c.KubeConfig, "--namespace", releaseNS, "--wait", "--timeout", "5m",
 		"--set", "image.repository=" + chartImage, "--set", "image.tag=" + chartTag,
 		"--set", "image.pullPolicy=Never",
-		"--set", "aws.region=us-east-1", "--set", "aws.endpoint=" + e.fakeURL,
-		"--set", "mounter.refreshInterval=" + refresh.String(), "--set", "mounter.cacheTTL=" + (refresh / 2).String(),
+		"--set", "aws.endpoint=" + e.fakeURL,
+		"--set", "mounter.refreshInterval=" + refresh.String(),
 		"--set", "webhook.replicas=1", "--set", "webhook.injector.refreshInterval=" + refresh.String(),
 	}
 	e.mustRun(t, ctx, filepath.Join(e.root, "bin", "helm"), append(args, extra...)...)
