@@ -4,6 +4,7 @@ package mounter_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/mountertest"
 )
 
@@ -38,7 +40,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	if err := e.Publish(ctx, "denied", mountertest.SAOther, mountertest.SeedClass); err == nil {
 		t.Fatal("pod with the other role read the secret")
 	}
-	h := mounter.HTTPHandler(e.Socket, e.Driver.Metrics())
+	h := mounter.HTTPHandler(e.Socket, e.Driver.Metrics(), e.Driver)
 	if code, body := get(t, h, "/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz = %d %q", code, body)
 	}
@@ -111,4 +113,75 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestPodStatus: /status/pods/{uid} shows the volumes of that pod only: what
+// was read and when, the change after a rotation, the error of a failed
+// refresh; never a value; 404 for a pod the node does not serve.
+func TestPodStatus(t *testing.T) {
+	requireRoot(t)
+	clk := newClock()
+	e := mountertest.Start(t, mountertest.Options{Now: clk.Now, RefreshInterval: time.Minute, CacheTTL: time.Minute})
+	ctx := context.Background()
+	for _, pod := range []string{"s1", "s2"} {
+		if err := e.Publish(ctx, pod, mountertest.SAApp, mountertest.SeedClass); err != nil {
+			t.Fatal(err)
+		}
+	}
+	published := clk.Now()
+	h := mounter.HTTPHandler(e.Socket, e.Driver.Metrics(), e.Driver)
+	status := func(uid string) (int, mounter.PodStatus, string) {
+		t.Helper()
+		code, body := get(t, h, "/status/pods/"+uid)
+		var ps mounter.PodStatus
+		if code == http.StatusOK {
+			if err := json.Unmarshal([]byte(body), &ps); err != nil {
+				t.Fatalf("status body %q: %v", body, err)
+			}
+		}
+		for _, v := range []string{"supersecretpassword", "rotated-pw"} {
+			if strings.Contains(body, v) {
+				t.Fatalf("status of %s holds a secret value: %s", uid, body)
+			}
+		}
+		return code, ps, body
+	}
+	code, ps, body := status(mountertest.PodUID("s1"))
+	if code != http.StatusOK || ps.Name != "s1" || ps.Namespace != mountertest.Namespace || len(ps.Volumes) != 1 {
+		t.Fatalf("status of s1: %d %s", code, body)
+	}
+	v := ps.Volumes[0]
+	if v.Class != mountertest.SeedClass || v.ServiceAccount != mountertest.SAApp || v.Interval != "1m0s" || v.Bytes == 0 ||
+		!v.LastFetch.Equal(published) || !v.LastChange.Equal(published) || v.LastError != "" || !strings.Contains(v.Identity, mountertest.SAApp) {
+		t.Errorf("s1's volume: %+v", v)
+	}
+	if code, _, body := status("no-such-uid"); code != http.StatusNotFound || !strings.Contains(body, "serves no volume of pod no-such-uid") {
+		t.Errorf("unknown pod: %d %s", code, body)
+	}
+	if code, _ := get(t, h, "/status/pods/"+strings.Repeat("u", 65)); code != http.StatusBadRequest {
+		t.Errorf("a 65-byte UID: %d, want 400", code)
+	}
+
+	// A rotation: lastFetch and lastChange move.
+	if _, err := e.AWS.PutSecret(mountertest.SeedSecret, `{"username":"admin","password":"rotated-pw"}`); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(61 * time.Second)
+	if err := e.Publish(ctx, "s1", mountertest.SAApp, mountertest.SeedClass); err != nil {
+		t.Fatal(err)
+	}
+	_, ps, _ = status(mountertest.PodUID("s1"))
+	if v := ps.Volumes[0]; !v.LastChange.Equal(clk.Now()) || !v.LastFetch.Equal(clk.Now()) || v.LastError != "" {
+		t.Errorf("after a rotation: %+v, want lastFetch and lastChange %s", v, clk.Now())
+	}
+	// A failed refresh (AWS refuses): lastError says why, lastChange stays.
+	e.AWS.SetFault(fakeaws.Fault{API: "secretsmanager:*", ErrorCode: "AccessDeniedException"})
+	clk.Add(61 * time.Second)
+	if err := e.Publish(ctx, "s2", mountertest.SAApp, mountertest.SeedClass); err != nil {
+		t.Fatal(err)
+	}
+	_, ps, _ = status(mountertest.PodUID("s2"))
+	if v := ps.Volumes[0]; !strings.Contains(v.LastError, "AccessDenied") || !v.LastChange.Equal(published) || !v.LastAttempt.Equal(clk.Now()) {
+		t.Errorf("after a failed refresh: %+v", v)
+	}
 }

@@ -107,7 +107,7 @@ func Run(ctx context.Context, o *Options) error {
 		g.Go(func() error { return reg.Serve(ctx) })
 	}
 	if o.HTTPAddress != "" {
-		srv := &http.Server{Addr: o.HTTPAddress, Handler: HTTPHandler(sock, metrics), ReadHeaderTimeout: 5 * time.Second,
+		srv := &http.Server{Addr: o.HTTPAddress, Handler: HTTPHandler(sock, metrics, d), ReadHeaderTimeout: 5 * time.Second,
 			BaseContext: func(net.Listener) context.Context { return ctx }}
 		g.Go(func() error {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -127,8 +127,9 @@ func Run(ctx context.Context, o *Options) error {
 	return err
 }
 
-// HTTPHandler serves /healthz (a CSI Probe over the socket) and /metrics.
-func HTTPHandler(sock string, m *Metrics) http.Handler {
+// HTTPHandler serves /healthz (a CSI Probe over the socket), /metrics and,
+// when d is not nil, /status/pods/{uid} (StatusHandler).
+func HTTPHandler(sock string, m *Metrics, d *Driver) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
@@ -140,6 +141,9 @@ func HTTPHandler(sock string, m *Metrics) http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	if d != nil {
+		mux.Handle("GET /status/pods/{uid}", StatusHandler(d))
+	}
 	return mux
 }
 
