@@ -5,14 +5,18 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/cli/doctor"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/examples"
 )
 
@@ -28,6 +32,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("WebhookCSI", func(t *testing.T) { e.webhookCSI(t, ctx) })
 	t.Run("InitMode", func(t *testing.T) { e.initMode(t, ctx) })
 	t.Run("Rotation", func(t *testing.T) { e.rotation(t, ctx) })
+	t.Run("Doctor", func(t *testing.T) { e.doctor(t, ctx) })
 	t.Run("FailureVisible", func(t *testing.T) { e.failureVisible(t, ctx) })
 	t.Run("MounterRestart", func(t *testing.T) { e.mounterRestart(t, ctx) })
 }
@@ -383,4 +388,40 @@ func (e *env) mounterRestart(t *testing.T, ctx context.Context) {
 func hash12(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])[:12]
+}
+
+// doctor: `aws-secrets-injector doctor pod` of working pods (a hand-written
+// CSI volume, a webhook-mutated one, init mode) is ✓ at every step, the
+// volume step from the mounter's status through the API server's pods/proxy;
+// a pod that asks for nothing is ✗ with exit 1.
+func (e *env) doctor(t *testing.T, ctx context.Context) {
+	bin := filepath.Join(e.root, "bin", "aws-secrets-injector")
+	run := func(pod string) (doctor.Report, string, error) {
+		out, err := exec.CommandContext(ctx, bin, "doctor", "pod", pod, "--kubeconfig", e.c.KubeConfig, "-o", "json").Output()
+		var r doctor.Report
+		if jerr := json.Unmarshal(out, &r); jerr != nil {
+			t.Fatalf("doctor pod %s: %v, output %q (%v)", pod, jerr, out, err)
+		}
+		return r, string(out), err
+	}
+	for _, pod := range []string{"seed/my-app-pod", injectNS + "/" + e.podOf(t, ctx, injectNS, "app=workload"), injectNS + "/init-pod"} {
+		r, out, err := run(pod)
+		if err != nil || !r.OK {
+			t.Errorf("doctor pod %s: %v\n%s", pod, err, out)
+			continue
+		}
+		want := "volume"
+		if strings.HasSuffix(pod, "/init-pod") {
+			want = "injector"
+		}
+		if !slices.ContainsFunc(r.Steps, func(s doctor.Step) bool { return s.Name == want && s.OK }) {
+			t.Errorf("doctor pod %s has no ✓ %s step:\n%s", pod, want, out)
+		}
+		t.Logf("doctor pod %s: %d steps ✓", pod, len(r.Steps))
+	}
+	r, out, err := run(plainNS + "/" + e.podOf(t, ctx, plainNS, "app=workload"))
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || r.OK || !slices.ContainsFunc(r.Steps, func(s doctor.Step) bool { return s.Name == "request" && !s.OK }) {
+		t.Errorf("doctor of the unannotated pod: %v, want exit 1 and ✗ request:\n%s", err, out)
+	}
 }

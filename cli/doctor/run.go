@@ -1,0 +1,163 @@
+package doctor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/cli"
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
+)
+
+// DefaultMounterSelector selects the chart's mounter pods.
+const DefaultMounterSelector = "app.kubernetes.io/name=aws-secrets-injector,app.kubernetes.io/component=mounter"
+
+// maxStatusBytes bounds the mounter's answer.
+const maxStatusBytes = 1 << 20
+
+// ProxyStatus asks the mounter pod on the pod's node (selected by selector,
+// in any namespace) for /status/pods/{uid} through the API server's
+// pods/proxy, on the mounter container's port named "http". The caller
+// needs list on pods and get on pods/proxy of the mounter's namespace.
+func ProxyStatus(kube kubernetes.Interface, selector string) StatusSource {
+	return func(ctx context.Context, pod *corev1.Pod) (*mounter.PodStatus, error) {
+		list, err := kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: selector,
+			FieldSelector: fields.OneTermEqualSelector("spec.nodeName", pod.Spec.NodeName).String(), Limit: 10})
+		if err != nil {
+			return nil, fmt.Errorf("find the mounter pod (%s): %w", selector, err)
+		}
+		var m *corev1.Pod
+		for i := range list.Items {
+			if list.Items[i].Status.Phase == corev1.PodRunning {
+				m = &list.Items[i]
+				break
+			}
+		}
+		if m == nil {
+			return nil, fmt.Errorf("no running mounter pod (%s) on the node: is the chart's mode csi, and does the DaemonSet tolerate the node?", selector)
+		}
+		port := ""
+		for _, c := range m.Spec.Containers {
+			for _, p := range c.Ports {
+				if p.Name == "http" {
+					port = fmt.Sprint(p.ContainerPort)
+				}
+			}
+		}
+		if port == "" {
+			return nil, fmt.Errorf("mounter pod %s/%s has no port named http", m.Namespace, m.Name)
+		}
+		body, err := kube.CoreV1().Pods(m.Namespace).ProxyGet("http", m.Name, port, "/status/pods/"+string(pod.UID), nil).DoRaw(ctx)
+		if len(body) > maxStatusBytes {
+			return nil, fmt.Errorf("mounter %s/%s: an answer over %d bytes", m.Namespace, m.Name, maxStatusBytes)
+		}
+		if err != nil {
+			var e struct{ Error string }
+			if json.Unmarshal(body, &e) == nil && e.Error != "" {
+				return nil, errors.New(e.Error)
+			}
+			if apierrors.IsForbidden(err) {
+				return nil, fmt.Errorf("pods/proxy of %s/%s is forbidden for your kubeconfig's user", m.Namespace, m.Name)
+			}
+			return nil, fmt.Errorf("ask mounter %s/%s: %w", m.Namespace, m.Name, err)
+		}
+		var ps mounter.PodStatus
+		if err := json.Unmarshal(body, &ps); err != nil || len(ps.Volumes) == 0 {
+			return nil, fmt.Errorf("mounter %s/%s: an answer that is not a volume status", m.Namespace, m.Name)
+		}
+		return &ps, nil
+	}
+}
+
+// Options of the doctor command.
+type Options struct {
+	Kubeconfig      string
+	Context         string
+	Output          string
+	MounterSelector string
+	Drivers         []string
+}
+
+// AddFlags registers the flags.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+	fs.StringVar(&o.Context, "context", "", "kubeconfig context (default: the current one)")
+	fs.StringVarP(&o.Output, "output", "o", "text", "text or json")
+	fs.StringVar(&o.MounterSelector, "mounter-selector", DefaultMounterSelector, "label selector of the mounter pods")
+	fs.StringSliceVar(&o.Drivers, "driver", DefaultDrivers, "CSI driver names that are ours (the chart's driverName)")
+}
+
+// Run runs `doctor KIND NAME` (kind pod, class or namespace) and writes the
+// report; a report with a ✗ is exit 1, bad usage exit 2.
+func Run(ctx context.Context, o *Options, args []string, out io.Writer) error {
+	if o.Output != "text" && o.Output != "json" {
+		return &cli.ExitError{Code: 2, Err: fmt.Errorf("--output %q: use text or json", o.Output)}
+	}
+	if len(args) != 2 {
+		return &cli.ExitError{Code: 2, Err: errors.New("usage: doctor pod NAMESPACE/NAME | class NAMESPACE/NAME | namespace NAME")}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.Kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.Context}).ClientConfig()
+	if err != nil {
+		return &cli.ExitError{Code: 2, Err: fmt.Errorf("kubeconfig: %w", err)}
+	}
+	kc, err := mounter.NewKubeCluster(cfg)
+	if err != nil {
+		return err
+	}
+	d := &Doctor{Kube: kc.Clientset, Classes: kc, Status: ProxyStatus(kc.Clientset, o.MounterSelector), Drivers: o.Drivers}
+	r, err := d.Explain(ctx, args[0], args[1])
+	if err != nil {
+		return &cli.ExitError{Code: 2, Err: err}
+	}
+	if err := Write(out, r, o.Output == "json"); err != nil {
+		return err
+	}
+	if !r.OK {
+		return &cli.ExitError{Code: 1, Err: ErrProblems}
+	}
+	return nil
+}
+
+// Explain runs the report of kind (pod, class, namespace) for name.
+func (d *Doctor) Explain(ctx context.Context, kind, name string) (*Report, error) {
+	split := func() (string, string, error) {
+		ns, n, ok := strings.Cut(name, "/")
+		if !ok || ns == "" || n == "" || strings.Contains(n, "/") {
+			return "", "", fmt.Errorf("%s %q: write NAMESPACE/NAME", kind, name)
+		}
+		return ns, n, nil
+	}
+	switch kind {
+	case "pod", "pods", "po":
+		ns, n, err := split()
+		if err != nil {
+			return nil, err
+		}
+		return d.Pod(ctx, ns, n), nil
+	case "class", "secretproviderclass", "spc":
+		ns, n, err := split()
+		if err != nil {
+			return nil, err
+		}
+		return d.Class(ctx, ns, n), nil
+	case "namespace", "ns":
+		if name == "" || strings.Contains(name, "/") {
+			return nil, fmt.Errorf("namespace %q: write the namespace's name", name)
+		}
+		return d.Namespace(ctx, name), nil
+	}
+	return nil, fmt.Errorf("%q: explain a pod, a class or a namespace", kind)
+}
