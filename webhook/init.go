@@ -219,6 +219,7 @@ func (initMutator) apply(ctx context.Context, pod *corev1.Pod, t *Target, cfg *C
 		return err
 	}
 	addPodIdentity(pod, &c)
+	inheritRegion(pod, &c)
 
 	// 4. After the pod's own init containers, or first when asked.
 	if a.InitFirst {

@@ -154,6 +154,37 @@ func irsaPeer(pod *corev1.Pod) *corev1.Container {
 	return nil
 }
 
+// inheritRegion gives c the region the pod's own containers declare
+// (AWS_DEFAULT_REGION and AWS_REGION, as the first app container that sets
+// either has them: EKS's pod identity webhook sets both on every container
+// of a pod with an IRSA or Pod Identity account), when c has neither from
+// --injector-aws-region or the IRSA peer. The pod is not scheduled at
+// admission, so this and IMDS are the injector's only ways to a region for
+// a class that names none.
+func inheritRegion(pod *corev1.Pod, c *corev1.Container) {
+	if envIndex(c.Env, envAWSRegion) >= 0 || envIndex(c.Env, envAWSDefaultRegion) >= 0 {
+		return
+	}
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range list {
+			src := &list[i]
+			if src.Name == c.Name {
+				continue
+			}
+			found := false
+			for _, name := range []string{envAWSDefaultRegion, envAWSRegion} {
+				if j := envIndex(src.Env, name); j >= 0 {
+					c.Env = append(c.Env, *src.Env[j].DeepCopy())
+					found = true
+				}
+			}
+			if found {
+				return
+			}
+		}
+	}
+}
+
 // addPodIdentity copies EKS Pod Identity's credentials env and token mount
 // from the first app container that has all three to c, when the pod has the
 // token volume and c lacks the env.

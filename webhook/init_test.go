@@ -272,3 +272,45 @@ func BenchmarkHandleInit(b *testing.B) {
 		}
 	}
 }
+
+// TestInitInheritsTheAppsRegion: with no --injector-aws-region and no IRSA,
+// the injector gets the AWS_REGION and AWS_DEFAULT_REGION an app container
+// declares; the flag's region wins; a pod that declares none gives none.
+func TestInitInheritsTheAppsRegion(t *testing.T) {
+	withRegion := func(p *corev1.Pod, env ...corev1.EnvVar) *corev1.Pod {
+		p = p.DeepCopy()
+		p.Spec.Containers[len(p.Spec.Containers)-1].Env = append(p.Spec.Containers[len(p.Spec.Containers)-1].Env, env...)
+		return p
+	}
+	region := func(c *corev1.Container, name string) string {
+		if i := envIndex(c.Env, name); i >= 0 {
+			return c.Env[i].Value
+		}
+		return ""
+	}
+	base := testPod(map[string]string{AnnotationMode: "init"})
+	for _, tc := range []struct {
+		name          string
+		pod           *corev1.Pod
+		flag          string
+		region, deflt string
+	}{
+		{"app declares AWS_REGION", withRegion(base, corev1.EnvVar{Name: envAWSRegion, Value: "eu-west-1"}), "", "eu-west-1", ""},
+		{"app declares both", withRegion(base, corev1.EnvVar{Name: envAWSDefaultRegion, Value: "eu-west-2"}, corev1.EnvVar{Name: envAWSRegion, Value: "eu-west-1"}), "", "eu-west-1", "eu-west-2"},
+		{"the flag wins", withRegion(base, corev1.EnvVar{Name: envAWSRegion, Value: "eu-west-1"}), "us-west-2", "us-west-2", ""},
+		{"none declared", base, "", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Init.Region = tc.flag
+			out, _, err := Mutate(context.Background(), tc.pod, "apps", cfg, testLookups())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := injectorContainer(t, out)
+			if got, got2 := region(c, envAWSRegion), region(c, envAWSDefaultRegion); got != tc.region || got2 != tc.deflt {
+				t.Errorf("injector AWS_REGION %q AWS_DEFAULT_REGION %q, want %q %q", got, got2, tc.region, tc.deflt)
+			}
+		})
+	}
+}

@@ -79,6 +79,9 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
+	if err := RegisterCertExpiry(metrics.Registry, src.GetCertificate); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
 	h := &Handler{
 		Config:  o.Config(),
 		Lookups: ClientLookups{Classes: mgr.GetClient(), ServiceAccounts: mgr.GetClient(), ServiceAccountsLive: mgr.GetAPIReader()},

@@ -15,7 +15,7 @@ import (
 // alertNames are the alerts the chart ships, in order.
 var alertNames = []string{
 	"AWSSecretsInjectorPublishesFailing", "AWSSecretsInjectorRefreshFailing", "AWSSecretsInjectorAWSThrottled",
-	"AWSSecretsInjectorWebhookErrors", "AWSSecretsInjectorWebhookSlow",
+	"AWSSecretsInjectorWebhookErrors", "AWSSecretsInjectorWebhookSlow", "AWSSecretsInjectorWebhookCertificateExpiring",
 }
 
 func renderRules(t *testing.T, values map[string]any) []rulefmt.Rule {
@@ -138,7 +138,7 @@ func TestRulesFollowRefreshInterval(t *testing.T) {
 // alert, and without the mounter only the webhook's alerts remain.
 func TestRulesValues(t *testing.T) {
 	rules := renderRules(t, map[string]any{"metrics": map[string]any{"prometheusRule": map[string]any{
-		"alertLabels": map[string]any{"team": "platform"}, "webhookLatencySeconds": 2.5}}})
+		"alertLabels": map[string]any{"team": "platform"}, "webhookLatencySeconds": 2.5, "certificateExpiryDays": 30}}})
 	for _, r := range rules {
 		if r.Labels["team"] != "platform" || r.Labels["severity"] == "" {
 			t.Errorf("%s labels %v", r.Alert, r.Labels)
@@ -146,9 +146,12 @@ func TestRulesValues(t *testing.T) {
 		if r.Alert == "AWSSecretsInjectorWebhookSlow" && !strings.HasSuffix(r.Expr, "> 2.5") {
 			t.Errorf("threshold not in %s", r.Expr)
 		}
+		if r.Alert == "AWSSecretsInjectorWebhookCertificateExpiring" && !strings.HasSuffix(r.Expr, "< 30 * 86400") {
+			t.Errorf("certificateExpiryDays not in %s", r.Expr)
+		}
 	}
 	rules = renderRules(t, map[string]any{"mounter": map[string]any{"enabled": false}})
-	if got := alertsOf(rules); !slices.Equal(got, []string{"AWSSecretsInjectorWebhookErrors", "AWSSecretsInjectorWebhookSlow"}) {
+	if got := alertsOf(rules); !slices.Equal(got, []string{"AWSSecretsInjectorWebhookErrors", "AWSSecretsInjectorWebhookSlow", "AWSSecretsInjectorWebhookCertificateExpiring"}) {
 		t.Errorf("without the mounter: %v", got)
 	}
 }
