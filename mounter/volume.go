@@ -110,6 +110,9 @@ type volume struct {
 	Bytes int64 `json:"bytes"`
 	// IdentityKey is the cache key of the identity that fetched (no secret).
 	IdentityKey string `json:"identityKey"`
+	// SyncPending: the files were rotated but syncing the class's
+	// secretObjects failed; the next refresh syncs even if nothing changed.
+	SyncPending bool `json:"syncPending,omitempty"`
 }
 
 // volumesDir is where per-volume directories live.

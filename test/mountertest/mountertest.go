@@ -197,6 +197,9 @@ type Options struct {
 	RefreshInterval time.Duration
 	// StrictClasses is the mounter's --strict-classes.
 	StrictClasses bool
+	// SyncSecrets is the mounter's --sync-secrets (through the Cluster: the
+	// StaticCluster's Secrets, or a real API server's).
+	SyncSecrets bool
 	// Now is the clock of the driver and of the node cache.
 	Now func() time.Time
 	// Mounter replaces the real mounter (nil: real tmpfs mounts).
@@ -322,7 +325,7 @@ func StartEnv(o Options) (*Env, error) {
 	e.cfg = mounter.Config{
 		DriverName: mounter.DefaultDriverName, NodeID: "test-node", PluginDir: e.PluginDir, KubeletDir: e.KubeletDir,
 		RefreshInterval: o.RefreshInterval, DefaultRegion: Region, StrictClasses: o.StrictClasses,
-		Cluster: cluster,
+		SyncSecrets: o.SyncSecrets, Cluster: cluster,
 		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{NodeIdentity: o.NodeIdentity, PodIdentityEndpoint: srv.PodIdentityURL()}),
 			awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics, MaxAttempts: 2, Now: o.Now})),
 		Mounter: m, Events: events, Metrics: metrics, Log: o.Log, Now: o.Now,
