@@ -157,6 +157,7 @@ func (d *Driver) publishNew(ctx context.Context, volumeID, target, group string,
 	if err := d.sync(ctx, v, objs, l.Files); err != nil {
 		return err
 	}
+	v.Synced = d.cfg.SyncSecrets
 	// The kubelet made the target's parent (the volume's directory); only the
 	// target itself is ours to create.
 	if err := os.Mkdir(target, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -191,12 +192,12 @@ func (d *Driver) mountStaging(v *volume) error {
 }
 
 // refresh re-fetches a served volume when its interval has passed and writes
-// when the content changed; then, when the files changed (or a sync is still
-// pending from a failed one), it syncs the class's secretObjects. A failure
-// to fetch or write keeps the old files; a failure to sync keeps the new
-// files, leaves the sync pending and retries it on the next republish after a
-// quarter of the interval. Either is reported with an Event and a metric,
-// not to the kubelet.
+// when the content changed; then, when the files changed or the volume is not
+// synced yet (a failed sync, or sync turned on since it was published), it
+// syncs the class's secretObjects. A failure to fetch or write keeps the old
+// files; a failure to sync keeps the new files and retries the sync on the
+// next republish after a quarter of the interval. Either is reported with an
+// Event and a metric, not to the kubelet.
 func (d *Driver) refresh(ctx context.Context, cur *volume, p podInfo) {
 	now := d.cfg.Now()
 	v := new(volume)
@@ -219,9 +220,9 @@ func (d *Driver) refresh(ctx context.Context, cur *volume, p podInfo) {
 				d.cfg.Metrics.rotations.Inc()
 				d.cfg.Log.Info("rotated secrets", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "files", len(l.Files))
 			}
-			if changed || v.SyncPending {
+			if changed || !v.Synced {
 				err = d.sync(ctx, v, objs, l.Files)
-				v.SyncPending = err != nil
+				v.Synced = err == nil && d.cfg.SyncSecrets
 				kept = "the files are current, the Secrets are synced again on the next refresh"
 			}
 		} else {

@@ -274,6 +274,45 @@ func TestSecretObjectsRefreshSyncFailure(t *testing.T) {
 	}
 }
 
+// TestSecretObjectsSyncTurnedOn: a volume served while sync was off gets its
+// Secret on the first refresh after the mounter restarts with sync on, though
+// its files do not change.
+func TestSecretObjectsSyncTurnedOn(t *testing.T) {
+	requireRoot(t)
+	clk := newClock()
+	e := mountertest.Start(t, mountertest.Options{Now: clk.Now, RefreshInterval: time.Minute})
+	ctx := context.Background()
+	if err := e.Cluster.AddClassYAML(mountertest.Namespace, syncClassYAML); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Publish(ctx, "pod-a", mountertest.SAApp, syncClass); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if _, err := e.Cluster.GetSecret(ctx, mountertest.Namespace, "db-creds"); !apierrors.IsNotFound(err) {
+		t.Fatalf("sync off, yet the Secret: %v", err)
+	}
+	if err := e.RestartWith(func(c *mounter.Config) { c.SyncSecrets = true }); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(61 * time.Second)
+	if err := e.Publish(ctx, "pod-a", mountertest.SAApp, syncClass); err != nil {
+		t.Fatalf("republish: %v", err)
+	}
+	s, err := e.Cluster.GetSecret(ctx, mountertest.Namespace, "db-creds")
+	if err != nil || string(s.Data["password"]) != "supersecretpassword" || len(s.OwnerReferences) != 1 || s.OwnerReferences[0].Name != "pod-a" {
+		t.Fatalf("after turning sync on, the running pod's Secret: %v", err)
+	}
+	// Synced now: the next unchanged refresh does not write it again.
+	rv := s.ResourceVersion
+	clk.Add(61 * time.Second)
+	if err := e.Publish(ctx, "pod-a", mountertest.SAApp, syncClass); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ = e.Cluster.GetSecret(ctx, mountertest.Namespace, "db-creds"); s.ResourceVersion != rv {
+		t.Errorf("an unchanged refresh of a synced volume wrote the Secret (%s → %s)", rv, s.ResourceVersion)
+	}
+}
+
 func keysOf(m map[string][]byte) []string {
 	var out []string
 	for k := range m {

@@ -110,9 +110,11 @@ type volume struct {
 	Bytes int64 `json:"bytes"`
 	// IdentityKey is the cache key of the identity that fetched (no secret).
 	IdentityKey string `json:"identityKey"`
-	// SyncPending: the files were rotated but syncing the class's
-	// secretObjects failed; the next refresh syncs even if nothing changed.
-	SyncPending bool `json:"syncPending,omitempty"`
+	// Synced: the class's secretObjects were synced with --sync-secrets after
+	// the last write. False after a failed sync, or when the volume was served
+	// while sync was off: the next refresh then syncs even if nothing changed
+	// (so turning sync on reaches pods already running).
+	Synced bool `json:"synced,omitempty"`
 }
 
 // volumesDir is where per-volume directories live.

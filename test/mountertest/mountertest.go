@@ -371,6 +371,13 @@ func (e *Env) Restart() error {
 	return e.serve()
 }
 
+// RestartWith is Restart with the driver's configuration changed by change
+// first (a mounter restarted with other flags).
+func (e *Env) RestartWith(change func(*mounter.Config)) error {
+	change(&e.cfg)
+	return e.Restart()
+}
+
 // Close stops the mounter and the fake AWS and unmounts and removes everything under Dir.
 func (e *Env) Close() {
 	if e.stop != nil {
