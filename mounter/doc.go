@@ -23,9 +23,15 @@
 // the mounter re-fetches when the volume's refresh interval has passed, writes
 // only when the content changed, and keeps the old files when AWS fails.
 //
+// With --sync-secrets (off by default: the values then sit in etcd) the
+// class's spec.secretObjects become Kubernetes Secrets in the pod's namespace,
+// written after the files on first publish and on a refresh that changed them
+// (secretsync.go); off, such a class gets a SecretObjectsNotSynced Event.
+//
 // Files: driver.go (state and dependencies), node.go (the CSI node service),
 // publish.go (the publish/refresh/unpublish steps), volume.go (paths and
 // state files), target.go (the kubelet's target path layout), mount.go (the
 // mount interface), server.go (the CSI identity service, gRPC with redacting
-// logs), kube.go (API server access and events), metrics.go, run.go.
+// logs), kube.go (API server access and events), secretsync.go (secretObjects
+// into Secrets), metrics.go, run.go.
 package mounter

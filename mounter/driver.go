@@ -41,13 +41,18 @@ type Config struct {
 	// StrictClasses refuses what the AWS provider accepts but is likely a
 	// mistake (an unknown key in objects) instead of an Event.
 	StrictClasses bool
+	// SyncSecrets syncs a class's spec.secretObjects into Kubernetes Secrets
+	// through Cluster (its SecretStore half); off, a class with secretObjects
+	// gets an EventSecretObjectsNotSynced Event on first publish.
+	SyncSecrets bool
 	// RegionLooked lists where DefaultRegion was looked for (region.Result),
 	// for the error of a class without a region when none was found.
 	RegionLooked []string
 	// FetchTimeout bounds one fetch.
 	FetchTimeout time.Duration
 
-	// Cluster reads SecretProviderClasses and ServiceAccounts.
+	// Cluster reads SecretProviderClasses and ServiceAccounts, and with
+	// SyncSecrets gets, creates and updates Secrets.
 	Cluster Cluster
 	// Pipeline is the core's pipeline: identity, fetch (the node cache), extract.
 	Pipeline *pipeline.Pipeline

@@ -19,9 +19,13 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
-// Cluster is what the mounter reads from the API server: the only two reads it
-// needs (RBAC: get secretproviderclasses and serviceaccounts; never Secrets).
+// Cluster is what the mounter needs of the API server: two reads (RBAC: get
+// secretproviderclasses and serviceaccounts) and, only with Config.SyncSecrets
+// (--sync-secrets), the SecretStore calls (RBAC: get, create and update
+// secrets, granted by the chart only with mounter.syncSecrets). Without
+// SyncSecrets the driver never calls the SecretStore methods.
 type Cluster interface {
+	SecretStore
 	// SecretProviderClass returns the class namespace/name; a missing class is an
 	// error for which apierrors.IsNotFound holds.
 	SecretProviderClass(ctx context.Context, namespace, name string) (*spc.Class, error)

@@ -52,6 +52,11 @@ type Options struct {
 	// StrictClasses refuses classes with what the AWS provider accepts but
 	// is likely a mistake (an unknown key), instead of a warning Event.
 	StrictClasses bool
+	// SyncSecrets creates and updates the Kubernetes Secrets a class declares
+	// in spec.secretObjects (the values then sit in etcd; the mounter needs
+	// get, create and update on secrets cluster-wide). Off, such a class gets
+	// an Event on the pod instead.
+	SyncSecrets bool
 	// CacheTTL is how long fetched values are shared on the node per identity; 0 disables the cache.
 	CacheTTL time.Duration
 	// TmpfsSize caps each volume's tmpfs.
@@ -103,6 +108,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.AWSEndpoint, "aws-endpoint", o.AWSEndpoint, "override every AWS endpoint (VPC/FIPS endpoints); AWS_ENDPOINT_URL works too")
 	fs.DurationVar(&o.RefreshInterval, "refresh-interval", o.RefreshInterval, "rotation interval for classes that set no refreshInterval")
 	fs.BoolVar(&o.StrictClasses, "strict-classes", o.StrictClasses, "refuse SecretProviderClasses with what the AWS provider accepts but is likely a mistake (an unknown key in objects), instead of a warning Event")
+	fs.BoolVar(&o.SyncSecrets, "sync-secrets", o.SyncSecrets, "create and update the Kubernetes Secrets a SecretProviderClass declares in spec.secretObjects (the values then sit in etcd; needs RBAC get, create and update on secrets)")
 	fs.DurationVar(&o.CacheTTL, "cache-ttl", o.CacheTTL, "how long fetched values are shared between pods of one identity on this node (0: no cache)")
 	fs.StringVar(&o.TmpfsSize, "tmpfs-size", o.TmpfsSize, "size limit of each volume's tmpfs (a Kubernetes quantity)")
 	fs.DurationVar(&o.FetchTimeout, "fetch-timeout", o.FetchTimeout, "time limit of one volume's fetch")

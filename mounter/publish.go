@@ -24,33 +24,39 @@ import (
 
 // load reads the pod's SecretProviderClass and ServiceAccount and runs the
 // core's pipeline as the pod (identity, fetch, extract). It touches no mount.
-// On a first publish the class's warnings become an Event on the pod.
-func (d *Driver) load(ctx context.Context, p podInfo, first bool) (*pipeline.Result, error) {
+// On a first publish the class's warnings become an Event on the pod. It
+// also returns the class's secretObjects to sync (secretObjects), checked
+// before any AWS call.
+func (d *Driver) load(ctx context.Context, p podInfo, first bool) (*pipeline.Result, []spc.SecretObject, error) {
 	class, err := d.cfg.Cluster.SecretProviderClass(ctx, p.Namespace, p.Class)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, classify(reason.InvalidClass, fmt.Errorf("SecretProviderClass %q not found in namespace %q: create it, or fix the %s volume attribute",
+			return nil, nil, classify(reason.InvalidClass, fmt.Errorf("SecretProviderClass %q not found in namespace %q: create it, or fix the %s volume attribute",
 				p.Class, p.Namespace, AttrSecretProviderClass))
 		}
 		var inv *spc.InvalidError
 		if errors.As(err, &inv) {
-			return nil, classify(reason.InvalidClass, fmt.Errorf("SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
+			return nil, nil, classify(reason.InvalidClass, fmt.Errorf("SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
 		}
-		return nil, classify(reason.KubernetesAPI, fmt.Errorf("get SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
+		return nil, nil, classify(reason.KubernetesAPI, fmt.Errorf("get SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
 	}
 	checked := spc.Check(class.Parameters, spc.Options{DefaultRegion: d.cfg.DefaultRegion, Strict: d.cfg.StrictClasses})
 	if err := checked.Err(); err != nil {
-		return nil, classify(reason.InvalidClass, fmt.Errorf("SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
+		return nil, nil, classify(reason.InvalidClass, fmt.Errorf("SecretProviderClass %s/%s: %w", p.Namespace, p.Class, err))
 	}
 	spec := checked.Spec
 	if first {
 		d.classWarnings(p, checked.Warnings)
 	}
+	objs, err := d.secretObjects(p, class, spec, first)
+	if err != nil {
+		return nil, nil, err
+	}
 	var ann map[string]string
 	if !spec.UsePodIdentity {
 		ann, err = d.cfg.Cluster.ServiceAccountAnnotations(ctx, p.Namespace, p.ServiceAccount)
 		if err != nil {
-			return nil, classify(reason.KubernetesAPI, fmt.Errorf("get ServiceAccount %s/%s: %w", p.Namespace, p.ServiceAccount, err))
+			return nil, nil, classify(reason.KubernetesAPI, fmt.Errorf("get ServiceAccount %s/%s: %w", p.Namespace, p.ServiceAccount, err))
 		}
 	}
 	fctx, cancel := context.WithTimeout(ctx, d.cfg.FetchTimeout)
@@ -63,16 +69,70 @@ func (d *Driver) load(ctx context.Context, p podInfo, first bool) (*pipeline.Res
 	})
 	d.cfg.Metrics.fetchSeconds.Observe(d.cfg.Now().Sub(start).Seconds())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return res, nil
+	return res, objs, nil
+}
+
+// secretObjects returns the class's spec.secretObjects the driver syncs: none
+// when it has none, or when sync is off (--sync-secrets; a first publish then
+// records an Event saying so, never silence); with sync on, they are checked
+// against the class's files first (spc.CheckSecretObjects: an objectName that
+// is no file, two entries writing one key), so such a class fails before any
+// AWS call.
+func (d *Driver) secretObjects(p podInfo, class *spc.Class, spec *spc.Spec, first bool) ([]spc.SecretObject, error) {
+	if len(class.SecretObjects) == 0 {
+		return nil, nil
+	}
+	if !d.cfg.SyncSecrets {
+		if first {
+			d.event(p.Namespace, p.Name, p.UID, EventSecretObjectsNotSynced, fmt.Sprintf(
+				"SecretProviderClass %q: spec.secretObjects (%s) is not synced into Kubernetes Secrets: secret sync is off on this node's mounter; "+
+					"the files are mounted. To sync, install the chart with mounter.syncSecrets=true (--sync-secrets; the values then sit in etcd)",
+				p.Class, secretNames(class.SecretObjects)))
+		}
+		return nil, nil
+	}
+	if probs := spc.CheckSecretObjects(spec, class.SecretObjects); len(probs) > 0 {
+		return nil, classify(reason.InvalidClass, fmt.Errorf("SecretProviderClass %s/%s: %w", p.Namespace, p.Class, &spc.InvalidError{Issues: probs}))
+	}
+	return class.SecretObjects, nil
+}
+
+// secretNames lists the Secret names of objs for a message, at most five.
+func secretNames(objs []spc.SecretObject) string {
+	var names []string
+	for i, so := range objs {
+		if i == 5 {
+			names = append(names, fmt.Sprintf("and %d more", len(objs)-5))
+			break
+		}
+		names = append(names, "Secret "+secrets.Quote(so.SecretName))
+	}
+	return strings.Join(names, ", ")
+}
+
+// sync creates or updates the Secrets objs declares from files, for the
+// pod of v (syncSecrets); nothing without objs.
+func (d *Driver) sync(ctx context.Context, v *volume, objs []spc.SecretObject, files []secrets.File) error {
+	if len(objs) == 0 {
+		return nil
+	}
+	pod := podRef{Namespace: v.PodNamespace, Name: v.PodName, UID: v.PodUID}
+	if err := syncSecrets(ctx, d.cfg.Cluster, objs, files, pod); err != nil {
+		return fmt.Errorf("sync spec.secretObjects of SecretProviderClass %s/%s: %w", v.PodNamespace, v.Class, err)
+	}
+	d.cfg.Log.V(1).Info("synced secretObjects", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "secrets", len(objs))
+	return nil
 }
 
 // publishNew serves a volume that is not served yet: load first (so an AWS
-// failure leaves nothing behind), then mount, write, bind read-only and save
-// the state. Any failure undoes every step.
+// failure leaves nothing behind), then mount, write, sync the class's
+// secretObjects (with --sync-secrets), bind read-only and save the state. Any
+// failure undoes every step but the sync: a Secret written stays, owned by the
+// pod, and the kubelet's retry updates it.
 func (d *Driver) publishNew(ctx context.Context, volumeID, target, group string, p podInfo) (err error) {
-	l, err := d.load(ctx, p, true)
+	l, objs, err := d.load(ctx, p, true)
 	if err != nil {
 		return err
 	}
@@ -95,6 +155,10 @@ func (d *Driver) publishNew(ctx context.Context, volumeID, target, group string,
 	if _, err := d.cfg.Write(v.StagingPath, l.Files, v.gid()); err != nil {
 		return classify(reason.WriteFailed, fmt.Errorf("write files: %w", err))
 	}
+	if err := d.sync(ctx, v, objs, l.Files); err != nil {
+		return err
+	}
+	v.Synced = d.cfg.SyncSecrets
 	// The kubelet made the target's parent (the volume's directory); only the
 	// target itself is ours to create.
 	if err := os.Mkdir(target, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -129,15 +193,18 @@ func (d *Driver) mountStaging(v *volume) error {
 }
 
 // refresh re-fetches a served volume when its interval has passed and writes
-// when the content changed. A failure keeps the old files and is reported with
-// an Event and a metric, not to the kubelet.
+// when the content changed; then, when the files changed or the volume is not
+// synced yet (a failed sync, or sync turned on since it was published), it
+// syncs the class's secretObjects. A failure to fetch or write keeps the old
+// files; a failure to sync keeps the new files. Either is reported with an
+// Event and a metric, not to the kubelet, and retried on the first republish
+// a quarter interval later.
 //
 // The interval counts from LastFetch, when the values served were read from
 // AWS (a value shared from the node cache is as old as the read that filled
 // the entry, and never older than one interval: load's MaxAge). So a volume
 // serves values at most one interval old plus the kubelet's republish period,
 // however its refreshes and those of other pods of the identity interleave.
-// After a failed attempt the next waits a quarter interval.
 func (d *Driver) refresh(ctx context.Context, cur *volume, p podInfo) {
 	now := d.cfg.Now()
 	v := new(volume)
@@ -147,32 +214,39 @@ func (d *Driver) refresh(ctx context.Context, cur *volume, p podInfo) {
 		return
 	}
 	v.LastAttempt = now
-	l, err := d.load(ctx, p, false)
+	kept := "keeping the previous files"
+	l, objs, err := d.load(ctx, p, false)
 	if err == nil {
 		var changed bool
 		changed, err = d.cfg.Write(v.StagingPath, l.Files, v.gid())
 		if err == nil {
-			v.LastFetch = readAt(l, now)
-			v.LastError = ""
 			v.Interval = d.interval(p, l.Spec)
 			v.IdentityKey = l.Identity.Key
 			v.Bytes = l.Bytes()
-			d.cfg.Metrics.publishes.WithLabelValues("refreshed").Inc()
 			if changed {
 				v.LastChange = d.cfg.Now()
 				d.cfg.Metrics.rotations.Inc()
 				d.cfg.Log.Info("rotated secrets", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "files", len(l.Files))
 			}
+			if changed || !v.Synced {
+				err = d.sync(ctx, v, objs, l.Files)
+				v.Synced = err == nil && d.cfg.SyncSecrets
+				kept = "the files are current, the Secrets are synced again on the next refresh"
+			}
 		} else {
 			err = classify(reason.WriteFailed, fmt.Errorf("write files: %w", err))
 		}
 	}
-	if err != nil {
+	if err == nil {
+		v.LastFetch = readAt(l, now)
+		v.LastError = ""
+		d.cfg.Metrics.publishes.WithLabelValues("refreshed").Inc()
+	} else {
 		r := reason.Of(err)
 		v.LastError = fmt.Sprintf("%s: %s", r, err)
 		d.cfg.Metrics.refreshFailures.WithLabelValues(string(r)).Inc()
 		d.cfg.Log.Error(err, "refresh failed, keeping the files served", "volume", v.VolumeID, "pod", v.PodNamespace+"/"+v.PodName, "reason", r)
-		d.event(v.PodNamespace, v.PodName, v.PodUID, EventSecretRefreshFailed, fmt.Sprintf("refresh failed (%s), keeping the previous files: %s", r, err))
+		d.event(v.PodNamespace, v.PodName, v.PodUID, EventSecretRefreshFailed, fmt.Sprintf("refresh failed (%s), %s: %s", r, kept, err))
 	}
 	if serr := d.saveState(v); serr != nil {
 		d.cfg.Log.Error(serr, "save volume state", "volume", v.VolumeID)

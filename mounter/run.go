@@ -63,6 +63,7 @@ func Run(ctx context.Context, o *Options) error {
 		DriverName: o.DriverName, NodeID: o.NodeName, PluginDir: o.PluginDir, KubeletDir: o.KubeletDir,
 		TmpfsSize: o.tmpfsBytes, RefreshInterval: o.RefreshInterval, DefaultRegion: base.Region, RegionLooked: found.Looked,
 		StrictClasses: o.StrictClasses,
+		SyncSecrets:   o.SyncSecrets,
 		FetchTimeout:  o.FetchTimeout,
 		Cluster:       cluster,
 		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{NodeIdentity: policy, PodIdentityEndpoint: o.PodIdentityEndpoint}),
@@ -79,7 +80,7 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	log.Info("starting", "driver", o.DriverName, "node", o.NodeName, "endpoint", o.Endpoint, "pluginDir", o.PluginDir,
-		"nodeIdentity", o.NodeIdentity, "region", base.Region, "regionFrom", found.From, "restoredVolumes", d.Volumes())
+		"nodeIdentity", o.NodeIdentity, "syncSecrets", o.SyncSecrets, "region", base.Region, "regionFrom", found.From, "restoredVolumes", d.Volumes())
 
 	sock, _ := ParseEndpoint(o.Endpoint)
 	lis, err := ListenUnix(ctx, sock)

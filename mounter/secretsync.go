@@ -110,6 +110,10 @@ func syncSecret(ctx context.Context, store SecretStore, so spc.SecretObject, fil
 		if err == nil {
 			return nil
 		}
+		if apierrors.IsForbidden(err) {
+			return reason.Wrap(reason.KubernetesAPI, fmt.Errorf("%w: the mounter needs get, create and update on secrets, "+
+				"which the chart grants with mounter.syncSecrets=true (the same value that turns --sync-secrets on)", err))
+		}
 		if (!apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err)) || attempt >= 4 {
 			return reason.Wrap(reason.KubernetesAPI, err)
 		}

@@ -119,6 +119,11 @@ type volume struct {
 	Bytes int64 `json:"bytes"`
 	// IdentityKey is the cache key of the identity that fetched (no secret).
 	IdentityKey string `json:"identityKey"`
+	// Synced: the class's secretObjects were synced with --sync-secrets after
+	// the last write. False after a failed sync, or when the volume was served
+	// while sync was off: the next refresh then syncs even if nothing changed
+	// (so turning sync on reaches pods already running).
+	Synced bool `json:"synced,omitempty"`
 }
 
 // volumesDir is where per-volume directories live.

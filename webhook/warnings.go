@@ -18,8 +18,9 @@ const (
 // classWarnings are the admission warnings of a pod that mounts class: the
 // class's own warnings that matter to it (spc.DeliveryWarnings: an unknown
 // key and its "did you mean", a JMESPath result that cannot be a string;
-// --strict-classes makes those denials), and spec.secretObjects, which this
-// webhook's deliveries never sync into a Kubernetes Secret.
+// --strict-classes makes those denials), and spec.secretObjects, which init
+// mode never syncs into a Kubernetes Secret and csi mode syncs only with the
+// chart's mounter.syncSecrets.
 func classWarnings(class *spc.Class, warns []*secrets.Problem, mode Mode) []string {
 	var out []string
 	add := func(format string, args ...any) {
@@ -32,8 +33,13 @@ func classWarnings(class *spc.Class, warns []*secrets.Problem, mode Mode) []stri
 		}
 		out = append(out, w)
 	}
-	if len(class.SecretObjects) > 0 {
-		add("SecretProviderClass %q: spec.secretObjects is not synced into a Kubernetes Secret in %s mode (the values stay "+
+	switch {
+	case len(class.SecretObjects) == 0:
+	case mode == ModeCSI:
+		add("SecretProviderClass %q: spec.secretObjects is synced into Kubernetes Secrets in csi mode only where the chart value "+
+			"mounter.syncSecrets is true (off by default: the values would sit in etcd); else read the files at the mount path", class.Name)
+	default:
+		add("SecretProviderClass %q: spec.secretObjects is never synced into a Kubernetes Secret in %s mode (the values stay "+
 			"out of etcd): read the files at the mount path, or have the exec wrapper hand them to the app as env", class.Name, mode)
 	}
 	for _, w := range spc.DeliveryWarnings(warns) {

@@ -34,7 +34,8 @@ func TestClassWarningsReachTheUser(t *testing.T) {
 			t.Fatalf("%s: denied: %v", mode, resp.Result)
 		}
 		all := strings.Join(resp.Warnings, "\n")
-		for _, want := range []string{`objects[0].objectAlais`, `did you mean "objectAlias"`, "spec.secretObjects is not synced", string(mode) + " mode"} {
+		sync := map[Mode]string{ModeCSI: "only where the chart value mounter.syncSecrets is true", ModeInit: "spec.secretObjects is never synced"}[mode]
+		for _, want := range []string{`objects[0].objectAlais`, `did you mean "objectAlias"`, sync, "read the files at the mount path", string(mode) + " mode"} {
 			if !strings.Contains(all, want) {
 				t.Errorf("%s: warnings %q lack %q", mode, resp.Warnings, want)
 			}

@@ -13,6 +13,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -75,6 +76,7 @@ func TestAPIServer(t *testing.T) {
 	t.Run("webhook-routing", func(t *testing.T) { checkRouting(ctx, t, env) })
 	t.Run("rbac-webhook", func(t *testing.T) { checkWebhookRBAC(ctx, t, env) })
 	t.Run("rbac-mounter", func(t *testing.T) { checkMounterRBAC(ctx, t, env) })
+	t.Run("rbac-mounter-sync-secrets", func(t *testing.T) { checkMounterSyncRBAC(ctx, t, env) })
 	t.Run("rbac-provider", func(t *testing.T) { checkProviderRBAC(ctx, t, env) })
 	t.Run("real-provider", func(t *testing.T) { checkRealProvider(ctx, t, env, renderChart(t, providerValues)) })
 	// Last: the running webhook patches the caBundle of the configuration.
@@ -404,6 +406,12 @@ func checkMounterRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 			_, err := cs.CoreV1().Secrets(releaseNS).Get(ctx, "other", metav1.GetOptions{})
 			return err
 		}},
+		// mounter.syncSecrets is off by default: no Secret writes either.
+		{"create a Secret", false, func() error {
+			_, err := cs.CoreV1().Secrets("team-a").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "synced"}},
+				metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			return err
+		}},
 		{"list Secrets", false, func() error { _, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{}); return err }},
 		{"list ServiceAccounts", false, func() error {
 			_, err := cs.CoreV1().ServiceAccounts("team-a").List(ctx, metav1.ListOptions{})
@@ -419,4 +427,73 @@ func checkMounterRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 			return cl.Update(ctx, u)
 		}},
 	})
+}
+
+// syncValues install the mounter with mounter.syncSecrets under names of
+// its own (ci/sync-secrets-values.yaml), beside the default install.
+var syncValues = vals("fullnameOverride", "asi-sync", "mounter", vals("syncSecrets", true))
+
+// checkMounterSyncRBAC creates the RBAC of a mounter with
+// mounter.syncSecrets and checks that it may get, create and update Secrets
+// in any namespace (spec.secretObjects are synced in the pods' namespaces)
+// and nothing more on them: no list, watch, patch or delete.
+func checkMounterSyncRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
+	const name = "asi-sync-mounter"
+	for _, o := range renderChart(t, syncValues).Objects {
+		switch o.(type) {
+		case *corev1.ServiceAccount, *rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding:
+			if o.GetName() == name {
+				mustCreate(ctx, t, env.Client, o)
+			}
+		}
+	}
+	cs, cl := impersonate(t, env, name)
+	secrets := cs.CoreV1().Secrets("team-b")
+	checkAccess(t, []access{
+		{"create a Secret in a pod's namespace", true, func() error {
+			_, err := secrets.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "synced"}, Type: corev1.SecretTypeOpaque,
+				Data: map[string][]byte{"k": []byte("v1")}}, metav1.CreateOptions{})
+			return err
+		}},
+		{"get it", true, func() error { _, err := secrets.Get(ctx, "synced", metav1.GetOptions{}); return err }},
+		{"update it", true, func() error {
+			s, err := secrets.Get(ctx, "synced", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			s.Data = map[string][]byte{"k": []byte("v2")}
+			_, err = secrets.Update(ctx, s, metav1.UpdateOptions{})
+			return err
+		}},
+		{"create a Secret in another namespace", true, func() error {
+			_, err := cs.CoreV1().Secrets("team-a").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "synced"}},
+				metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			return err
+		}},
+		// What the rest of its role allows still holds.
+		{"get a SecretProviderClass", true, func() error { return cl.Get(ctx, types.NamespacedName{Namespace: "team-a", Name: "db"}, spc()) }},
+
+		{"list Secrets in a namespace", false, func() error { _, err := secrets.List(ctx, metav1.ListOptions{}); return err }},
+		{"list Secrets cluster-wide", false, func() error { _, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{}); return err }},
+		{"watch Secrets", false, func() error {
+			w, err := secrets.Watch(ctx, metav1.ListOptions{})
+			if err == nil {
+				w.Stop()
+			}
+			return err
+		}},
+		{"patch a Secret", false, func() error {
+			_, err := secrets.Patch(ctx, "synced", types.MergePatchType, []byte(`{"metadata":{"labels":{"x":"y"}}}`), metav1.PatchOptions{})
+			return err
+		}},
+		{"delete a Secret", false, func() error { return secrets.Delete(ctx, "synced", metav1.DeleteOptions{}) }},
+		{"list ServiceAccounts", false, func() error {
+			_, err := cs.CoreV1().ServiceAccounts("team-a").List(ctx, metav1.ListOptions{})
+			return err
+		}},
+	})
+	s, err := env.Clientset.CoreV1().Secrets("team-b").Get(ctx, "synced", metav1.GetOptions{})
+	if err != nil || string(s.Data["k"]) != "v2" {
+		t.Errorf("the mounter's update did not land: %v", err)
+	}
 }

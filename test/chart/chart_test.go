@@ -139,6 +139,7 @@ func TestRenderRefusesServiceMonitorWithoutMetrics(t *testing.T) {
 // checkNoWildcards: no "*" in any RBAC rule, and no ClusterRole touches Secrets.
 func checkNoWildcards(t *testing.T, r *rendered) {
 	t.Helper()
+	syncRole := mounterSyncRole(t, r)
 	check := func(kind, name string, rules []rbacv1.PolicyRule) {
 		for _, rule := range rules {
 			for _, f := range [][]string{rule.APIGroups, rule.Resources, rule.Verbs, rule.ResourceNames, rule.NonResourceURLs} {
@@ -148,8 +149,10 @@ func checkNoWildcards(t *testing.T, r *rendered) {
 					}
 				}
 			}
-			if kind == "ClusterRole" && slices.Contains(rule.Resources, "secrets") {
-				t.Errorf("ClusterRole %s grants cluster-wide Secret access: %+v", name, rule)
+			if kind == "ClusterRole" && slices.Contains(rule.Resources, "secrets") && (name != syncRole ||
+				!slices.Equal(rule.Resources, secretsRule.Resources) || !slices.Equal(rule.Verbs, secretsRule.Verbs)) {
+				t.Errorf("ClusterRole %s grants cluster-wide Secret access (only the mounter's may, with mounter.syncSecrets: %+v): %+v",
+					name, secretsRule, rule)
 			}
 		}
 	}
@@ -162,6 +165,20 @@ func checkNoWildcards(t *testing.T, r *rendered) {
 	for _, role := range all[*rbacv1.Role](r) {
 		check("Role", role.Name, role.Rules)
 	}
+}
+
+// secretsRule is the one cluster-wide Secret access the chart grants: the
+// mounter's, with mounter.syncSecrets, for spec.secretObjects. Never list,
+// watch, patch or delete.
+var secretsRule = rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "create", "update"}}
+
+// mounterSyncRole is the name of the mounter's ClusterRole when the values
+// turn mounter.syncSecrets on (mode driver, mounter enabled), else "".
+func mounterSyncRole(t testing.TB, r *rendered) string {
+	if value(t, r, "mounter.syncSecrets") != true || value(t, r, "mode") != "driver" || value(t, r, "mounter.enabled") != true {
+		return ""
+	}
+	return namesOf(r, t).mounter
 }
 
 // checkNamespaces: namespaced objects live in the release namespace,
@@ -759,7 +776,7 @@ func checkMounter(t *testing.T, r *rendered, n names) *mounter.Options {
 	}
 	kubeletDir := strings.TrimSuffix(value(t, r, "mounter.kubeletDir").(string), "/")
 	if o.KubeletDir != kubeletDir || o.DriverName != value(t, r, "driverName") || o.NodeIdentity != value(t, r, "mounter.nodeIdentity") ||
-		o.StrictClasses != value(t, r, "strictClasses") {
+		o.StrictClasses != value(t, r, "strictClasses") || o.SyncSecrets != value(t, r, "mounter.syncSecrets") {
 		t.Errorf("mounter options %+v do not follow the values", o)
 	}
 	for flag, key := range map[time.Duration]string{o.RefreshInterval: "mounter.refreshInterval", o.CacheTTL: "mounter.cacheTTL"} {
@@ -835,12 +852,16 @@ func checkMounter(t *testing.T, r *rendered, n names) *mounter.Options {
 	if pod.Spec.ServiceAccountName != n.mounter {
 		t.Errorf("mounter runs as %q", pod.Spec.ServiceAccountName)
 	}
-	checkRules(t, "ClusterRole "+n.mounter, one[*rbacv1.ClusterRole](t, r, n.mounter).Rules, []rbacv1.PolicyRule{
+	rules := []rbacv1.PolicyRule{
 		{APIGroups: []string{"secrets-store.csi.x-k8s.io"}, Resources: []string{"secretproviderclasses"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get"}},
 		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}},
 		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
-	})
+	}
+	if value(t, r, "mounter.syncSecrets") == true {
+		rules = append(rules, secretsRule)
+	}
+	checkRules(t, "ClusterRole "+n.mounter, one[*rbacv1.ClusterRole](t, r, n.mounter).Rules, rules)
 	return o
 }
 
@@ -1023,7 +1044,7 @@ func TestValueSetsCoverModes(t *testing.T) {
 	for _, vs := range valueSets(t) {
 		r := renderChart(t, vs.values)
 		for _, k := range []string{"mode", "webhook.certificates.mode", "webhook.defaultMode", "mounter.nodeIdentity", "driverName",
-			"metrics.enabled", "metrics.serviceMonitor.enabled", "metrics.dashboard.enabled", "metrics.prometheusRule.enabled", "webhook.failurePolicy", "mounter.enabled", "logging.format", "webhook.podAntiAffinity"} {
+			"metrics.enabled", "metrics.serviceMonitor.enabled", "metrics.dashboard.enabled", "metrics.prometheusRule.enabled", "webhook.failurePolicy", "mounter.enabled", "logging.format", "webhook.podAntiAffinity", "mounter.syncSecrets"} {
 			seen[k+"="+fmt.Sprint(value(t, r, k))] = true
 		}
 		if value(t, r, "aws.endpoint") != "" {
@@ -1038,7 +1059,7 @@ func TestValueSetsCoverModes(t *testing.T) {
 		"driverName=secrets-store.csi.k8s.io", "metrics.serviceMonitor.enabled=true", "metrics.enabled=false",
 		"metrics.dashboard.enabled=true", "metrics.prometheusRule.enabled=true",
 		"webhook.failurePolicy=Ignore", "mounter.enabled=false", "logging.format=text", "webhook.podAntiAffinity=hard",
-		"aws.endpoint", "image.digest", "mode=provider",
+		"aws.endpoint", "image.digest", "mode=provider", "mounter.syncSecrets=true",
 	} {
 		if !seen[want] {
 			t.Errorf("no value set in ci/ renders %s", want)
@@ -1080,4 +1101,40 @@ func mustDuration(t *testing.T, v any) time.Duration {
 		t.Fatalf("value %v: %v", v, err)
 	}
 	return d
+}
+
+// TestSyncSecretsValue: mounter.syncSecrets is off by default; the mounter's
+// --sync-secrets follows it, and the mounter's ClusterRole has a rule on
+// secrets (get, create, update: never list, watch or delete) only when it is on.
+func TestSyncSecretsValue(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		var user map[string]any
+		if on {
+			user = vals("mounter", vals("syncSecrets", true))
+		}
+		r := renderChart(t, user)
+		if got := value(t, r, "mounter.syncSecrets"); got != on {
+			t.Fatalf("mounter.syncSecrets = %v, want %v (the default must be false)", got, on)
+		}
+		ds := one[*appsv1.DaemonSet](t, r, releaseName+"-mounter")
+		o := mounter.NewOptions()
+		args := splitArgs(t, r, ds.Spec.Template.Spec.Containers[0].Args)
+		parseFlags(t, o.AddFlags, args)
+		if o.SyncSecrets != on || !slices.Contains(args, fmt.Sprintf("--sync-secrets=%t", on)) {
+			t.Errorf("syncSecrets %v: --sync-secrets parsed as %v, args %q", on, o.SyncSecrets, args)
+		}
+		var secretRules []rbacv1.PolicyRule
+		for _, rule := range one[*rbacv1.ClusterRole](t, r, releaseName+"-mounter").Rules {
+			if slices.Contains(rule.Resources, "secrets") {
+				secretRules = append(secretRules, rule)
+			}
+		}
+		switch {
+		case !on && len(secretRules) != 0:
+			t.Errorf("syncSecrets off, yet the mounter may %+v", secretRules)
+		case on && (len(secretRules) != 1 || !slices.Equal(secretRules[0].Verbs, []string{"get", "create", "update"}) ||
+			!slices.Equal(secretRules[0].Resources, []string{"secrets"}) || len(secretRules[0].ResourceNames) != 0):
+			t.Errorf("syncSecrets on: secrets rules %+v, want one: get, create, update", secretRules)
+		}
+	}
 }

@@ -35,6 +35,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("Doctor", func(t *testing.T) { e.doctor(t, ctx) })
 	t.Run("FailureVisible", func(t *testing.T) { e.failureVisible(t, ctx) })
 	t.Run("MounterRestart", func(t *testing.T) { e.mounterRestart(t, ctx) })
+	t.Run("SyncSecrets", func(t *testing.T) { e.syncSecrets(t, ctx) })
 }
 
 // seedPod is the user's seed-pod.yaml with only the image replaced (the
@@ -279,7 +280,7 @@ func (e *env) rotation(t *testing.T, ctx context.Context) {
 }
 
 // secretValues are every secret value the suite ever stores.
-var secretValues = []string{"supersecretpassword", "rotatedpassword2", "rotatedpassword3", "otherpassword"}
+var secretValues = []string{"supersecretpassword", "rotatedpassword2", "rotatedpassword3", "otherpassword", "syncedpassword4"}
 
 // failureVisible: a pod whose role may not read its secret waits in
 // ContainerCreating with an Event saying why (and no value in any Event);
@@ -423,5 +424,100 @@ func (e *env) doctor(t *testing.T, ctx context.Context) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || r.OK || !slices.ContainsFunc(r.Steps, func(s doctor.Step) bool { return s.Name == "request" && !s.OK }) {
 		t.Errorf("doctor of the unannotated pod: %v, want exit 1 and ✗ request:\n%s", err, out)
+	}
+}
+
+// syncNS is the namespace of the SyncSecrets scenario (not labelled: its pod
+// names the CSI volume itself, as users of the upstream driver do).
+const syncNS = "sync"
+
+// syncClassYAML is the seed class with spec.secretObjects: Secret db-creds,
+// type kubernetes.io/basic-auth, from the two files.
+const syncClassYAML = `apiVersion: secrets-store.csi.x-k8s.io/v1
+kind: SecretProviderClass
+metadata:
+  name: db-sync
+spec:
+  provider: aws
+  secretObjects:
+    - secretName: db-creds
+      type: kubernetes.io/basic-auth
+      data:
+        - {objectName: db-user, key: username}
+        - {objectName: db-password, key: password}
+  parameters:
+    objects: |
+      - objectName: "my-app/db-credentials"
+        objectType: "secretsmanager"
+        jmesPath:
+          - path: "username"
+            objectAlias: "db-user"
+          - path: "password"
+            objectAlias: "db-password"
+`
+
+// syncPod mounts db-sync and takes DB_PASSWORD from the synced Secret
+// (secretKeyRef): the kubelet resolves it after the volume is published,
+// which is when the mounter creates the Secret.
+var syncPod = `apiVersion: v1
+kind: Pod
+metadata: {name: sync-pod}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      image: ` + toolboxImage + `
+      command: ["sleep", "3600"]
+      env:
+        - name: DB_PASSWORD
+          valueFrom: {secretKeyRef: {name: db-creds, key: password}}
+      volumeMounts:
+        - {name: secrets, mountPath: /mnt/secrets-store, readOnly: true}
+  volumes:
+    - name: secrets
+      csi:
+        driver: ` + defaultDriver + `
+        readOnly: true
+        volumeAttributes: {secretProviderClass: db-sync}
+`
+
+// syncSecrets: with the chart's mounter.syncSecrets=true, a pod whose class
+// declares secretObjects gets the Secret (its type, an owner reference to the
+// pod), and its env's secretKeyRef to that Secret sees the value.
+func (e *env) syncSecrets(t *testing.T, ctx context.Context) {
+	start := time.Now()
+	e.helm(t, ctx, "upgrade", "--set", "mounter.syncSecrets=true")
+	if _, err := e.c.Kubectl(ctx, "rollout", "status", "-n", releaseNS, "daemonset/"+release+"-mounter", "--timeout=3m"); err != nil {
+		t.Fatalf("mounter not rolled out with syncSecrets: %v", err)
+	}
+	t.Logf("helm upgrade with mounter.syncSecrets=true ready in %s", time.Since(start).Round(time.Second))
+	e.putSecret(t, ctx, "admin4", "syncedpassword4")
+	e.namespace(t, ctx, syncNS, false)
+	e.apply(t, ctx, syncNS, syncClassYAML)
+	start = time.Now()
+	e.apply(t, ctx, syncNS, syncPod)
+	e.waitReady(t, ctx, syncNS, "sync-pod", 3*time.Minute)
+	t.Logf("sync-pod ready in %s", time.Since(start).Round(time.Second))
+	e.checkFiles(t, ctx, syncNS, "sync-pod", "admin4", "syncedpassword4")
+
+	uid := e.kubectl(t, ctx, "get", "pod", "-n", syncNS, "sync-pod", "-o", "jsonpath={.metadata.uid}")
+	got := e.kubectl(t, ctx, "get", "secret", "-n", syncNS, "db-creds", "-o",
+		"jsonpath={.type}|{.metadata.ownerReferences[*].kind}/{.metadata.ownerReferences[*].name}/{.metadata.ownerReferences[*].uid}|{.metadata.labels.aws-secrets-injector\\.io/managed-by}")
+	if want := "kubernetes.io/basic-auth|Pod/sync-pod/" + uid + "|mounter"; got != want {
+		t.Errorf("Secret db-creds: type|owner|managed-by = %q, want %q", got, want)
+	}
+	env, err := e.c.Kubectl(ctx, "exec", "-n", syncNS, "sync-pod", "--", "cat", "/proc/self/environ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pw string
+	found := false
+	for _, kv := range strings.Split(env, "\x00") {
+		if v, ok := strings.CutPrefix(kv, "DB_PASSWORD="); ok {
+			pw, found = v, true
+		}
+	}
+	if !found || pw != "syncedpassword4" {
+		t.Errorf("the pod's DB_PASSWORD (secretKeyRef to db-creds) is set %v, %d bytes: want the synced %d-byte password", found, len(pw), len("syncedpassword4"))
 	}
 }

@@ -62,7 +62,7 @@ func setup(t *testing.T, driverName string) *env {
 		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 		defer cancel()
 		start := time.Now()
-		for _, ns := range []string{"seed", injectNS, plainNS} {
+		for _, ns := range []string{"seed", injectNS, plainNS, syncNS} {
 			if _, err := c.Kubectl(ctx, "delete", "-n", ns, "deployments,jobs,pods", "--all", "--ignore-not-found",
 				"--grace-period=1", "--wait=true", "--timeout=15s"); err != nil {
 				t.Logf("delete the workloads of %s: %v", ns, err)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/record"
@@ -69,16 +71,71 @@ const (
 // SeedClassYAML is the user's SecretProviderClass (shared/examples/seed-secretproviderclass.yaml).
 var SeedClassYAML = string(examples.SeedClass)
 
-// StaticCluster is an in-memory mounter.Cluster.
+// StaticCluster is an in-memory mounter.Cluster. Its Secrets keep what the
+// API server's optimistic concurrency needs and no more: a create of an
+// existing name is AlreadyExists, an update of a missing one NotFound, an
+// update whose resourceVersion is not the stored one Conflict. It validates
+// nothing else (a real API server does: the integration tests use one).
 type StaticCluster struct {
 	mu      sync.Mutex
 	classes map[string]*spc.Class
 	sas     map[string]map[string]string
+	secrets map[string]*corev1.Secret
+	version int
 }
 
 // NewStaticCluster returns an empty cluster.
 func NewStaticCluster() *StaticCluster {
-	return &StaticCluster{classes: map[string]*spc.Class{}, sas: map[string]map[string]string{}}
+	return &StaticCluster{classes: map[string]*spc.Class{}, sas: map[string]map[string]string{}, secrets: map[string]*corev1.Secret{}}
+}
+
+var secretsResource = schema.GroupResource{Resource: "secrets"}
+
+// GetSecret implements mounter.SecretStore: a copy of the stored Secret.
+func (c *StaticCluster) GetSecret(_ context.Context, namespace, name string) (*corev1.Secret, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.secrets[namespace+"/"+name]
+	if !ok {
+		return nil, apierrors.NewNotFound(secretsResource, name)
+	}
+	return s.DeepCopy(), nil
+}
+
+// CreateSecret implements mounter.SecretStore.
+func (c *StaticCluster) CreateSecret(_ context.Context, s *corev1.Secret) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := s.Namespace + "/" + s.Name
+	if _, ok := c.secrets[k]; ok {
+		return apierrors.NewAlreadyExists(secretsResource, s.Name)
+	}
+	c.secrets[k] = c.stamp(s)
+	return nil
+}
+
+// UpdateSecret implements mounter.SecretStore.
+func (c *StaticCluster) UpdateSecret(_ context.Context, s *corev1.Secret) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := s.Namespace + "/" + s.Name
+	cur, ok := c.secrets[k]
+	if !ok {
+		return apierrors.NewNotFound(secretsResource, s.Name)
+	}
+	if s.ResourceVersion != cur.ResourceVersion {
+		return apierrors.NewConflict(secretsResource, s.Name, fmt.Errorf("resourceVersion %s is not the stored %s", s.ResourceVersion, cur.ResourceVersion))
+	}
+	c.secrets[k] = c.stamp(s)
+	return nil
+}
+
+// stamp returns a copy of s with the next resourceVersion (c.mu held).
+func (c *StaticCluster) stamp(s *corev1.Secret) *corev1.Secret {
+	c.version++
+	out := s.DeepCopy()
+	out.ResourceVersion = strconv.Itoa(c.version)
+	return out
 }
 
 // AddClassYAML adds a SecretProviderClass in namespace from YAML.
@@ -140,6 +197,9 @@ type Options struct {
 	RefreshInterval time.Duration
 	// StrictClasses is the mounter's --strict-classes.
 	StrictClasses bool
+	// SyncSecrets is the mounter's --sync-secrets (through the Cluster: the
+	// StaticCluster's Secrets, or a real API server's).
+	SyncSecrets bool
 	// Now is the clock of the driver and of the node cache.
 	Now func() time.Time
 	// Mounter replaces the real mounter (nil: real tmpfs mounts).
@@ -265,7 +325,7 @@ func StartEnv(o Options) (*Env, error) {
 	e.cfg = mounter.Config{
 		DriverName: mounter.DefaultDriverName, NodeID: "test-node", PluginDir: e.PluginDir, KubeletDir: e.KubeletDir,
 		RefreshInterval: o.RefreshInterval, DefaultRegion: Region, StrictClasses: o.StrictClasses,
-		Cluster: cluster,
+		SyncSecrets: o.SyncSecrets, Cluster: cluster,
 		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{NodeIdentity: o.NodeIdentity, PodIdentityEndpoint: srv.PodIdentityURL()}),
 			awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics, MaxAttempts: 2, Now: o.Now})),
 		Mounter: m, Events: events, Metrics: metrics, Log: o.Log, Now: o.Now,
@@ -309,6 +369,13 @@ func (e *Env) serve() error {
 func (e *Env) Restart() error {
 	e.stop()
 	return e.serve()
+}
+
+// RestartWith is Restart with the driver's configuration changed by change
+// first (a mounter restarted with other flags).
+func (e *Env) RestartWith(change func(*mounter.Config)) error {
+	change(&e.cfg)
+	return e.Restart()
 }
 
 // Close stops the mounter and the fake AWS and unmounts and removes everything under Dir.
