@@ -14,7 +14,8 @@ import (
 
 // TestExecDenials: every exec annotation the wrapper would refuse at start,
 // and every container it cannot run in front of, is a denial at admission
-// naming the annotation (and the files or container) and the fix.
+// naming the annotation (and the files or container) and the fix; a row
+// without wants is the control, admitted.
 func TestExecDenials(t *testing.T) {
 	cases := map[string]struct {
 		ann    map[string]string
@@ -28,6 +29,10 @@ func TestExecDenials(t *testing.T) {
 		}, []string{AnnotationExec, `container "app" has no command`}},
 		"two files one name": {map[string]string{AnnotationExec: "true", AnnotationSecretProviderClass: "clash"}, nil,
 			[]string{AnnotationExec, `"db-user"`, `"db_user"`, "DB_USER", AnnotationExecEnv}},
+		"file without a variable name": {map[string]string{AnnotationExec: "true", AnnotationSecretProviderClass: "digit"}, nil,
+			[]string{AnnotationExec, `"2fa-seed"`, "starts with a digit", AnnotationExecEnv}},
+		"mapping fixes it": {map[string]string{AnnotationExec: "true", AnnotationSecretProviderClass: "digit", AnnotationExecEnv: "2fa-seed=TWO_FA"}, nil,
+			nil},
 		"mapping makes a clash": {map[string]string{AnnotationExec: "true", AnnotationExecEnv: "db-user=DB_PASSWORD"}, nil,
 			[]string{AnnotationExecEnv, `"db-password"`, `"db-user"`, "both map to DB_PASSWORD"}},
 		"mapping names no file": {map[string]string{AnnotationExec: "true", AnnotationExecEnv: "db-pass=PGPASSWORD"}, nil,
@@ -82,7 +87,13 @@ func TestExecDenials(t *testing.T) {
 				if tc.change != nil {
 					tc.change(p)
 				}
-				_, _, err := Mutate(context.Background(), p, "apps", testConfig(), testLookups())
+				_, outcome, err := Mutate(context.Background(), p, "apps", testConfig(), testLookups())
+				if tc.want == nil { // the control: admitted
+					if err != nil || outcome != Mutated {
+						t.Fatalf("want the pod mutated, got %q %v", outcome, err)
+					}
+					return
+				}
 				if !errors.As(err, new(*DeniedError)) {
 					t.Fatalf("want a denial, got %v", err)
 				}

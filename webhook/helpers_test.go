@@ -63,7 +63,7 @@ func awsClass(ns, name, objects string) *spc.Class {
 
 // testLookups: namespace "apps" has a valid class "db", an invalid class
 // "broken", a class "vault" of another provider, and for the exec wrapper
-// "clash" and "all-keys".
+// "clash", "digit" and "all-keys".
 func testLookups() *fakeLookups {
 	vault := awsClass("apps", "vault", seedObjects)
 	vault.Provider = "vault"
@@ -81,6 +81,8 @@ func testLookups() *fakeLookups {
     - path: "password"
       objectAlias: "db_user"
 `),
+			// digit's file 2fa-seed derives no variable name (exec).
+			"apps/digit": awsClass("apps", "digit", "- objectName: \"my-app/db-credentials\"\n  objectType: \"secretsmanager\"\n  objectAlias: \"2fa-seed\"\n"),
 			// all-keys's file names are known only after the fetch (exec).
 			"apps/all-keys": awsClass("apps", "all-keys", "- objectName: \"my-app/db-credentials\"\n  objectType: \"secretsmanager\"\n  allKeys: true\n"),
 		},
