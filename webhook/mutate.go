@@ -24,7 +24,8 @@ type Config struct {
 	DefaultMode Mode
 	// DefaultMountPath applies when a pod has no mount-path annotation.
 	DefaultMountPath string
-	// InjectorImage is the image of the init container (init mode).
+	// InjectorImage is the image of the init container (init mode) and of
+	// the exec wrapper's copy container.
 	InjectorImage string
 	// Init is the rest of init mode's configuration (init.go).
 	Init InitConfig
