@@ -27,6 +27,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("SeedManifests", func(t *testing.T) { e.seedManifests(t, ctx) })
 	t.Run("WebhookCSI", func(t *testing.T) { e.webhookCSI(t, ctx) })
 	t.Run("InitMode", func(t *testing.T) { e.initMode(t, ctx) })
+	t.Run("ExecEnv", func(t *testing.T) { e.execEnv(t, ctx) })
 	t.Run("Rotation", func(t *testing.T) { e.rotation(t, ctx) })
 	t.Run("FailureVisible", func(t *testing.T) { e.failureVisible(t, ctx) })
 	t.Run("MounterRestart", func(t *testing.T) { e.mounterRestart(t, ctx) })
@@ -366,4 +367,42 @@ func (e *env) mounterRestart(t *testing.T, ctx context.Context) {
 func hash12(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])[:12]
+}
+
+// execEnv: with exec: "true" the app reads the seed's password from
+// $DB_PASSWORD, in csi mode and in init mode, the wrapper's own variables
+// are gone from its environment, and the namespace holds no Kubernetes
+// Secret. The app prints only the value's hash. It runs before Rotation
+// (the seed's value still stored) and deletes its Jobs with their pods, so
+// no volume of it is left refreshing while Rotation counts AWS calls.
+func (e *env) execEnv(t *testing.T, ctx context.Context) {
+	const execNS = "exec"
+	e.namespace(t, ctx, execNS, true)
+	jobs := map[string]string{"exec-csi": "", "exec-init": "    aws-secrets-injector.io/mode: init\n"}
+	for name, extra := range jobs {
+		job := "apiVersion: batch/v1\nkind: Job\nmetadata: {name: " + name + "}\nspec:\n  backoffLimit: 0\n  template:\n" +
+			annotated("    ", extra+"    aws-secrets-injector.io/exec: \"true\"\n", "", "Never",
+				"/toolbox", "envhash", "DB_PASSWORD", "AWS_SECRETS_INJECTOR_")
+		e.apply(t, ctx, execNS, strings.Replace(job, "app: workload", "app: "+name, 1))
+	}
+	want := hash12("supersecretpassword") + " 0"
+	for name := range jobs {
+		start := time.Now()
+		if _, err := e.c.Kubectl(ctx, "wait", "-n", execNS, "--for=condition=complete", "job/"+name, "--timeout=3m"); err != nil {
+			t.Fatalf("job %s did not complete: %v\n%s", name, err, e.describe(ctx, execNS, "pods"))
+		}
+		t.Logf("job %s complete in %s", name, time.Since(start).Round(time.Second))
+		if got := strings.TrimSpace(e.kubectl(t, ctx, "logs", "-n", execNS, "job/"+name, "-c", "app")); got != want {
+			t.Errorf("job %s: the app printed %q, want %q (the seed password's hash, no wrapper variable)", name, got, want)
+		}
+		cmd := e.kubectl(t, ctx, "get", "pods", "-n", execNS, "-l", "batch.kubernetes.io/job-name="+name, "-o",
+			"jsonpath={.items[0].spec.containers[0].command[0]}|{.items[0].spec.initContainers[0].name}")
+		if cmd != "/aws-secrets-injector-bin/aws-secrets-injector|aws-secrets-injector-exec" {
+			t.Errorf("job %s: command[0]|first init container = %q", name, cmd)
+		}
+	}
+	if secrets := strings.TrimSpace(e.kubectl(t, ctx, "get", "secrets", "-n", execNS, "-o", "name")); secrets != "" {
+		t.Errorf("namespace %s holds Secrets: %s", execNS, secrets)
+	}
+	e.kubectl(t, ctx, "delete", "-n", execNS, "job", "exec-csi", "exec-init", "--cascade=foreground", "--wait=true", "--timeout=2m")
 }
