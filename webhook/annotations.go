@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	execcontract "github.com/seed-ddac166a/aws-secrets-injector/envexec/contract"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -35,6 +38,25 @@ const (
 	AnnotationInitFirst = AnnotationPrefix + "init-first"
 	// AnnotationStatus is written by the webhook; StatusInjected makes mutation idempotent.
 	AnnotationStatus = AnnotationPrefix + "status"
+)
+
+// Pod annotations of the exec wrapper (exec.go); the names and the parsers
+// are the wrapper's own contract (package envexec/contract), so a pod
+// admitted is a pod whose wrapper accepts its configuration.
+const (
+	// AnnotationExec "true" runs every container the secrets are mounted
+	// into under the exec wrapper.
+	AnnotationExec = execcontract.AnnotationExec
+	// AnnotationExecContainers is a comma list of the containers to wrap (a
+	// subset of those the secrets are mounted into); it implies exec.
+	AnnotationExecContainers = execcontract.AnnotationExecContainers
+	// AnnotationExecEnv maps files to variable names explicitly:
+	// "db-password=PGPASSWORD,db-cert=-".
+	AnnotationExecEnv = execcontract.AnnotationExecEnv
+	// AnnotationExecOnChange is "none", "restart" or "signal:NAME".
+	AnnotationExecOnChange = execcontract.AnnotationExecOnChange
+	// AnnotationExecGracePeriod is restart's time between SIGTERM and SIGKILL (a Go duration).
+	AnnotationExecGracePeriod = execcontract.AnnotationExecGracePeriod
 )
 
 // StatusInjected is the value of AnnotationStatus on a mutated pod.
@@ -90,6 +112,27 @@ type Annotations struct {
 	RefreshInterval time.Duration
 	// InitFirst puts the init container first (init mode).
 	InitFirst bool
+	// Exec, when set, asks for the exec wrapper.
+	Exec *ExecAnnotations
+}
+
+// ExecAnnotations is the parsed form of the exec wrapper's annotations,
+// each value checked with the wrapper's own parser. The raw strings are kept
+// as written: they are rendered into the wrapper's environment unchanged.
+type ExecAnnotations struct {
+	// Containers are the containers to wrap; nil means every container the
+	// secrets are mounted into.
+	Containers []string
+	// Env is the exec-env annotation as written ("" when absent).
+	Env string
+	// Mapping is Env parsed.
+	Mapping map[string]string
+	// OnChange is the exec-on-change annotation as written.
+	OnChange string
+	// Action is OnChange parsed.
+	Action execcontract.OnChange
+	// GracePeriod is the exec-grace-period annotation as written.
+	GracePeriod string
 }
 
 // AnnotationError is a problem with one annotation; its message names the
@@ -182,7 +225,65 @@ func ParseAnnotations(ann map[string]string, defaultMode Mode, defaultMountPath 
 		}
 		a.RefreshInterval = d
 	}
+	if a.Exec, err = parseExecAnnotations(ann); err != nil {
+		return nil, err
+	}
 	return a, nil
+}
+
+// parseExecAnnotations reads the exec wrapper's annotations: nil when the pod
+// does not ask for the wrapper (exec absent or "false", no exec-containers).
+// The settings without exec or exec-containers are an error: they would
+// silently do nothing.
+func parseExecAnnotations(ann map[string]string) (*ExecAnnotations, error) {
+	on, err := parseBool(ann, AnnotationExec)
+	if err != nil {
+		return nil, err
+	}
+	list, listed := ann[AnnotationExecContainers]
+	if listed && !on {
+		if v, set := ann[AnnotationExec]; set && v != "true" {
+			return nil, annErr(AnnotationExecContainers, fmt.Sprintf(`remove %s: "false", or this annotation`, AnnotationExec),
+				"lists containers to wrap, but %s is %s", AnnotationExec, quote(v))
+		}
+		on = true
+	}
+	if !on {
+		for _, k := range []string{AnnotationExecEnv, AnnotationExecOnChange, AnnotationExecGracePeriod} {
+			if _, ok := ann[k]; ok {
+				return nil, annErr(k, fmt.Sprintf(`add %s: "true" (or %s), or remove this annotation`, AnnotationExec, AnnotationExecContainers),
+					"configures the exec wrapper, which this pod does not ask for")
+			}
+		}
+		return nil, nil
+	}
+	e := &ExecAnnotations{Env: ann[AnnotationExecEnv], OnChange: ann[AnnotationExecOnChange], GracePeriod: ann[AnnotationExecGracePeriod]}
+	if listed {
+		if e.Containers, err = parseContainerList(list); err != nil {
+			return nil, annErr(AnnotationExecContainers, `list container names separated by commas, e.g. "app,worker"`, "%v", err)
+		}
+	}
+	// The wrapper's own parsers, so the wrapper accepts what is admitted.
+	if e.Mapping, err = execcontract.ParseEnvMap(AnnotationExecEnv, e.Env); err != nil {
+		return nil, problemAnnErr(AnnotationExecEnv, err)
+	}
+	if e.Action, err = execcontract.ParseOnChange(AnnotationExecOnChange, e.OnChange); err != nil {
+		return nil, problemAnnErr(AnnotationExecOnChange, err)
+	}
+	if _, err = execcontract.ParseGracePeriod(AnnotationExecGracePeriod, e.GracePeriod); err != nil {
+		return nil, problemAnnErr(AnnotationExecGracePeriod, err)
+	}
+	return e, nil
+}
+
+// problemAnnErr is the *AnnotationError of a problem the exec contract's
+// parsers found in annotation key (a *secrets.Problem naming it).
+func problemAnnErr(key string, err error) *AnnotationError {
+	var p *secrets.Problem
+	if errors.As(err, &p) {
+		return annErr(key, p.Fix, "%s", p.Problem)
+	}
+	return annErr(key, "", "%v", err)
 }
 
 // checkMountPath returns the cleaned absolute path, or why it is not one.

@@ -7,7 +7,8 @@
 //     annotations (ParseAnnotations), check the SecretProviderClass exists and
 //     validates (spc.Parse), select containers, check the mount path, then
 //     dispatch on the mode to its mutator — csiMutator (csi.go) or initMutator
-//     (init.go) — and mark the pod with status: injected;
+//     (init.go) —, add the exec wrapper when asked (exec.go), and mark
+//     the pod with status: injected;
 //   - Handler, a thin admission layer that decodes the request, calls Mutate
 //     and answers with admission.PatchResponseFromRaw.
 //
@@ -82,6 +83,63 @@
 // request not above its limit) and injector-deadline (a Go duration, the
 // time allowed for the first fill; default --injector-deadline, else the
 // injector's 2m). Malformed values deny the pod with the annotation named.
+//
+// # The exec wrapper
+//
+// exec: "true" (every container the secrets are mounted into) or
+// exec-containers: "app,worker" (a subset of them) runs those containers
+// under `aws-secrets-injector exec` (package envexec, whose doc has the whole
+// contract), in either mode: the wrapper reads the files at the mount path
+// (the CSI mount, or init mode's memory emptyDir after the injector filled
+// it), sets one variable per file (db-password is DB_PASSWORD) and execs the
+// app. exec.go adds:
+//
+//	initContainers:                     # first, before the pod's own and the injector
+//	- name: aws-secrets-injector-exec
+//	  image: <--injector-image>
+//	  command: ["/aws-secrets-injector"]   # the full CLI; no shell in the image
+//	  args: ["exec", "--install", "/aws-secrets-injector-bin"]
+//	  volumeMounts: [{name: aws-secrets-injector-bin, mountPath: /aws-secrets-injector-bin}]
+//	  # resources, securityContext, terminationMessagePolicy as the injector's
+//	containers:
+//	- name: app
+//	  command: ["/aws-secrets-injector-bin/aws-secrets-injector", "exec", "--", <command...>, <args...>]
+//	  # args: removed (folded into command, as the kubelet appends them)
+//	  env:
+//	  - {name: AWS_SECRETS_INJECTOR_EXEC_ENV_FROM, value: <mount path>}
+//	  - {name: AWS_SECRETS_INJECTOR_EXEC_ENV, value: <exec-env>}                   # when set
+//	  - {name: AWS_SECRETS_INJECTOR_EXEC_ON_CHANGE, value: <exec-on-change>}       # when set
+//	  - {name: AWS_SECRETS_INJECTOR_EXEC_GRACE_PERIOD, value: <exec-grace-period>} # when set
+//	  volumeMounts:
+//	  - {name: aws-secrets-injector-bin, mountPath: /aws-secrets-injector-bin, readOnly: true}
+//	volumes:
+//	- {name: aws-secrets-injector-bin, emptyDir: {}}
+//
+// The binary's volume is writable only in the copy container: a writable
+// copy in the app container would turn an app's file-write bug into code
+// execution at its next start. It is an emptyDir of the default medium: the
+// binary is no secret, and a memory emptyDir would charge its size to the
+// pod's memory. The wrapper removes its AWS_SECRETS_INJECTOR_* variables
+// from the app's environment; values reach the app only through it.
+//
+// Denied at admission, each naming the annotation and the fix: a wrapped
+// container without command (its image's ENTRYPOINT is not in the pod spec
+// and the webhook never guesses it), one already running the wrapper, one
+// that mounts something at /aws-secrets-injector-bin or sets a wrapper
+// variable itself; exec-containers naming a container the secrets are not
+// mounted into; and every value the wrapper's own parsers refuse
+// (envexec/contract): exec-env entries (FILE=NAME, FILE=- to leave a file
+// out; a name that is not a variable name or is reserved: PATH, LD_*,
+// AWS_SECRETS_INJECTOR_*), exec-on-change ("none", "restart" or
+// "signal:NAME"; an unknown signal name, SIGKILL, SIGSTOP, the fault and
+// job-control signals), exec-grace-period. contract.Bind then runs over the
+// file names the class plans (Spec.Plan): a file whose name maps to no
+// variable, two files on one variable (both named) or an exec-env entry for
+// a file the class does not produce is a denial. A class with allKeys has
+// names known only after the fetch, so for it the wrapper does that check
+// at start. The exec settings without exec are denied too (they would do
+// nothing); exec-on-change in init mode without refresh, and
+// exec-grace-period without restart, are admission warnings.
 //
 // The MutatingWebhookConfiguration the chart renders (names from values):
 //

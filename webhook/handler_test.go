@@ -85,6 +85,39 @@ func TestHandlerPatchProducesGoldenPod(t *testing.T) {
 	golden(t, "csi-default.yaml", append([]byte("# mutated\n"), y...))
 }
 
+// TestHandlerExecPatchAndDenial: through the HTTP layer, the exec pod's
+// patch yields the exec-csi golden pod exactly, and a wrapped container
+// without command is a denial (403) carrying the webhook's message.
+func TestHandlerExecPatchAndDenial(t *testing.T) {
+	h := &Handler{Config: testConfig(), Lookups: testLookups()}
+	pod := withCommands(testPod(map[string]string{AnnotationExec: "true"}))
+	resp := post(t, h, review(t, admissionv1.Create, podKind, "apps", pod), "application/json")
+	if !resp.Allowed || resp.PatchType == nil {
+		t.Fatalf("want an allowed patch, got %+v", resp)
+	}
+	raw, _ := json.Marshal(pod)
+	p, err := jsonpatch.DecodePatch(resp.Patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched, err := p.Apply(raw)
+	if err != nil {
+		t.Fatalf("apply patch %s: %v", resp.Patch, err)
+	}
+	var got corev1.Pod
+	if err := json.Unmarshal(patched, &got); err != nil {
+		t.Fatal(err)
+	}
+	y, _ := yaml.Marshal(&got)
+	golden(t, "exec-csi.yaml", append([]byte("# mutated\n"), y...))
+
+	resp = post(t, h, review(t, admissionv1.Create, podKind, "apps", testPod(map[string]string{AnnotationExec: "true"})), "application/json")
+	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusForbidden ||
+		!strings.Contains(resp.Result.Message, `container "app" has no command`) || len(resp.Patch) != 0 {
+		t.Fatalf("want a denial naming the container, got %+v", resp)
+	}
+}
+
 func TestHandlerKeepsFieldsItDoesNotKnow(t *testing.T) {
 	h := &Handler{Config: testConfig(), Lookups: testLookups()}
 	raw, _ := json.Marshal(testPod(nil))

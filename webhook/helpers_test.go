@@ -62,7 +62,8 @@ func awsClass(ns, name, objects string) *spc.Class {
 }
 
 // testLookups: namespace "apps" has a valid class "db", an invalid class
-// "broken" and a class "vault" of another provider.
+// "broken", a class "vault" of another provider, and for the exec wrapper
+// "clash", "digit" and "all-keys".
 func testLookups() *fakeLookups {
 	vault := awsClass("apps", "vault", seedObjects)
 	vault.Provider = "vault"
@@ -71,6 +72,19 @@ func testLookups() *fakeLookups {
 			"apps/db":     awsClass("apps", "db", seedObjects),
 			"apps/broken": awsClass("apps", "broken", "- objectName: \"\"\n  objectType: \"dynamodb\"\n"),
 			"apps/vault":  vault,
+			// clash's files db-user and db_user both map to DB_USER (exec).
+			"apps/clash": awsClass("apps", "clash", `- objectName: "my-app/db-credentials"
+  objectType: "secretsmanager"
+  jmesPath:
+    - path: "username"
+      objectAlias: "db-user"
+    - path: "password"
+      objectAlias: "db_user"
+`),
+			// digit's file 2fa-seed derives no variable name (exec).
+			"apps/digit": awsClass("apps", "digit", "- objectName: \"my-app/db-credentials\"\n  objectType: \"secretsmanager\"\n  objectAlias: \"2fa-seed\"\n"),
+			// all-keys's file names are known only after the fetch (exec).
+			"apps/all-keys": awsClass("apps", "all-keys", "- objectName: \"my-app/db-credentials\"\n  objectType: \"secretsmanager\"\n  allKeys: true\n"),
 		},
 		accounts: map[string]*corev1.ServiceAccount{
 			"apps/default": {ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "apps"}},

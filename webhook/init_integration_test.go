@@ -487,9 +487,9 @@ func TestAPIServerInitMode(t *testing.T) {
 	})
 }
 
-// TestAPIServerAcceptsInitGoldens: every pod the init-mode golden cases
-// produce passes the real API server's validation (dry run, in a namespace
-// the webhook does not watch).
+// TestAPIServerAcceptsInitGoldens: every pod the init-mode and exec golden
+// cases produce passes the real API server's validation (dry run, in a
+// namespace the webhook does not watch).
 func TestAPIServerAcceptsInitGoldens(t *testing.T) {
 	env := envtest.Start(t)
 	ctx := context.Background()
@@ -498,7 +498,7 @@ func TestAPIServerAcceptsInitGoldens(t *testing.T) {
 	}
 	n := 0
 	for _, tc := range goldenCases() {
-		if !strings.HasPrefix(tc.name, "init-") {
+		if !strings.HasPrefix(tc.name, "init-") && !strings.HasPrefix(tc.name, "exec-") {
 			continue
 		}
 		cfg := testConfig()
@@ -514,8 +514,8 @@ func TestAPIServerAcceptsInitGoldens(t *testing.T) {
 		}
 		n++
 	}
-	if n < 10 {
-		t.Fatalf("only %d init cases", n)
+	if n < 15 {
+		t.Fatalf("only %d init and exec cases", n)
 	}
 }
 

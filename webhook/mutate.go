@@ -24,7 +24,8 @@ type Config struct {
 	DefaultMode Mode
 	// DefaultMountPath applies when a pod has no mount-path annotation.
 	DefaultMountPath string
-	// InjectorImage is the image of the init container (init mode).
+	// InjectorImage is the image of the init container (init mode) and of
+	// the exec wrapper's copy container.
 	InjectorImage string
 	// Init is the rest of init mode's configuration (init.go).
 	Init InitConfig
@@ -186,15 +187,20 @@ func MutateWithWarnings(ctx context.Context, pod *corev1.Pod, ns string, cfg Con
 	}
 	t := &Target{Namespace: ns, Annotations: a, Class: class, Spec: spec, Containers: idx}
 
-	// 4. The mode's own changes, then the status annotation.
+	// 4. The mode's own changes, the exec wrapper, then the status annotation.
 	if err := m.apply(ctx, out, t, &cfg, lk); err != nil {
 		return nil, "", nil, err
+	}
+	if a.Exec != nil {
+		if err := applyExec(out, t, &cfg); err != nil {
+			return nil, "", nil, err
+		}
 	}
 	if out.Annotations == nil {
 		out.Annotations = map[string]string{}
 	}
 	out.Annotations[AnnotationStatus] = StatusInjected
-	return out, Mutated, classWarnings(class, warns, a.Mode), nil
+	return out, Mutated, append(classWarnings(class, warns, a.Mode), execWarnings(a)...), nil
 }
 
 // selectContainers returns the indexes of the app containers named by the

@@ -136,7 +136,31 @@ func goldenCases() []goldenCase {
 		{"deny-init-container-name", "apps", testPod(map[string]string{AnnotationContainers: "migrate"}), nil},
 		{"deny-bad-mode", "apps", testPod(map[string]string{AnnotationMode: "sidecar"}), nil},
 		{"deny-bad-refresh", "apps", testPod(map[string]string{AnnotationRefresh: "yes"}), nil},
+		// The exec wrapper (exec.go): withCommands gives both app containers a command.
+		{"exec-csi", "apps", withCommands(testPod(map[string]string{AnnotationExec: "true"})), nil},
+		{"exec-csi-restart-one-container", "apps", withCommands(testPod(map[string]string{AnnotationExecContainers: "app",
+			AnnotationExecOnChange: "restart", AnnotationExecGracePeriod: "30s", AnnotationExecEnv: "db-password=PGPASSWORD, my-app_db-credentials=-"})), nil},
+		{"exec-init-refresh-signal", "apps", withCommands(testPod(initAnn(map[string]string{AnnotationExec: "true", AnnotationRefresh: "true",
+			AnnotationExecOnChange: "signal:HUP", AnnotationMountPath: "/etc/app/secrets"}))), nil},
+		{"exec-init-first-names-taken", "apps", withInitContainer(withVolume(withCommands(testPod(initAnn(map[string]string{AnnotationExecContainers: "sidecar",
+			AnnotationInitFirst: "true"}))), corev1.Volume{Name: ExecVolumeName, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}),
+			ExecInstallContainerName), nil},
+		{"exec-all-keys-class", "apps", withCommands(testPod(map[string]string{AnnotationExec: "true", AnnotationSecretProviderClass: "all-keys",
+			AnnotationExecEnv: "anything=ANYTHING"})), nil},
+		{"deny-exec-no-command", "apps", testPod(map[string]string{AnnotationExec: "true"}), nil},
+		{"deny-exec-two-files-one-name", "apps", withCommands(testPod(map[string]string{AnnotationExec: "true", AnnotationSecretProviderClass: "clash"})), nil},
+		{"deny-exec-bad-signal", "apps", withCommands(testPod(map[string]string{AnnotationExec: "true", AnnotationExecOnChange: "signal:SIGRELOAD"})), nil},
+		{"deny-exec-no-image", "apps", withCommands(testPod(map[string]string{AnnotationExec: "true"})), func(c *Config) { c.InjectorImage = "" }},
 	}
+}
+
+// withCommands gives the app containers of testPod explicit commands: app a
+// command and args, sidecar a command alone.
+func withCommands(p *corev1.Pod) *corev1.Pod {
+	p.Spec.Containers[0].Command = []string{"/app/server"}
+	p.Spec.Containers[0].Args = []string{"--port", "8080"}
+	p.Spec.Containers[1].Command = []string{"/bin/sidecar", "--watch"}
+	return p
 }
 
 func TestMutateGolden(t *testing.T) {
@@ -157,7 +181,7 @@ func TestMutateGolden(t *testing.T) {
 				t.Fatalf("want a denial, got outcome %q, error %v", outcome, err)
 			case prefix == "skip" && (err != nil || outcome != Skipped || !equality.Semantic.DeepEqual(out, in)):
 				t.Fatalf("want the pod unchanged, got outcome %q, error %v", outcome, err)
-			case (prefix == "csi" || prefix == "init") && (err != nil || outcome != Mutated):
+			case (prefix == "csi" || prefix == "init" || prefix == "exec") && (err != nil || outcome != Mutated):
 				t.Fatalf("want the pod mutated, got outcome %q, error %v", outcome, err)
 			}
 			golden(t, tc.name+".yaml", render(t, out, outcome, err))

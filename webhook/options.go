@@ -48,8 +48,9 @@ type Options struct {
 	DefaultMode string
 	// DefaultMountPath is where files appear when a pod has no mount-path annotation.
 	DefaultMountPath string
-	// InjectorImage is the image of the init container (init mode): this
-	// webhook's own image.
+	// InjectorImage is the image of the init container (init mode) and of
+	// the exec wrapper's copy container (either mode): this webhook's own
+	// image.
 	InjectorImage string
 	// InjectorImagePullPolicy is the init container's imagePullPolicy
 	// (Always, IfNotPresent, Never); empty leaves the API server's default.
@@ -140,7 +141,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DriverName, "driver-name", o.DriverName, "CSI driver name of the inline volumes (csi mode), e.g. secrets-store.csi.k8s.io to stand in for the upstream driver")
 	fs.StringVar(&o.DefaultMode, "default-mode", o.DefaultMode, `delivery for pods without the mode annotation: "csi" or "init"`)
 	fs.StringVar(&o.DefaultMountPath, "default-mount-path", o.DefaultMountPath, "mount path for pods without the mount-path annotation")
-	fs.StringVar(&o.InjectorImage, "injector-image", o.InjectorImage, "image of the init container in init mode (this webhook's own image)")
+	fs.StringVar(&o.InjectorImage, "injector-image", o.InjectorImage, "image of the init container in init mode and of the exec wrapper's copy container (this webhook's own image)")
 	fs.StringVar(&o.InjectorImagePullPolicy, "injector-image-pull-policy", o.InjectorImagePullPolicy, `imagePullPolicy of the init container: "Always", "IfNotPresent" or "Never" (default: the API server's)`)
 	fs.StringVar(&o.InjectorAWSRegion, "injector-aws-region", o.InjectorAWSRegion, "AWS_REGION of the init container (default: the class's region, else the SDK's configuration)")
 	fs.StringVar(&o.InjectorAWSEndpoint, "injector-aws-endpoint", o.InjectorAWSEndpoint, "AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_STS of the init container: a VPC or FIPS endpoint, or a fake AWS in tests")

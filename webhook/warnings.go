@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	execcontract "github.com/seed-ddac166a/aws-secrets-injector/envexec/contract"
+
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
@@ -44,6 +46,26 @@ func classWarnings(class *spc.Class, warns []*secrets.Problem, mode Mode) []stri
 	}
 	for _, w := range spc.DeliveryWarnings(warns) {
 		add("SecretProviderClass %q: %v", class.Name, w)
+	}
+	return out
+}
+
+// execWarnings are the admission warnings of exec annotations that are
+// valid but cannot do what they say: an on-change action in init mode
+// without refresh (the files are written once, so they never change), and
+// a grace period without restart (only a restart uses it).
+func execWarnings(a *Annotations) []string {
+	e := a.Exec
+	if e == nil {
+		return nil
+	}
+	var out []string
+	if e.Action.Action != execcontract.ActionNone && a.Mode == ModeInit && !a.Refresh {
+		out = append(out, fmt.Sprintf("annotation %s: %s does nothing in init mode without %s: \"true\" (the files are written once, before the app starts)",
+			AnnotationExecOnChange, e.Action, AnnotationRefresh))
+	}
+	if e.GracePeriod != "" && e.Action.Action != execcontract.ActionRestart {
+		out = append(out, fmt.Sprintf("annotation %s: does nothing without %s: restart", AnnotationExecGracePeriod, AnnotationExecOnChange))
 	}
 	return out
 }

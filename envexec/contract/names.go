@@ -185,7 +185,7 @@ func Bind(field string, files []string, explicit map[string]string) ([]Binding, 
 		}
 		if other, dup := byName[name]; dup {
 			probs = append(probs, fmt.Sprintf("files %s and %s both map to %s; fix: %s", secrets.Quote(other), secrets.Quote(f), name,
-				"map one of them to another name with --"+FlagEnv+" FILE=NAME"))
+				"map one of them to another name with --"+FlagEnv+" FILE=NAME (annotation "+AnnotationExecEnv+")"))
 			continue
 		}
 		byName[name] = f

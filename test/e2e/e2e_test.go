@@ -31,6 +31,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("SeedManifests", func(t *testing.T) { e.seedManifests(t, ctx) })
 	t.Run("WebhookCSI", func(t *testing.T) { e.webhookCSI(t, ctx) })
 	t.Run("InitMode", func(t *testing.T) { e.initMode(t, ctx) })
+	t.Run("ExecEnv", func(t *testing.T) { e.execEnv(t, ctx) })
 	t.Run("Rotation", func(t *testing.T) { e.rotation(t, ctx) })
 	t.Run("Doctor", func(t *testing.T) { e.doctor(t, ctx) })
 	t.Run("FailureVisible", func(t *testing.T) { e.failureVisible(t, ctx) })
@@ -152,6 +153,22 @@ func (e *env) webhookCSI(t *testing.T, ctx context.Context) {
 	}
 }
 
+// withRegion gives the app container of manifest m AWS_REGION, as EKS's pod
+// identity webhook would: what an init-mode injector inherits when the chart
+// sets no aws.region.
+func withRegion(t *testing.T, m string) string {
+	t.Helper()
+	lines := strings.Split(m, "\n")
+	for i, l := range lines {
+		if c := strings.TrimLeft(l, " "); strings.HasPrefix(c, "command: [") {
+			ind := l[:len(l)-len(c)]
+			return strings.Join(slices.Insert(lines, i, ind+"env: [{name: AWS_REGION, value: us-east-1}]"), "\n")
+		}
+	}
+	t.Fatalf("no container command in %s", m)
+	return ""
+}
+
 // initMode: a pod with mode init gets its files from the injected init
 // container; a Job with refresh "true" (native sidecar) gets them and completes.
 //
@@ -162,22 +179,11 @@ func (e *env) webhookCSI(t *testing.T, ctx context.Context) {
 // runs on the node).
 func (e *env) initMode(t *testing.T, ctx context.Context) {
 	const initAnn = "    aws-secrets-injector.io/mode: init\n"
-	withRegion := func(m string) string {
-		lines := strings.Split(m, "\n")
-		for i, l := range lines {
-			if c := strings.TrimLeft(l, " "); strings.HasPrefix(c, "command: [") {
-				ind := l[:len(l)-len(c)]
-				return strings.Join(slices.Insert(lines, i, ind+"env: [{name: AWS_REGION, value: us-east-1}]"), "\n")
-			}
-		}
-		t.Fatalf("no container command in %s", m)
-		return ""
-	}
 	pod := "apiVersion: v1\nkind: Pod\n" + strings.Replace(annotated("", initAnn, "", "", "sleep", "3600"), "metadata:\n", "metadata:\n  name: init-pod\n", 1)
-	e.apply(t, ctx, injectNS, withRegion(strings.Replace(pod, "app: workload", "app: init", 1)))
+	e.apply(t, ctx, injectNS, withRegion(t, strings.Replace(pod, "app: workload", "app: init", 1)))
 	job := "apiVersion: batch/v1\nkind: Job\nmetadata: {name: init-job}\nspec:\n  backoffLimit: 0\n  template:\n" +
 		annotated("    ", initAnn+"    aws-secrets-injector.io/refresh: \"true\"\n", "", "Never", "cat", "/mnt/secrets-store/db-user")
-	e.apply(t, ctx, injectNS, withRegion(strings.Replace(job, "app: workload", "app: init-job", 1)))
+	e.apply(t, ctx, injectNS, withRegion(t, strings.Replace(job, "app: workload", "app: init-job", 1)))
 
 	e.waitReady(t, ctx, injectNS, "init-pod", 3*time.Minute)
 	e.checkFiles(t, ctx, injectNS, "init-pod", "admin", "supersecretpassword")
@@ -520,4 +526,42 @@ func (e *env) syncSecrets(t *testing.T, ctx context.Context) {
 	if !found || pw != "syncedpassword4" {
 		t.Errorf("the pod's DB_PASSWORD (secretKeyRef to db-creds) is set %v, %d bytes: want the synced %d-byte password", found, len(pw), len("syncedpassword4"))
 	}
+}
+
+// execEnv: with exec: "true" the app reads the seed's password from
+// $DB_PASSWORD, in csi mode and in init mode, the wrapper's own variables
+// are gone from its environment, and the namespace holds no Kubernetes
+// Secret. The app prints only the value's hash. It runs before Rotation
+// (the seed's value still stored) and deletes its Jobs with their pods, so
+// no volume of it is left refreshing while Rotation counts AWS calls.
+func (e *env) execEnv(t *testing.T, ctx context.Context) {
+	const execNS = "exec"
+	e.namespace(t, ctx, execNS, true)
+	jobs := map[string]string{"exec-csi": "", "exec-init": "    aws-secrets-injector.io/mode: init\n"}
+	for name, extra := range jobs {
+		job := "apiVersion: batch/v1\nkind: Job\nmetadata: {name: " + name + "}\nspec:\n  backoffLimit: 0\n  template:\n" +
+			annotated("    ", extra+"    aws-secrets-injector.io/exec: \"true\"\n", "", "Never",
+				"/toolbox", "envhash", "DB_PASSWORD", "AWS_SECRETS_INJECTOR_")
+		e.apply(t, ctx, execNS, withRegion(t, strings.Replace(job, "app: workload", "app: "+name, 1)))
+	}
+	want := hash12("supersecretpassword") + " 0"
+	for name := range jobs {
+		start := time.Now()
+		if _, err := e.c.Kubectl(ctx, "wait", "-n", execNS, "--for=condition=complete", "job/"+name, "--timeout=3m"); err != nil {
+			t.Fatalf("job %s did not complete: %v\n%s", name, err, e.describe(ctx, execNS, "pods"))
+		}
+		t.Logf("job %s complete in %s", name, time.Since(start).Round(time.Second))
+		if got := strings.TrimSpace(e.kubectl(t, ctx, "logs", "-n", execNS, "job/"+name, "-c", "app")); got != want {
+			t.Errorf("job %s: the app printed %q, want %q (the seed password's hash, no wrapper variable)", name, got, want)
+		}
+		cmd := e.kubectl(t, ctx, "get", "pods", "-n", execNS, "-l", "batch.kubernetes.io/job-name="+name, "-o",
+			"jsonpath={.items[0].spec.containers[0].command[0]}|{.items[0].spec.initContainers[0].name}")
+		if cmd != "/aws-secrets-injector-bin/aws-secrets-injector|aws-secrets-injector-exec" {
+			t.Errorf("job %s: command[0]|first init container = %q", name, cmd)
+		}
+	}
+	if secrets := strings.TrimSpace(e.kubectl(t, ctx, "get", "secrets", "-n", execNS, "-o", "name")); secrets != "" {
+		t.Errorf("namespace %s holds Secrets: %s", execNS, secrets)
+	}
+	e.kubectl(t, ctx, "delete", "-n", execNS, "job", "exec-csi", "exec-init", "--cascade=foreground", "--wait=true", "--timeout=2m")
 }

@@ -7,6 +7,10 @@
 //	cat FILE...        print files
 //	ls DIR             print the names in DIR, one a line
 //	toolbox mounts     print /proc/self/mounts
+//	toolbox envhash NAME PREFIX
+//	                   print sha256($NAME)[:12] (a password: only its hash
+//	                   is printed) and how many variables start with PREFIX,
+//	                   as "HASH COUNT" ("unset COUNT" when NAME is unset)
 //	toolbox pairs DIR SECONDS A B
 //	                   for SECONDS, read files A and B of one generation of DIR
 //	                   (through the target of DIR/..data, as a reader that wants a
@@ -24,6 +28,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -85,6 +90,24 @@ func run(name string, args []string) error {
 			fmt.Println(e.Name())
 		}
 		return nil
+	case "envhash":
+		if len(args) != 2 {
+			return fmt.Errorf("usage: envhash NAME PREFIX")
+		}
+		n := 0
+		for _, kv := range os.Environ() {
+			if strings.HasPrefix(kv, args[1]) {
+				n++
+			}
+		}
+		v, ok := os.LookupEnv(args[0])
+		if !ok {
+			fmt.Printf("unset %d\n", n)
+			return nil
+		}
+		sum := sha256.Sum256([]byte(v))
+		fmt.Printf("%s %d\n", hex.EncodeToString(sum[:])[:12], n)
+		return nil
 	case "pairs":
 		if len(args) != 4 {
 			return fmt.Errorf("usage: pairs DIR SECONDS A B")
@@ -95,7 +118,7 @@ func run(name string, args []string) error {
 		}
 		return pairs(args[0], time.Duration(n)*time.Second, args[2], args[3])
 	}
-	return fmt.Errorf("unknown command (sleep, cat, ls, mounts, pairs)")
+	return fmt.Errorf("unknown command (sleep, cat, ls, mounts, envhash, pairs)")
 }
 
 func pairs(dir string, d time.Duration, a, b string) error {
