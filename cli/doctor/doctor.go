@@ -353,6 +353,10 @@ func (d *Doctor) events(ctx context.Context, r *Report, pod *corev1.Pod) {
 		switch {
 		case slices.Contains(ownEventReasons, e.Reason):
 			warns = append(warns, line)
+		case !aboutSecrets(e):
+			if len(warns) < maxEvents {
+				warns = append(warns, line+" (not about secrets)")
+			}
 		case !ready.IsZero() && eventTime(e).Before(ready):
 			if len(warns) < maxEvents {
 				warns = append(warns, line+" (before the pod became ready: recovered)")
@@ -479,6 +483,18 @@ func (d *Doctor) ago(t time.Time) string {
 		return "never"
 	}
 	return d.now().Sub(t).Round(time.Second).String()
+}
+
+// aboutSecrets reports whether a warning Event can explain missing
+// secrets: one of ours (the mounter's component), or the kubelet's
+// FailedMount. Others (MissingClusterDNS, an app's BackOff) are listed as
+// warnings, not failures of this path.
+func aboutSecrets(e corev1.Event) bool {
+	src := e.Source.Component
+	if src == "" {
+		src = e.ReportingController
+	}
+	return strings.HasPrefix(src, "aws-secrets-injector") || e.Reason == "FailedMount"
 }
 
 // readySince is when the pod last became Ready, zero when it is not.

@@ -137,6 +137,18 @@ func (f *fixture) event(p *corev1.Pod, reason, msg string, at time.Time) {
 	}
 }
 
+// mounterEvent records a warning Event as the mounter does (its component).
+func (f *fixture) mounterEvent(p *corev1.Pod, reason, msg string) {
+	f.t.Helper()
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{GenerateName: p.Name + "-", Namespace: p.Namespace},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: p.Namespace, Name: p.Name, UID: p.UID},
+		Type:           corev1.EventTypeWarning, Reason: reason, Message: msg, Count: 1,
+		FirstTimestamp: metav1.Now(), LastTimestamp: metav1.Now(), Source: corev1.EventSource{Component: "aws-secrets-injector-mounter", Host: "node-1"}}
+	if _, err := f.env.Clientset.CoreV1().Events(p.Namespace).Create(context.Background(), ev, metav1.CreateOptions{}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 func step(r *doctor.Report, name string) *doctor.Step {
 	for i := range r.Steps {
 		if r.Steps[i].Name == name {
@@ -188,6 +200,10 @@ func TestDoctorPod(t *testing.T) {
 	recovered := f.pod(nsOn, "recovered", mutatedCSI("db"))
 	f.event(recovered, "FailedMount", "MountVolume.SetUp failed: driver not registered yet", time.Now().Add(-time.Hour))
 	f.served(recovered, "")
+	f.event(recovered, "MissingClusterDNS", "kubelet does not have ClusterDNS IP configured", time.Now())
+	refused := f.pod(nsOn, "refused", mutatedCSI("db"))
+	f.served(refused, "")
+	f.mounterEvent(refused, "AccessDenied", "SecretProviderClass doc-on/db: access denied")
 	recovered.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(time.Now().Add(-30 * time.Minute))}}
 	if _, err := env.Clientset.CoreV1().Pods(nsOn).UpdateStatus(ctx, recovered, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
@@ -229,6 +245,7 @@ func TestDoctorPod(t *testing.T) {
 		{nsOn, "unserved", "volume", "serves no volume"},
 		{nsOn, "failing", "volume", "AccessDenied"},
 		{nsOn, "mount-failed", "events", "FailedMount"},
+		{nsOn, "refused", "events", "AccessDenied"},
 		{nsOn, "init-bad", "injector", "exited 3: AccessDenied"},
 	} {
 		t.Run(tc.ns+"/"+tc.pod, func(t *testing.T) {
@@ -278,13 +295,13 @@ func TestDoctorPod(t *testing.T) {
 			t.Fatalf("%+v", r)
 		}
 		// Every pod of nsOn naming class db, in the annotation or a volume.
-		for _, p := range []string{"good", "recovered", "failing", "unserved", "pending", "mount-failed", "no-role", "not-mutated", "init-ok", "init-bad", "bad-annotation"} {
+		for _, p := range []string{"good", "recovered", "refused", "failing", "unserved", "pending", "mount-failed", "no-role", "not-mutated", "init-ok", "init-bad", "bad-annotation"} {
 			if !strings.Contains(s.Detail, p) {
 				t.Errorf("used by %q lacks %s", s.Detail, p)
 			}
 		}
-		if !strings.HasPrefix(s.Detail, "11 pods") {
-			t.Errorf("used by %q, want 11 pods", s.Detail)
+		if !strings.HasPrefix(s.Detail, "12 pods") {
+			t.Errorf("used by %q, want 12 pods", s.Detail)
 		}
 		if r := f.d.Class(ctx, nsOn, "broken"); r.OK {
 			t.Errorf("an invalid class reported ✓: %+v", r)

@@ -400,7 +400,7 @@ func hash12(s string) string {
 // doctor: `aws-secrets-injector doctor pod` of working pods (a hand-written
 // CSI volume, a webhook-mutated one, init mode) is ✓ at every step, the
 // volume step from the mounter's status through the API server's pods/proxy;
-// a pod that asks for nothing is ✗ with exit 1.
+// an annotated pod in the unlabelled namespace is ✗ namespace, exit 1.
 func (e *env) doctor(t *testing.T, ctx context.Context) {
 	bin := filepath.Join(e.root, "bin", "aws-secrets-injector")
 	run := func(pod string) (doctor.Report, string, error) {
@@ -428,8 +428,10 @@ func (e *env) doctor(t *testing.T, ctx context.Context) {
 	}
 	r, out, err := run(plainNS + "/" + e.podOf(t, ctx, plainNS, "app=workload"))
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 || r.OK || !slices.ContainsFunc(r.Steps, func(s doctor.Step) bool { return s.Name == "request" && !s.OK }) {
-		t.Errorf("doctor of the unannotated pod: %v, want exit 1 and ✗ request:\n%s", err, out)
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || r.OK || !slices.ContainsFunc(r.Steps, func(s doctor.Step) bool {
+		return s.Name == "namespace" && !s.OK && strings.Contains(s.Fix, "kubectl label namespace "+plainNS)
+	}) {
+		t.Errorf("doctor of the annotated pod in the unlabelled namespace: %v, want exit 1 and ✗ namespace with the label fix:\n%s", err, out)
 	}
 }
 
