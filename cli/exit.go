@@ -1,6 +1,7 @@
 // Package cli holds the operator tools, run from a workstation or CI rather
 // than in the cluster: fetch (a class's files by hand), validate (classes
-// checked offline) and what they share: one bounded manifest reader
+// checked offline), doctor (why a pod lacks its secrets, from the cluster's
+// metadata) and what they share: one bounded manifest reader
 // (cli/manifest) and one exit-error type (this package).
 package cli
 
