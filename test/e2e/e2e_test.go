@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -527,6 +528,27 @@ func (e *env) syncSecrets(t *testing.T, ctx context.Context) {
 	}
 	if !found || pw != "syncedpassword4" {
 		t.Errorf("the pod's DB_PASSWORD (secretKeyRef to db-creds) is set %v, %d bytes: want the synced %d-byte password", found, len(pw), len("syncedpassword4"))
+	}
+
+	// A rotation reaches the Secret within the interval plus the kubelet's
+	// republish; the pod's deletion (its only owner) collects it.
+	e.putSecret(t, ctx, "admin5", "syncedpassword5")
+	start = time.Now()
+	want := base64.StdEncoding.EncodeToString([]byte("syncedpassword5"))
+	var last string
+	if err := poll(ctx, refresh+kubeletSync+30*time.Second, func() (bool, error) {
+		last, _ = e.c.Kubectl(ctx, "get", "secret", "-n", syncNS, "db-creds", "-o", "jsonpath={.data.password}")
+		return last == want, nil
+	}); err != nil {
+		t.Fatalf("Secret db-creds not rotated within %s (its password is %d base64 bytes)", refresh+kubeletSync+30*time.Second, len(last))
+	}
+	t.Logf("Secret db-creds rotated in %s (interval %s)", time.Since(start).Round(time.Second), refresh)
+	e.kubectl(t, ctx, "delete", "pod", "-n", syncNS, "sync-pod", "--wait=true", "--timeout=2m")
+	if err := poll(ctx, 2*time.Minute, func() (bool, error) {
+		out, err := e.c.Kubectl(ctx, "get", "secret", "-n", syncNS, "-o", "name")
+		return err == nil && strings.TrimSpace(out) == "", nil
+	}); err != nil {
+		t.Errorf("Secret db-creds not garbage-collected within 2m of its only owner's deletion")
 	}
 }
 
