@@ -91,6 +91,9 @@ type Doctor struct {
 	Status  StatusSource
 	// Drivers are the CSI driver names that are ours (the chart's driverName).
 	Drivers []string
+	// MounterSelector selects the chart's mounter DaemonSet (its
+	// mounter.nodeIdentity); "" is DefaultMounterSelector.
+	MounterSelector string
 	// Now is the clock for "ago" (tests); nil is time.Now.
 	Now func() time.Time
 }
@@ -142,7 +145,7 @@ func (d *Doctor) Pod(ctx context.Context, namespace, name string) *Report {
 	}
 	spec := d.class(ctx, r, namespace, req.class)
 	if spec != nil {
-		d.identity(ctx, r, pod, spec)
+		d.identity(ctx, r, pod, spec, req.viaCSI)
 	}
 	if req.viaCSI {
 		d.volume(ctx, r, pod)
@@ -241,7 +244,7 @@ func (d *Doctor) class(ctx context.Context, r *Report, namespace, name string) *
 }
 
 // identity says who the pod reads as.
-func (d *Doctor) identity(ctx context.Context, r *Report, pod *corev1.Pod, spec *spc.Spec) {
+func (d *Doctor) identity(ctx context.Context, r *Report, pod *corev1.Pod, spec *spc.Spec, viaCSI bool) {
 	chained := ""
 	if spec.AssumeRole != nil {
 		chained = ", then assumes " + spec.AssumeRole.ARN
@@ -260,12 +263,42 @@ func (d *Doctor) identity(ctx context.Context, r *Report, pod *corev1.Pod, spec 
 		return
 	}
 	role := sa.Annotations[identity.AnnotationRoleARN]
+	if role == "" && viaCSI {
+		if policy := d.nodeIdentity(ctx); policy == "fallback" || policy == "always" {
+			r.pass("identity", fmt.Sprintf("the node's own role: ServiceAccount %s/%s has no %s annotation, and the chart's mounter.nodeIdentity is %s%s",
+				pod.Namespace, saName, identity.AnnotationRoleARN, policy, chained))
+			return
+		}
+	}
 	if role == "" {
 		r.fail("identity", fmt.Sprintf("ServiceAccount %s/%s has no %s annotation and the class does not set usePodIdentity: the pod has no AWS identity of its own", pod.Namespace, saName, identity.AnnotationRoleARN),
 			fmt.Sprintf("kubectl annotate serviceaccount -n %s %s %s=arn:aws:iam::ACCOUNT:role/ROLE (IRSA), or set usePodIdentity: \"true\" in the class; only an operator's mounter.nodeIdentity lets the node's role serve it", pod.Namespace, saName, identity.AnnotationRoleARN))
 		return
 	}
 	r.pass("identity", fmt.Sprintf("IRSA: ServiceAccount %s/%s has role %s%s", pod.Namespace, saName, role, chained))
+}
+
+// nodeIdentity is the --node-identity of the chart's mounter DaemonSet
+// (mounter.nodeIdentity), "" when it cannot be read.
+func (d *Doctor) nodeIdentity(ctx context.Context) string {
+	sel := d.MounterSelector
+	if sel == "" {
+		sel = DefaultMounterSelector
+	}
+	list, err := d.Kube.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: sel, Limit: 5})
+	if err != nil {
+		return ""
+	}
+	for _, ds := range list.Items {
+		for _, c := range ds.Spec.Template.Spec.Containers {
+			for _, a := range c.Args {
+				if v, ok := strings.CutPrefix(a, "--node-identity="); ok {
+					return v
+				}
+			}
+		}
+	}
+	return "never"
 }
 
 // volume asks the mounter on the pod's node about the pod's volumes.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -305,6 +306,30 @@ func TestDoctorPod(t *testing.T) {
 		}
 		if r := f.d.Class(ctx, nsOn, "broken"); r.OK {
 			t.Errorf("an invalid class reported ✓: %+v", r)
+		}
+	})
+	// The chart's mounter.nodeIdentity: fallback lets the node's role serve a
+	// CSI pod whose account has no role (read off the DaemonSet's args).
+	t.Run("node identity", func(t *testing.T) {
+		if _, err := env.CreateNamespace(ctx, "asi", nil); err != nil {
+			t.Fatal(err)
+		}
+		labels := map[string]string{"app.kubernetes.io/name": "aws-secrets-injector", "app.kubernetes.io/component": "mounter"}
+		ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "asi-mounter", Labels: labels},
+			Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "mounter", Image: "asi", Args: []string{"mounter", "--node-identity=fallback"}}}}}}}
+		if _, err := env.Clientset.AppsV1().DaemonSets("asi").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		r := f.d.Pod(ctx, nsOn, "no-role")
+		if s := step(r, "identity"); s == nil || !s.OK || !strings.Contains(s.Detail, "mounter.nodeIdentity is fallback") {
+			t.Errorf("no-role with nodeIdentity fallback: %+v", s)
+		}
+		// Init mode: the mounter's policy does not apply.
+		f.pod(nsOn, "init-norole", both(mutatedInit("db"), func(p *corev1.Pod) { p.Spec.ServiceAccountName = "norole" }))
+		if s := step(f.d.Pod(ctx, nsOn, "init-norole"), "identity"); s == nil || s.OK {
+			t.Errorf("init mode without a role, nodeIdentity fallback: %+v, want ✗", s)
 		}
 	})
 	t.Run("namespace", func(t *testing.T) {

@@ -117,7 +117,7 @@ func Run(ctx context.Context, o *Options, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d := &Doctor{Kube: kc.Clientset, Classes: kc, Status: ProxyStatus(kc.Clientset, o.MounterSelector), Drivers: o.Drivers}
+	d := &Doctor{Kube: kc.Clientset, Classes: kc, Status: ProxyStatus(kc.Clientset, o.MounterSelector), Drivers: o.Drivers, MounterSelector: o.MounterSelector}
 	r, err := d.Explain(ctx, args[0], args[1])
 	if err != nil {
 		return &cli.ExitError{Code: 2, Err: err}
