@@ -62,9 +62,8 @@ type Report struct {
 	Steps   []Step `json:"steps"`
 }
 
-func (r *Report) pass(name, detail string, warnings ...string) *Step {
+func (r *Report) pass(name, detail string, warnings ...string) {
 	r.Steps = append(r.Steps, Step{Name: name, OK: true, Detail: detail, Warnings: warnings})
-	return &r.Steps[len(r.Steps)-1]
 }
 
 func (r *Report) fail(name, detail, fix string) {

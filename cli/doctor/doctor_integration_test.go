@@ -318,7 +318,7 @@ func TestDoctorPod(t *testing.T) {
 		ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "asi-mounter", Labels: labels},
 			Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "mounter", Image: "asi", Args: []string{"mounter", "--node-identity=fallback"}}}}}}}
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "mounter", Image: "asi", Args: []string{"mounter", "--node-identity=fallback"}}}}}}}
 		if _, err := env.Clientset.AppsV1().DaemonSets("asi").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
