@@ -60,6 +60,15 @@ func startInitWebhook(t *testing.T, mwcName string) (*envtest.Env, context.Conte
 	env := envtest.Start(t, envtest.WithWebhookInstallOptions(crenvtest.WebhookInstallOptions{
 		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{webhookConfig(mwcName)},
 	}))
+	o := initOptions(env, mwcName)
+	o.DefaultMode = string(ModeInit)
+	ctx := startRun(t, o)
+	return env, ctx
+}
+
+// initOptions are the options of a webhook Run on env's serving address,
+// with files-mode certificates, the test injector image and region us-east-1.
+func initOptions(env *envtest.Env, mwcName string) *Options {
 	o := NewOptions()
 	o.Kubeconfig = env.KubeConfigFile
 	o.Host, o.Port = env.Webhook.LocalServingHost, env.Webhook.LocalServingPort
@@ -67,11 +76,9 @@ func startInitWebhook(t *testing.T, mwcName string) (*envtest.Env, context.Conte
 	o.Namespace = ownNamespace
 	o.WebhookConfigName = mwcName
 	o.Certs.Mode, o.Certs.Dir = certs.ModeFiles, env.Webhook.LocalServingCertDir
-	o.DefaultMode = string(ModeInit)
 	o.InjectorImage = "example.com/aws-secrets-injector:test"
 	o.InjectorAWSRegion = "us-east-1"
-	ctx := startRun(t, o)
-	return env, ctx
+	return o
 }
 
 func roleEnv(p *corev1.Pod) string {

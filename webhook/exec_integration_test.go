@@ -20,7 +20,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/certs"
 	execcontract "github.com/seed-ddac166a/aws-secrets-injector/envexec/contract"
 	"github.com/seed-ddac166a/aws-secrets-injector/injector/contract"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
@@ -159,15 +158,8 @@ func TestAPIServerExec(t *testing.T) {
 	t.Cleanup(func() { _ = fake.Close() })
 	must(t, fake.TrustIssuer(env.Issuer, "", env.SigningKey))
 
-	o := NewOptions()
-	o.Kubeconfig = env.KubeConfigFile
-	o.Host, o.Port = env.Webhook.LocalServingHost, env.Webhook.LocalServingPort
-	o.MetricsAddr, o.HealthAddr = "0", "0"
-	o.Namespace = ownNamespace
-	o.WebhookConfigName = mwcName
-	o.Certs.Mode, o.Certs.Dir = certs.ModeFiles, env.Webhook.LocalServingCertDir
-	o.InjectorImage = "example.com/aws-secrets-injector:test"
-	o.InjectorAWSRegion, o.InjectorAWSEndpoint = "us-east-1", fake.URL()
+	o := initOptions(env, mwcName)
+	o.InjectorAWSEndpoint = fake.URL()
 	ctx := startRun(t, o)
 
 	cs := env.Clientset

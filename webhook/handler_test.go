@@ -59,6 +59,26 @@ func post(t *testing.T, h *Handler, body []byte, contentType string) *admissionv
 	return out.Response
 }
 
+// patchedYAML is pod with the JSON patch applied, as YAML.
+func patchedYAML(t *testing.T, pod *corev1.Pod, patch []byte) []byte {
+	t.Helper()
+	raw, _ := json.Marshal(pod)
+	p, err := jsonpatch.DecodePatch(patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched, err := p.Apply(raw)
+	if err != nil {
+		t.Fatalf("apply patch %s: %v", patch, err)
+	}
+	var got corev1.Pod
+	if err := json.Unmarshal(patched, &got); err != nil {
+		t.Fatal(err)
+	}
+	y, _ := yaml.Marshal(&got)
+	return y
+}
+
 func TestHandlerPatchProducesGoldenPod(t *testing.T) {
 	h := &Handler{Config: testConfig(), Lookups: testLookups()}
 	pod := testPod(nil)
@@ -67,22 +87,8 @@ func TestHandlerPatchProducesGoldenPod(t *testing.T) {
 	if !resp.Allowed || resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
 		t.Fatalf("want an allowed JSON patch, got %+v", resp)
 	}
-	raw, _ := json.Marshal(pod)
-	p, err := jsonpatch.DecodePatch(resp.Patch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	patched, err := p.Apply(raw)
-	if err != nil {
-		t.Fatalf("apply patch %s: %v", resp.Patch, err)
-	}
-	var got corev1.Pod
-	if err := json.Unmarshal(patched, &got); err != nil {
-		t.Fatal(err)
-	}
-	y, _ := yaml.Marshal(&got)
 	// The same golden file as the pure mutation: the patch is exactly it.
-	golden(t, "csi-default.yaml", append([]byte("# mutated\n"), y...))
+	golden(t, "csi-default.yaml", append([]byte("# mutated\n"), patchedYAML(t, pod, resp.Patch)...))
 }
 
 // TestHandlerExecPatchAndDenial: through the HTTP layer, the exec pod's
@@ -95,21 +101,7 @@ func TestHandlerExecPatchAndDenial(t *testing.T) {
 	if !resp.Allowed || resp.PatchType == nil {
 		t.Fatalf("want an allowed patch, got %+v", resp)
 	}
-	raw, _ := json.Marshal(pod)
-	p, err := jsonpatch.DecodePatch(resp.Patch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	patched, err := p.Apply(raw)
-	if err != nil {
-		t.Fatalf("apply patch %s: %v", resp.Patch, err)
-	}
-	var got corev1.Pod
-	if err := json.Unmarshal(patched, &got); err != nil {
-		t.Fatal(err)
-	}
-	y, _ := yaml.Marshal(&got)
-	golden(t, "exec-csi.yaml", append([]byte("# mutated\n"), y...))
+	golden(t, "exec-csi.yaml", append([]byte("# mutated\n"), patchedYAML(t, pod, resp.Patch)...))
 
 	resp = post(t, h, review(t, admissionv1.Create, podKind, "apps", testPod(map[string]string{AnnotationExec: "true"})), "application/json")
 	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusForbidden ||
