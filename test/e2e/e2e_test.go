@@ -37,6 +37,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("Doctor", func(t *testing.T) { e.doctor(t, ctx) })
 	t.Run("FailureVisible", func(t *testing.T) { e.failureVisible(t, ctx) })
 	t.Run("MounterRestart", func(t *testing.T) { e.mounterRestart(t, ctx) })
+	t.Run("ExecReload", func(t *testing.T) { e.execReload(t, ctx) })
 	t.Run("SyncSecrets", func(t *testing.T) { e.syncSecrets(t, ctx) })
 }
 
@@ -588,4 +589,62 @@ func (e *env) execEnv(t *testing.T, ctx context.Context) {
 		t.Errorf("namespace %s holds Secrets: %s", execNS, secrets)
 	}
 	e.kubectl(t, ctx, "delete", "-n", execNS, "job", "exec-csi", "exec-init", "--cascade=foreground", "--wait=true", "--timeout=2m")
+}
+
+// execReload: an exec-wrapped app with exec-on-change signal:SIGHUP gets one
+// SIGHUP after a rotation and reads the new value from its files; one with
+// restart is re-executed with the new $DB_PASSWORD, and its container's
+// restart count stays 0. Runs after ExecEnv (namespace exec is labelled)
+// and MounterRestart (whose rotation the apps start with).
+func (e *env) execReload(t *testing.T, ctx context.Context) {
+	const execNS = "exec"
+	pods := map[string]string{"reload-hup": "signal:SIGHUP", "reload-restart": "restart"}
+	for name, onChange := range pods {
+		pod := "apiVersion: v1\nkind: Pod\n" + strings.Replace(annotated("",
+			"    aws-secrets-injector.io/exec: \"true\"\n    aws-secrets-injector.io/exec-on-change: \""+onChange+"\"\n", "", "",
+			"/toolbox", "reload", "DB_PASSWORD", "/mnt/secrets-store/db-password"), "metadata:\n", "metadata:\n  name: "+name+"\n", 1)
+		e.apply(t, ctx, execNS, strings.Replace(pod, "app: workload", "app: "+name, 1))
+	}
+	logs := func(pod string) []string {
+		out, _ := e.c.Kubectl(ctx, "logs", "-n", execNS, pod, "-c", "app")
+		if out = strings.TrimSpace(out); out == "" {
+			return nil
+		}
+		return strings.Split(out, "\n")
+	}
+	for name := range pods {
+		e.waitReady(t, ctx, execNS, name, 3*time.Minute)
+	}
+	// The value before: whatever the secret holds now, read by the app's env.
+	before := map[string][]string{}
+	for name := range pods {
+		if err := poll(ctx, 30*time.Second, func() (bool, error) {
+			before[name] = logs(name)
+			return len(before[name]) == 1 && strings.HasPrefix(before[name][0], "env "), nil
+		}); err != nil {
+			t.Fatalf("%s logs %q, want one env line", name, before[name])
+		}
+		if want := "env " + hash12("rotatedpassword3"); before[name][0] != want { // MounterRestart's value
+			t.Errorf("%s started with %q, want %q", name, before[name][0], want)
+		}
+	}
+	e.putSecret(t, ctx, "admin6", "reloadpassword6")
+	start := time.Now()
+	next := hash12("reloadpassword6")
+	wants := map[string][]string{
+		"reload-hup":     {before["reload-hup"][0], "hup " + next},
+		"reload-restart": {before["reload-restart"][0], "env " + next},
+	}
+	for name, want := range wants {
+		var got []string
+		if err := poll(ctx, refresh+kubeletSync+30*time.Second, func() (bool, error) { got = logs(name); return slices.Equal(got, want), nil }); err != nil {
+			t.Errorf("%s (%s): logs %q, want %q", name, pods[name], got, want)
+			continue
+		}
+		t.Logf("%s (%s) saw the rotation in %s", name, pods[name], time.Since(start).Round(time.Second))
+	}
+	if rc := e.kubectl(t, ctx, "get", "pod", "-n", execNS, "reload-restart", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"); rc != "0" {
+		t.Errorf("reload-restart's restart count is %s, want 0 (the wrapper re-executes the app inside the container)", rc)
+	}
+	e.kubectl(t, ctx, "delete", "pod", "-n", execNS, "reload-hup", "reload-restart", "--wait=true", "--timeout=2m")
 }

@@ -11,6 +11,10 @@
 //	                   print sha256($NAME)[:12] (a password: only its hash
 //	                   is printed) and how many variables start with PREFIX,
 //	                   as "HASH COUNT" ("unset COUNT" when NAME is unset)
+//	toolbox reload NAME FILE
+//	                   print "env sha256($NAME)[:12]" at start, then on each
+//	                   SIGHUP "hup sha256(FILE's content)[:12]"; SIGTERM ends it
+//	                   (an app that re-reads its files when told, or is restarted)
 //	toolbox pairs DIR SECONDS A B
 //	                   for SECONDS, read files A and B of one generation of DIR
 //	                   (through the target of DIR/..data, as a reader that wants a
@@ -107,6 +111,25 @@ func run(name string, args []string) error {
 		}
 		sum := sha256.Sum256([]byte(v))
 		fmt.Printf("%s %d\n", hex.EncodeToString(sum[:])[:12], n)
+		return nil
+	case "reload":
+		if len(args) != 2 {
+			return fmt.Errorf("usage: reload NAME FILE")
+		}
+		hash := func(b []byte) string { sum := sha256.Sum256(b); return hex.EncodeToString(sum[:])[:12] }
+		fmt.Printf("env %s\n", hash([]byte(os.Getenv(args[0]))))
+		sig := make(chan os.Signal, 4)
+		signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+		for s := range sig {
+			if s != syscall.SIGHUP {
+				return nil
+			}
+			b, err := os.ReadFile(args[1])
+			if err != nil {
+				return err
+			}
+			fmt.Printf("hup %s\n", hash(b))
+		}
 		return nil
 	case "pairs":
 		if len(args) != 4 {
