@@ -114,6 +114,8 @@ type Annotations struct {
 	InitFirst bool
 	// Exec, when set, asks for the exec wrapper.
 	Exec *ExecAnnotations
+	// Notify, when set, asks the native sidecar to signal the app (notify.go).
+	Notify *NotifyAnnotations
 }
 
 // ExecAnnotations is the parsed form of the exec wrapper's annotations,
@@ -226,6 +228,9 @@ func ParseAnnotations(ann map[string]string, defaultMode Mode, defaultMountPath 
 		a.RefreshInterval = d
 	}
 	if a.Exec, err = parseExecAnnotations(ann); err != nil {
+		return nil, err
+	}
+	if a.Notify, err = parseNotifyAnnotations(ann); err != nil {
 		return nil, err
 	}
 	return a, nil

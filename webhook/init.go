@@ -204,6 +204,7 @@ func (initMutator) apply(ctx context.Context, pod *corev1.Pod, t *Target, cfg *C
 			corev1.EnvVar{Name: envAWSEndpoint, Value: cfg.Init.Endpoint},
 			corev1.EnvVar{Name: envAWSEndpointSTS, Value: cfg.Init.Endpoint})
 	}
+	c.Env = append(c.Env, notifyEnv(a)...)
 	if a.Refresh {
 		always := corev1.ContainerRestartPolicyAlways
 		c.RestartPolicy = &always

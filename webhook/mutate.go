@@ -150,6 +150,9 @@ func MutateWithWarnings(ctx context.Context, pod *corev1.Pod, ns string, cfg Con
 		return out, Skipped, nil, nil
 	}
 	a, err := ParseAnnotations(out.Annotations, cfg.DefaultMode, cfg.DefaultMountPath)
+	if err == nil {
+		err = checkNotify(out, a)
+	}
 	if err != nil {
 		return nil, "", nil, deny(err)
 	}

@@ -594,7 +594,8 @@ func (e *env) execEnv(t *testing.T, ctx context.Context) {
 // execReload: an exec-wrapped app with exec-on-change signal:SIGHUP gets one
 // SIGHUP after a rotation and reads the new value from its files; one with
 // restart is re-executed with the new $DB_PASSWORD, and its container's
-// restart count stays 0. Runs after ExecEnv (namespace exec is labelled)
+// restart count stays 0; a plain-file app in init mode with notify-signal is
+// sent SIGHUP by the native sidecar. Runs after ExecEnv (namespace exec is labelled)
 // and MounterRestart (whose rotation the apps start with).
 func (e *env) execReload(t *testing.T, ctx context.Context) {
 	const execNS = "exec"
@@ -605,6 +606,15 @@ func (e *env) execReload(t *testing.T, ctx context.Context) {
 			"/toolbox", "reload", "DB_PASSWORD", "/mnt/secrets-store/db-password"), "metadata:\n", "metadata:\n  name: "+name+"\n", 1)
 		e.apply(t, ctx, execNS, strings.Replace(pod, "app: workload", "app: "+name, 1))
 	}
+	// A plain-file app (no wrapper, so its $DB_PASSWORD is empty) in init
+	// mode: the native sidecar, in the pod's one PID namespace, signals it.
+	pods["reload-notify"] = "notify-signal SIGHUP"
+	notify := "apiVersion: v1\nkind: Pod\n" + strings.Replace(annotated("",
+		"    aws-secrets-injector.io/mode: init\n    aws-secrets-injector.io/refresh: \"true\"\n"+
+			"    aws-secrets-injector.io/notify-signal: SIGHUP\n    aws-secrets-injector.io/notify-command: toolbox\n", "", "",
+		"/toolbox", "reload", "DB_PASSWORD", "/mnt/secrets-store/db-password"), "metadata:\n", "metadata:\n  name: reload-notify\n", 1)
+	notify = strings.Replace(notify, "spec:\n", "spec:\n  shareProcessNamespace: true\n", 1)
+	e.apply(t, ctx, execNS, withRegion(t, strings.Replace(notify, "app: workload", "app: reload-notify", 1)))
 	logs := func(pod string) []string {
 		out, _ := e.c.Kubectl(ctx, "logs", "-n", execNS, pod, "-c", "app")
 		if out = strings.TrimSpace(out); out == "" {
@@ -624,7 +634,11 @@ func (e *env) execReload(t *testing.T, ctx context.Context) {
 		}); err != nil {
 			t.Fatalf("%s logs %q, want one env line", name, before[name])
 		}
-		if want := "env " + hash12("rotatedpassword3"); before[name][0] != want { // MounterRestart's value
+		want := "env " + hash12("rotatedpassword3") // MounterRestart's value
+		if name == "reload-notify" {
+			want = "env " + hash12("") // not wrapped: no $DB_PASSWORD
+		}
+		if before[name][0] != want {
 			t.Errorf("%s started with %q, want %q", name, before[name][0], want)
 		}
 	}
@@ -634,6 +648,7 @@ func (e *env) execReload(t *testing.T, ctx context.Context) {
 	wants := map[string][]string{
 		"reload-hup":     {before["reload-hup"][0], "hup " + next},
 		"reload-restart": {before["reload-restart"][0], "env " + next},
+		"reload-notify":  {before["reload-notify"][0], "hup " + next},
 	}
 	for name, want := range wants {
 		var got []string
@@ -646,5 +661,5 @@ func (e *env) execReload(t *testing.T, ctx context.Context) {
 	if rc := e.kubectl(t, ctx, "get", "pod", "-n", execNS, "reload-restart", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"); rc != "0" {
 		t.Errorf("reload-restart's restart count is %s, want 0 (the wrapper re-executes the app inside the container)", rc)
 	}
-	e.kubectl(t, ctx, "delete", "pod", "-n", execNS, "reload-hup", "reload-restart", "--wait=true", "--timeout=2m")
+	e.kubectl(t, ctx, "delete", "pod", "-n", execNS, "reload-hup", "reload-restart", "reload-notify", "--wait=true", "--timeout=2m")
 }
