@@ -40,8 +40,10 @@
 // (restartPolicy: Always, Kubernetes 1.29+) refreshing every
 // refresh-interval (default --injector-refresh-interval), with a startupProbe
 // (`inject --check`) that holds the app containers back until the first
-// fill; Jobs still complete. Example, with defaults and an IRSA
-// ServiceAccount:
+// fill; Jobs still complete. With notify-signal and notify-command (and the
+// pod's own shareProcessNamespace: true) the sidecar also signals the app
+// after each refresh that changed the files (notify.go). Example, with
+// defaults and an IRSA ServiceAccount:
 //
 //	initContainers:
 //	- name: aws-secrets-injector
