@@ -31,11 +31,11 @@ help: ## Show this help
 # and one lean binary per role that links only what the role uses. The
 # injector (asi-inject) is the image's entrypoint: the webhook's init
 # containers run it with args [inject] (injector/contract.DefaultBinary).
-BINARIES   := aws-secrets-injector asi-inject asi-mounter asi-provider asi-webhook
+BINARIES   := aws-secrets-injector asi-exec asi-inject asi-mounter asi-provider asi-webhook
 ENTRYPOINT := /asi-inject
 
 .PHONY: build
-build: ## Build the image's binaries into bin/ (aws-secrets-injector, asi-inject, asi-mounter, asi-provider, asi-webhook) and bin/fakeaws
+build: ## Build the image's binaries into bin/ (aws-secrets-injector, asi-exec, asi-inject, asi-mounter, asi-provider, asi-webhook) and bin/fakeaws
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/fakeaws ./test/fakeaws/cmd/fakeaws
 	@cd $(BIN) && ls -l $(BINARIES) | awk '{printf "  %-22s %5.1f MB\n", $$NF, $$5/1e6}'

@@ -35,11 +35,11 @@ var (
 	appErr  error
 )
 
-// binaries returns the real aws-secrets-injector and the stand-in app
-// (testdata/app), built once.
+// binaries returns the real wrapper (the lean asi-exec, which pods run) and
+// the stand-in app (testdata/app), built once.
 func binaries(t *testing.T) (string, string) {
 	t.Helper()
-	bin := testbin.Path(t)
+	bin := testbin.Path(t, "asi-exec")
 	appOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "envexec-app-")
 		if err != nil {
@@ -93,10 +93,17 @@ type wrapper struct {
 	err            error
 }
 
-// startWrapper starts bin exec with flags, then the app with args.
+// startWrapper starts the wrapper's exec with flags, then the app with args.
 func startWrapper(t *testing.T, stdin string, flags []string, app ...string) *wrapper {
 	t.Helper()
-	bin, appBin := binaries(t)
+	bin, _ := binaries(t)
+	return startWrapperWith(t, bin, stdin, flags, app...)
+}
+
+// startWrapperWith is startWrapper running bin (the lean binary or the full CLI).
+func startWrapperWith(t *testing.T, bin, stdin string, flags []string, app ...string) *wrapper {
+	t.Helper()
+	_, appBin := binaries(t)
 	args := append(append([]string{"exec"}, flags...), "--", appBin)
 	w := &wrapper{cmd: exec.Command(bin, append(args, app...)...), done: make(chan struct{})}
 	w.cmd.Env = []string{"PATH=/usr/bin:/bin", "KEEP=kept", contract.EnvOnChange + "=", "AWS_SECRETS_INJECTOR_SPC_NAME=x/y"}
@@ -173,9 +180,18 @@ func has(n int, prefix string) func([]string) bool {
 	return func(l []string) bool { return count(l, prefix) >= n }
 }
 
+// TestBinaryExecSetsTheEnvironment, for the lean asi-exec and the full
+// CLI's exec subcommand.
 func TestBinaryExecSetsTheEnvironment(t *testing.T) {
+	lean, _ := binaries(t)
+	for _, bin := range []string{lean, testbin.Path(t)} {
+		t.Run(filepath.Base(bin), func(t *testing.T) { checkExecEnvironment(t, bin) })
+	}
+}
+
+func checkExecEnvironment(t *testing.T, bin string) {
 	dir := secretsDir(t, password)
-	w := startWrapper(t, "", []string{"--env-from", dir, "--env", "db-password=PGPASSWORD"}, "env")
+	w := startWrapperWith(t, bin, "", []string{"--env-from", dir, "--env", "db-password=PGPASSWORD"}, "env")
 	if ws := w.wait(t); ws.ExitStatus() != 0 {
 		t.Fatalf("exit %d: %s", ws.ExitStatus(), w.stderr.String())
 	}

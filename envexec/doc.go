@@ -106,23 +106,23 @@
 // the webhook renders:
 //
 //  1. A volume "aws-secrets-injector-bin": emptyDir (default medium: the
-//     stripped binary of this tree is about 60 MiB, which a memory emptyDir
-//     would charge to the pod's memory; a lean exec-only binary would
-//     shrink it).
+//     lean cmd/asi-exec is about 12 MB, which a memory emptyDir would charge
+//     to the pod's memory limit; it holds no secret, and what protects it
+//     is the read-only mount).
 //  2. An init container, first, running the webhook's own image:
-//     command ["/aws-secrets-injector"], args contract.InstallArgs(BinDir)
+//     command [contract.ImageBinary] ("/asi-exec"), args contract.InstallArgs(BinDir)
 //     = ["exec", "--install", "/aws-secrets-injector-bin"], the volume
 //     mounted read-write at contract.BinDir, non-root, read-only root
 //     filesystem, all capabilities dropped. Install copies /proc/self/exe
 //     (static, CGO_ENABLED=0: it runs in any image) to
-//     /aws-secrets-injector-bin/aws-secrets-injector, mode 0555, through a
+//     /aws-secrets-injector-bin/asi-exec, mode 0555, through a
 //     temporary file renamed into place.
 //  3. In each wrapped container: the volume mounted readOnly: true at
 //     contract.BinDir. Never writable: a writable copy would turn an app's
 //     file-write bug into code execution as the container's first process
 //     at its next start (vault-secrets-webhook #724).
 //  4. The command rewritten to contract.Command(contract.Binary, argv):
-//     ["/aws-secrets-injector-bin/aws-secrets-injector", "exec", "--",
+//     ["/aws-secrets-injector-bin/asi-exec", "exec", "--",
 //     <command...>, <args...>], args removed. A container without command
 //     runs its image's ENTRYPOINT, which the pod spec does not show: deny it
 //     with a message asking for command (or resolve the entrypoint).

@@ -99,13 +99,13 @@
 //	initContainers:                     # first, before the pod's own and the injector
 //	- name: aws-secrets-injector-exec
 //	  image: <--injector-image>
-//	  command: ["/aws-secrets-injector"]   # the full CLI; no shell in the image
+//	  command: ["/asi-exec"]               # the lean exec binary; no shell in the image
 //	  args: ["exec", "--install", "/aws-secrets-injector-bin"]
 //	  volumeMounts: [{name: aws-secrets-injector-bin, mountPath: /aws-secrets-injector-bin}]
 //	  # resources, securityContext, terminationMessagePolicy as the injector's
 //	containers:
 //	- name: app
-//	  command: ["/aws-secrets-injector-bin/aws-secrets-injector", "exec", "--", <command...>, <args...>]
+//	  command: ["/aws-secrets-injector-bin/asi-exec", "exec", "--", <command...>, <args...>]
 //	  # args: removed (folded into command, as the kubelet appends them)
 //	  env:
 //	  - {name: AWS_SECRETS_INJECTOR_EXEC_ENV_FROM, value: <mount path>}

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	execcontract "github.com/seed-ddac166a/aws-secrets-injector/envexec/contract"
-	"github.com/seed-ddac166a/aws-secrets-injector/injector/contract"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
@@ -30,7 +29,7 @@ const ExecInstallContainerName = "aws-secrets-injector-exec"
 //  2. add the emptyDir (default medium: the binary is no secret, and a
 //     memory emptyDir would charge its size to the pod's memory);
 //  3. add, first of the init containers, the copy container: the webhook's
-//     image runs the full CLI's `exec --install`, which copies the binary
+//     image runs the lean /asi-exec's `exec --install`, which copies itself
 //     (no shell needed) into the emptyDir, mounted writable there only;
 //  4. in each wrapped container mount the emptyDir read-only (a writable
 //     copy would turn an app's file-write bug into code execution), set the
@@ -78,7 +77,7 @@ func applyExec(pod *corev1.Pod, t *Target, cfg *Config) error {
 		Name:                     uniqueContainerName(pod, ExecInstallContainerName),
 		Image:                    cfg.InjectorImage,
 		ImagePullPolicy:          cfg.Init.PullPolicy,
-		Command:                  []string{contract.FullCLIBinary},
+		Command:                  []string{execcontract.ImageBinary},
 		Args:                     execcontract.InstallArgs(execcontract.BinDir),
 		Resources:                *cfg.Init.Resources.DeepCopy(),
 		VolumeMounts:             []corev1.VolumeMount{{Name: vol, MountPath: execcontract.BinDir}},

@@ -85,21 +85,21 @@ func mapPath(mounts map[string]string, p string) string {
 }
 
 // install runs the pod's copy init container as the kubelet would: the
-// image's full CLI (the real binary) with the container's args, as its
+// image's lean asi-exec (the real binary) with the container's args, as its
 // user, into a fresh directory standing in for the emptyDir (mode 0777, as
 // the kubelet makes it). It returns that directory.
 func install(t *testing.T, pod *corev1.Pod) string {
 	t.Helper()
 	c := &pod.Spec.InitContainers[0]
-	if c.Name != ExecInstallContainerName || !slices.Equal(c.Command, []string{contract.FullCLIBinary}) {
-		t.Fatalf("first init container %s runs %q: want %s running %s", c.Name, c.Command, ExecInstallContainerName, contract.FullCLIBinary)
+	if c.Name != ExecInstallContainerName || !slices.Equal(c.Command, []string{execcontract.ImageBinary}) {
+		t.Fatalf("first init container %s runs %q: want %s running %s", c.Name, c.Command, ExecInstallContainerName, execcontract.ImageBinary)
 	}
 	dir, err := os.MkdirTemp("", "webhook-exec-bin-")
 	must(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	must(t, os.Chmod(dir, 0o777))
 	mounts := map[string]string{c.VolumeMounts[0].MountPath: dir}
-	argv := append([]string{testbin.Path(t)}, c.Args...)
+	argv := append([]string{testbin.Path(t, strings.TrimPrefix(execcontract.ImageBinary, "/"))}, c.Args...)
 	for i := range argv[1:] {
 		argv[i+1] = mapPath(mounts, argv[i+1])
 	}
@@ -137,13 +137,16 @@ var printApp = []string{"/bin/sh", "-c", `printf '%s|' "$DB_PASSWORD"; env | gre
 // TestAPIServerExec: the real API server admits exec pods through the
 // webhook in both modes, and denies what the wrapper could not run, with the
 // webhook's message. Then the admitted pods run for real: the copy init
-// container is the built CLI copying itself, the app container the copied
+// container is the built asi-exec copying itself, the app container the copied
 // binary in front of a shell that prints $DB_PASSWORD; in init mode the
 // injector container fills the emptyDir from the fake AWS first, in csi mode
 // the atomic writer fills the directory the mounter would.
 func TestAPIServerExec(t *testing.T) {
 	const mwcName, roleARN = "aws-secrets-injector-exec", "arn:aws:iam::111122223333:role/my-app"
-	go func() { _, _ = testbin.Build(); _, _ = testbin.Build(strings.TrimPrefix(contract.DefaultBinary, "/")) }()
+	go func() {
+		_, _ = testbin.Build(strings.TrimPrefix(execcontract.ImageBinary, "/"))
+		_, _ = testbin.Build(strings.TrimPrefix(contract.DefaultBinary, "/"))
+	}()
 	env := envtest.Start(t, envtest.WithWebhookInstallOptions(crenvtest.WebhookInstallOptions{
 		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{webhookConfig(mwcName)},
 	}))

@@ -185,7 +185,7 @@ func TestExecBinaryNeverWritableInApp(t *testing.T) {
 			for _, m := range c.VolumeMounts {
 				if m.Name == vol.Name {
 					writers++
-					if c.Command[0] != "/aws-secrets-injector" || !slices.Equal(c.Args, execcontract.InstallArgs(execcontract.BinDir)) ||
+					if c.Command[0] != execcontract.ImageBinary || !slices.Equal(c.Args, execcontract.InstallArgs(execcontract.BinDir)) ||
 						c.SecurityContext == nil || !*c.SecurityContext.ReadOnlyRootFilesystem || *c.SecurityContext.AllowPrivilegeEscalation {
 						t.Errorf("%s: copy container %s: %q %q %+v", tc.name, c.Name, c.Command, c.Args, c.SecurityContext)
 					}

@@ -32,8 +32,13 @@ const (
 	// a writable copy would let an app's file-write bug replace the code
 	// that runs as the container's first process on its next start.
 	BinDir = "/aws-secrets-injector-bin"
-	// Binary is the wrapper's path inside a wrapped app container.
-	Binary = BinDir + "/aws-secrets-injector"
+	// Binary is the wrapper's path inside a wrapped app container: the
+	// copy of ImageBinary.
+	Binary = BinDir + "/asi-exec"
+	// ImageBinary is the wrapper's lean binary in the project's image
+	// (cmd/asi-exec): the exec subcommand alone, about a fifth of the full
+	// CLI, which every wrapped pod would otherwise copy.
+	ImageBinary = "/asi-exec"
 	// BinaryMode is the copied binary's mode: readable and executable by any
 	// uid the app runs as, writable by none.
 	BinaryMode = 0o555
@@ -94,7 +99,7 @@ const (
 	FlagGracePeriod     = "grace-period"
 	FlagRefreshInterval = "refresh-interval"
 	// FlagInstall makes exec copy its own binary into a directory and exit:
-	// the copy init container runs ["/aws-secrets-injector", "exec", "--install", BinDir].
+	// the copy init container runs ["/asi-exec", "exec", "--install", BinDir].
 	FlagInstall = "install"
 )
 
@@ -115,7 +120,7 @@ const (
 )
 
 // InstallArgs are the copy init container's args after the binary (the
-// image's /aws-secrets-injector): copy it into dir, the emptyDir's mount
+// image's ImageBinary): copy it into dir, the emptyDir's mount
 // path in that init container (BinDir).
 func InstallArgs(dir string) []string { return []string{Subcommand, "--" + FlagInstall, dir} }
 

@@ -218,7 +218,7 @@ func TestParseDurations(t *testing.T) {
 
 func TestCommandAndVars(t *testing.T) {
 	got := Command(Binary, []string{"/app/server", "--port", "8080"})
-	want := []string{"/aws-secrets-injector-bin/aws-secrets-injector", "exec", "--", "/app/server", "--port", "8080"}
+	want := []string{"/aws-secrets-injector-bin/asi-exec", "exec", "--", "/app/server", "--port", "8080"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Command = %q", got)
 	}

@@ -581,7 +581,7 @@ func (e *env) execEnv(t *testing.T, ctx context.Context) {
 		}
 		cmd := e.kubectl(t, ctx, "get", "pods", "-n", execNS, "-l", "batch.kubernetes.io/job-name="+name, "-o",
 			"jsonpath={.items[0].spec.containers[0].command[0]}|{.items[0].spec.initContainers[0].name}")
-		if cmd != "/aws-secrets-injector-bin/aws-secrets-injector|aws-secrets-injector-exec" {
+		if cmd != "/aws-secrets-injector-bin/asi-exec|aws-secrets-injector-exec" {
 			t.Errorf("job %s: command[0]|first init container = %q", name, cmd)
 		}
 	}
@@ -617,10 +617,13 @@ func (e *env) execReload(t *testing.T, ctx context.Context) {
 	e.apply(t, ctx, execNS, withRegion(t, strings.Replace(notify, "app: workload", "app: reload-notify", 1)))
 	logs := func(pod string) []string {
 		out, _ := e.c.Kubectl(ctx, "logs", "-n", execNS, pod, "-c", "app")
-		if out = strings.TrimSpace(out); out == "" {
-			return nil
+		var lines []string // the app's lines; the wrapper's own log lines share the container log
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "env ") || strings.HasPrefix(l, "hup ") {
+				lines = append(lines, l)
+			}
 		}
-		return strings.Split(out, "\n")
+		return lines
 	}
 	for name := range pods {
 		e.waitReady(t, ctx, execNS, name, 3*time.Minute)

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -178,5 +180,35 @@ func TestRoleHandOff(t *testing.T) {
 		if target != tc.target || ok != (tc.target != "") {
 			t.Errorf("handOff(%q) = %q, %v; want %q", tc.args, target, ok, tc.target)
 		}
+	}
+}
+
+// TestRoleSetArgs: with SetArgs the role's flags end at the first argument
+// that is not one, or at "--", and the rest is the role's own command line,
+// its flags included (exec's CMD ARGS).
+func TestRoleSetArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		value string
+		rest  []string
+	}{
+		{[]string{"test", "--value=x", "--", "/bin/app", "--value=app's"}, "x", []string{"/bin/app", "--value=app's"}},
+		{[]string{"--value=y", "/bin/app", "--port", "80"}, "y", []string{"/bin/app", "--port", "80"}},
+		{[]string{"test"}, "default", []string{}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var runs int
+			var got string
+			var log logr.Logger
+			var rest []string
+			r := testRole(&runs, &got, &log)
+			r.SetArgs = func(a []string) { rest = a }
+			if err := r.Execute(context.Background(), tc.args, io.Discard, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			if runs != 1 || got != tc.value || !slices.Equal(rest, tc.rest) {
+				t.Errorf("ran %d with %q and args %q, want 1 with %q and %q", runs, got, rest, tc.value, tc.rest)
+			}
+		})
 	}
 }

@@ -38,6 +38,11 @@ type Role struct {
 	AddFlags func(fs *pflag.FlagSet)
 	// Run validates the role's options and runs it with a context carrying the logger.
 	Run func(ctx context.Context) error
+	// SetArgs, when set, takes the positional arguments: flags end at the
+	// first argument that is not one (or at "--"), and the rest, the role's
+	// own command line (exec's CMD ARGS...), is given to SetArgs before Run.
+	// Without it any positional argument is a usage error.
+	SetArgs func(args []string)
 }
 
 // UsageError is a command line the binary refuses; it exits 2.
@@ -89,6 +94,7 @@ func (r Role) Execute(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs := pflag.NewFlagSet(r.Binary, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned; usage is printed on request only
 	fs.SortFlags = false
+	fs.SetInterspersed(r.SetArgs == nil)
 	logOpts := &LogOptions{}
 	r.AddFlags(fs)
 	logOpts.AddFlags(fs)
@@ -99,7 +105,10 @@ func (r Role) Execute(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		return &UsageError{fmt.Errorf("%w (see %s --help)", err, r.Binary)}
 	}
-	if fs.NArg() > 0 {
+	switch {
+	case r.SetArgs != nil:
+		r.SetArgs(fs.Args())
+	case fs.NArg() > 0:
 		return &UsageError{fmt.Errorf("unexpected arguments %q (see %s --help)", fs.Args(), r.Binary)}
 	}
 	if err := logOpts.Validate(); err != nil {
