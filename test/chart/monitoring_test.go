@@ -122,7 +122,7 @@ func TestPrometheusRuleObject(t *testing.T) {
 			t.Errorf("refresh alert for %v expr %v with a 10m interval", rule["for"], rule["expr"])
 		}
 	}
-	if !slices.Contains(alerts, "AWSSecretsInjectorRefreshFailing") || len(alerts) != 5 {
+	if !slices.Contains(alerts, "AWSSecretsInjectorRefreshFailing") || !slices.Contains(alerts, "AWSSecretsInjectorWebhookCertificateExpiring") || len(alerts) != 6 {
 		t.Errorf("alerts %v", alerts)
 	}
 }
