@@ -19,9 +19,22 @@ FAKE_PORT=4566
 TOOLBOX_IMAGE=localhost/asi-toolbox:e2e
 START=$SECONDS
 
+# The demo drives the node while it runs: it holds the node's lock (as the e2e
+# tests do), waiting while a test drives it; a node left up by an earlier demo
+# is then replaced.
+hold_lock() {
+  exec 9>/run/asi-node.lock
+  if ! flock -n 9; then
+    printf '[demo] waiting for whoever drives the node (a test run?): /run/asi-node.lock\n'
+    flock 9
+  fi
+  export NODE_LOCK_HELD=1
+}
+
 # demo.sh down (make demo-down): delete the demo's pods while the mounter still
 # runs (their volumes unmount at once), then the node and the fake AWS.
 if [[ ${1:-} == down ]]; then
+  hold_lock
   if [[ -e /run/netns/asi-node && -x $BIN/kubectl ]]; then
     eval "$("$ROOT/hack/node/cluster.sh" env)"
     "$BIN/kubectl" --kubeconfig "$KUBECONFIG" delete namespace "$NS" --ignore-not-found --wait=true --timeout=60s >/dev/null 2>&1 || true
@@ -43,9 +56,7 @@ fi
 # outside the repository.
 SPC=$ROOT/test/examples/testdata/seed-secretproviderclass.yaml
 [[ -f $SPC ]] || die "no $SPC"
-if [[ -e /run/netns/asi-node ]]; then
-  die "the node is already up (a running demo or test): make demo-down first"
-fi
+hold_lock
 
 step "building tools and the image (first time ~15 min cold: kube-apiserver, kubelet, controller-manager, scheduler, kubectl, etcd, helm from source; later seconds)"
 make -C "$ROOT" -s tools-apiserver tools-node tools-helm image

@@ -4,7 +4,8 @@
 # containerd, all inside a network namespace this script creates, so nothing
 # it runs can reach or be reached from any network but that namespace's.
 #
-#   hack/node/cluster.sh up              bring the node up (idempotent: refuses if already up)
+#   hack/node/cluster.sh up              bring the node up (refuses if already up, unless the
+#                                        caller holds $NODE_LOCK: see below)
 #   hack/node/cluster.sh down            tear everything down (safe to run any time)
 #   hack/node/cluster.sh smoke           up, run static-binary pods and check them, down
 #   hack/node/cluster.sh load-image TAR  import a docker-archive tarball into the node's containerd
@@ -23,6 +24,12 @@
 #   state $NODE_STATE (/var/lib/asi-node): certificates, kubeconfigs, etcd data, containerd
 #   root, logs; runtime state /run/asi-node; kubelet root $KUBELET_DIR (/var/lib/kubelet).
 #   admin kubeconfig: $NODE_STATE/admin.kubeconfig.
+#
+# Whoever drives the node for a while (the e2e tests, make demo) holds an exclusive
+# flock on $NODE_LOCK (/run/$NODE_NS.lock) while it works and runs this script with
+# NODE_LOCK_HELD=1. A node that is up while its caller holds the lock has nobody else
+# driving it (make demo leaves it running; a killed run leaves it behind): `up` then
+# takes it down first instead of refusing.
 #
 # Needs root on Linux. Binaries come from bin/ (hack/build-tools.sh apiserver node, which
 # this script runs); containerd, runc and the CNI plugins from Debian packages (installed
@@ -45,6 +52,7 @@ NODE_REGION="${NODE_REGION:-us-east-1}"
 NODE_STATE="${NODE_STATE:-/var/lib/asi-node}"
 NODE_RUN="${NODE_RUN:-/run/asi-node}"
 KUBELET_DIR="${KUBELET_DIR:-/var/lib/kubelet}"
+NODE_LOCK="${NODE_LOCK:-/run/$NODE_NS.lock}"
 # 443: the API server also answers on the "kubernetes" service IP (no kube-proxy here).
 API_PORT="${API_PORT:-443}"
 PAUSE_IMAGE="${PAUSE_IMAGE:-localhost/pause:asi}"
@@ -65,6 +73,17 @@ die() { log "error: $*"; exit 1; }
 in_ns() { nsenter --net="/run/netns/$NODE_NS" "$@"; }
 kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG" "$@"; }
 ctr() { command ctr -a "$CTR_SOCK" -n k8s.io "$@"; }
+
+# hold_lock takes $NODE_LOCK for the rest of this process (waiting while a test
+# or the demo drives the node), so `up` may replace a node nobody drives.
+hold_lock() {
+  exec 9>"$NODE_LOCK"
+  if ! flock -n 9; then
+    log "waiting for whoever drives the node ($NODE_LOCK)"
+    flock 9
+  fi
+  export NODE_LOCK_HELD=1
+}
 
 # ---------------------------------------------------------------- prerequisites
 
@@ -358,7 +377,11 @@ EOF
 up() {
   need_root
   if [[ -e "/run/netns/$NODE_NS" ]]; then
-    die "network namespace $NODE_NS exists: the node is up (or left over); run '$0 down' first"
+    if [[ ${NODE_LOCK_HELD:-} != 1 ]]; then
+      die "network namespace $NODE_NS exists: the node is up (or left over); run '$0 down' first"
+    fi
+    log "the node is up with nobody driving it (left running by make demo, or by a run that was killed): taking it down first"
+    down
   fi
   install_packages
   build_binaries
@@ -525,6 +548,7 @@ down() {
 # ---------------------------------------------------------------- smoke
 
 smoke() {
+  hold_lock
   trap 'rc=$?; down || true; exit $rc' EXIT
   trap 'exit 130' INT TERM
   up

@@ -88,11 +88,14 @@ func Up(t testing.TB, o Options) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{script: filepath.Join(root, "hack", "node", "cluster.sh"), root: root, Env: o.env()}
+	// NODE_LOCK_HELD: this process holds the node's lock (below), so a node
+	// left up (by make demo, or by a run that was killed) is taken down first.
+	c := &Cluster{script: filepath.Join(root, "hack", "node", "cluster.sh"), root: root, Env: append(o.env(), "NODE_LOCK_HELD=1")}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	// `go test ./test/e2e/...` runs packages in parallel: one node per
-	// namespace at a time, the others wait (released after teardown).
+	// `go test ./test/e2e/...` runs packages in parallel, and make demo may be
+	// driving the node: one driver per namespace at a time, the others wait
+	// (released after teardown). cluster.sh's hold_lock takes the same file.
 	unlock, err := lock(ctx, o.Namespace)
 	if err != nil {
 		t.Fatal(err)
@@ -199,13 +202,13 @@ func (c *Cluster) sh(ctx context.Context, args ...string) (string, error) {
 	return string(out), err
 }
 
-// lock takes an exclusive lock on /run/NAMESPACE.e2e.lock, waiting while
-// another test process holds it.
+// lock takes an exclusive lock on /run/NAMESPACE.lock (cluster.sh's
+// NODE_LOCK), waiting while another test process or the demo holds it.
 func lock(ctx context.Context, ns string) (func(), error) {
 	if ns == "" {
 		ns = "asi-node"
 	}
-	path := filepath.Join("/run", ns+".e2e.lock")
+	path := filepath.Join("/run", ns+".lock")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
