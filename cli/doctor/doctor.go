@@ -91,8 +91,10 @@ type Doctor struct {
 	// Drivers are the CSI driver names that are ours (the chart's driverName).
 	Drivers []string
 	// MounterSelector selects the chart's mounter DaemonSet (its
-	// mounter.nodeIdentity); "" is DefaultMounterSelector.
-	MounterSelector string
+	// mounter.nodeIdentity); "" is DefaultMounterSelector. MounterNamespace
+	// is its namespace; "" is the only one with a match (FindMounter).
+	MounterSelector  string
+	MounterNamespace string
 	// Now is the clock for "ago" (tests); nil is time.Now.
 	Now func() time.Time
 }
@@ -278,22 +280,17 @@ func (d *Doctor) identity(ctx context.Context, r *Report, pod *corev1.Pod, spec 
 }
 
 // nodeIdentity is the --node-identity of the chart's mounter DaemonSet
-// (mounter.nodeIdentity), "" when it cannot be read.
+// (mounter.nodeIdentity): "never" when it has none, "" when it cannot be
+// read (no mounter, or more than one: FindMounter).
 func (d *Doctor) nodeIdentity(ctx context.Context) string {
-	sel := d.MounterSelector
-	if sel == "" {
-		sel = DefaultMounterSelector
-	}
-	list, err := d.Kube.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: sel, Limit: 5})
+	ds, err := FindMounter(ctx, d.Kube, d.MounterSelector, d.MounterNamespace)
 	if err != nil {
 		return ""
 	}
-	for _, ds := range list.Items {
-		for _, c := range ds.Spec.Template.Spec.Containers {
-			for _, a := range c.Args {
-				if v, ok := strings.CutPrefix(a, "--node-identity="); ok {
-					return v
-				}
+	for _, c := range ds.Spec.Template.Spec.Containers {
+		for _, a := range c.Args {
+			if v, ok := strings.CutPrefix(a, "--node-identity="); ok {
+				return v
 			}
 		}
 	}

@@ -332,6 +332,64 @@ func TestDoctorPod(t *testing.T) {
 			t.Errorf("init mode without a role, nodeIdentity fallback: %+v, want ✗", s)
 		}
 	})
+	// Anyone who may create pods may label a DaemonSet and its pod like the
+	// mounter: the doctor then trusts neither (nor their node identity or
+	// their status) until told the release namespace.
+	t.Run("look-alike mounter", func(t *testing.T) {
+		labels := map[string]string{"app.kubernetes.io/name": "aws-secrets-injector", "app.kubernetes.io/component": "mounter"}
+		fake := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "asi-mounter", Labels: labels},
+			Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "mounter", Image: "evil", Args: []string{"mounter", "--node-identity=always"}}}}}}}
+		fake, err := env.Clientset.AppsV1().DaemonSets(nsOn).Create(ctx, fake, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		real, err := env.Clientset.AppsV1().DaemonSets("asi").Get(ctx, "asi-mounter", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A running look-alike pod on node n1 in each namespace: one the fake
+		// DaemonSet controls, one in the release namespace that nothing does.
+		running := func(ns, name string, owner *appsv1.DaemonSet) {
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+				Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "mounter", Image: "evil",
+					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}}}
+			if owner != nil {
+				p.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(owner, appsv1.SchemeGroupVersion.WithKind("DaemonSet"))}
+			}
+			p, err := env.Clientset.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Status.Phase = corev1.PodRunning
+			if _, err := env.Clientset.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		running(nsOn, "fake-mounter", fake)
+		running("asi", "stray-mounter", nil)
+
+		if s := step(f.d.Pod(ctx, nsOn, "no-role"), "identity"); s == nil || s.OK {
+			t.Errorf("two mounter DaemonSets: the identity step trusted one: %+v", s)
+		}
+		pinned := *f.d
+		pinned.MounterNamespace = "asi"
+		if s := step(pinned.Pod(ctx, nsOn, "no-role"), "identity"); s == nil || !s.OK || !strings.Contains(s.Detail, "mounter.nodeIdentity is fallback") {
+			t.Errorf("--mounter-namespace asi: %+v, want the release's fallback", s)
+		}
+		onN1 := &corev1.Pod{Spec: corev1.PodSpec{NodeName: "n1"}}
+		if _, err := doctor.ProxyStatus(env.Clientset, "", "")(ctx, onN1); err == nil || !strings.Contains(err.Error(), "--mounter-namespace") {
+			t.Errorf("two mounter DaemonSets, no namespace: %v, want the flag named", err)
+		}
+		_, err = doctor.ProxyStatus(env.Clientset, "", "asi")(ctx, onN1)
+		if want := "no running pod of the mounter DaemonSet asi/" + real.Name; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("only look-alike pods on n1: %v, want %q", err, want)
+		}
+		if err := env.Clientset.AppsV1().DaemonSets(nsOn).Delete(ctx, fake.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("namespace", func(t *testing.T) {
 		r := f.d.Namespace(ctx, nsOff)
 		s := step(r, "pods")

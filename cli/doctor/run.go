@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,26 +27,38 @@ const DefaultMounterSelector = "app.kubernetes.io/name=aws-secrets-injector,app.
 // maxStatusBytes bounds the mounter's answer.
 const maxStatusBytes = 1 << 20
 
-// ProxyStatus asks the mounter pod on the pod's node (selected by selector,
-// in any namespace) for /status/pods/{uid} through the API server's
-// pods/proxy, on the mounter container's port named "http". The caller
-// needs list on pods and get on pods/proxy of the mounter's namespace.
-func ProxyStatus(kube kubernetes.Interface, selector string) StatusSource {
+// ProxyStatus asks the mounter pod on the pod's node for
+// /status/pods/{uid} through the API server's pods/proxy, on the mounter
+// container's port named "http". Only a pod that the chart's mounter
+// DaemonSet controls is asked (FindMounter: one namespace, found by selector
+// or named by namespace), never a look-alike someone labelled in another
+// namespace. The caller needs list on daemonsets and pods and get on
+// pods/proxy of the mounter's namespace.
+func ProxyStatus(kube kubernetes.Interface, selector, namespace string) StatusSource {
 	return func(ctx context.Context, pod *corev1.Pod) (*mounter.PodStatus, error) {
-		list, err := kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: selector,
+		ds, err := FindMounter(ctx, kube, selector, namespace)
+		if err != nil {
+			return nil, err
+		}
+		sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+		if err != nil {
+			return nil, fmt.Errorf("mounter DaemonSet %s/%s: its selector: %w", ds.Namespace, ds.Name, err)
+		}
+		list, err := kube.CoreV1().Pods(ds.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String(),
 			FieldSelector: fields.OneTermEqualSelector("spec.nodeName", pod.Spec.NodeName).String(), Limit: 10})
 		if err != nil {
-			return nil, fmt.Errorf("find the mounter pod (%s): %w", selector, err)
+			return nil, fmt.Errorf("find the mounter pod of DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
 		}
 		var m *corev1.Pod
 		for i := range list.Items {
-			if list.Items[i].Status.Phase == corev1.PodRunning {
+			c := metav1.GetControllerOf(&list.Items[i])
+			if list.Items[i].Status.Phase == corev1.PodRunning && c != nil && c.UID == ds.UID {
 				m = &list.Items[i]
 				break
 			}
 		}
 		if m == nil {
-			return nil, fmt.Errorf("no running mounter pod (%s) on the node: is the chart's mode csi, and does the DaemonSet tolerate the node?", selector)
+			return nil, fmt.Errorf("no running pod of the mounter DaemonSet %s/%s on the node: does the DaemonSet tolerate the node?", ds.Namespace, ds.Name)
 		}
 		port := ""
 		for _, c := range m.Spec.Containers {
@@ -80,13 +93,47 @@ func ProxyStatus(kube kubernetes.Interface, selector string) StatusSource {
 	}
 }
 
+// FindMounter returns the chart's mounter DaemonSet: the one selector
+// selects in namespace, or, with namespace "", in the only namespace that
+// has one. DaemonSets that match in two namespaces are an error naming
+// them (a look-alike is never trusted silently).
+func FindMounter(ctx context.Context, kube kubernetes.Interface, selector, namespace string) (*appsv1.DaemonSet, error) {
+	if selector == "" {
+		selector = DefaultMounterSelector
+	}
+	list, err := kube.AppsV1().DaemonSets(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector, Limit: 10})
+	if err != nil {
+		return nil, fmt.Errorf("find the mounter DaemonSet (%s): %w", selector, err)
+	}
+	where := "any namespace"
+	if namespace != "" {
+		where = "namespace " + namespace
+	}
+	switch n := len(list.Items); {
+	case n == 0:
+		return nil, fmt.Errorf("%w: none matches %s in %s: is the chart's mode csi (or set --mounter-namespace)?", ErrNoMounter, selector, where)
+	case n > 1:
+		var names []string
+		for _, ds := range list.Items {
+			names = append(names, ds.Namespace+"/"+ds.Name)
+		}
+		return nil, fmt.Errorf("mounter DaemonSets %s all match %s: set --mounter-namespace to the chart's release namespace (and --mounter-selector if two releases share it)",
+			strings.Join(names, ", "), selector)
+	}
+	return &list.Items[0], nil
+}
+
+// ErrNoMounter: no DaemonSet matches the mounter selector.
+var ErrNoMounter = errors.New("no mounter DaemonSet")
+
 // Options of the doctor command.
 type Options struct {
-	Kubeconfig      string
-	Context         string
-	Output          string
-	MounterSelector string
-	Drivers         []string
+	Kubeconfig       string
+	Context          string
+	Output           string
+	MounterSelector  string
+	MounterNamespace string
+	Drivers          []string
 }
 
 // AddFlags registers the flags.
@@ -94,7 +141,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
 	fs.StringVar(&o.Context, "context", "", "kubeconfig context (default: the current one)")
 	fs.StringVarP(&o.Output, "output", "o", "text", "text or json")
-	fs.StringVar(&o.MounterSelector, "mounter-selector", DefaultMounterSelector, "label selector of the mounter pods")
+	fs.StringVar(&o.MounterSelector, "mounter-selector", DefaultMounterSelector, "label selector of the chart's mounter DaemonSet")
+	fs.StringVar(&o.MounterNamespace, "mounter-namespace", "", "the chart's release namespace (default: the only namespace with a DaemonSet --mounter-selector matches)")
 	fs.StringSliceVar(&o.Drivers, "driver", DefaultDrivers, "CSI driver names that are ours (the chart's driverName)")
 }
 
@@ -117,7 +165,8 @@ func Run(ctx context.Context, o *Options, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d := &Doctor{Kube: kc.Clientset, Classes: kc, Status: ProxyStatus(kc.Clientset, o.MounterSelector), Drivers: o.Drivers, MounterSelector: o.MounterSelector}
+	d := &Doctor{Kube: kc.Clientset, Classes: kc, Status: ProxyStatus(kc.Clientset, o.MounterSelector, o.MounterNamespace),
+		Drivers: o.Drivers, MounterSelector: o.MounterSelector, MounterNamespace: o.MounterNamespace}
 	r, err := d.Explain(ctx, args[0], args[1])
 	if err != nil {
 		return &cli.ExitError{Code: 2, Err: err}
