@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,9 @@ const (
 	benchKubeconfigEnv = "WEBHOOK_BENCH_KUBECONFIG"
 	benchCertDirEnv    = "WEBHOOK_BENCH_CERT_DIR"
 	benchPortEnv       = "WEBHOOK_BENCH_PORT"
+	// WEBHOOK_BENCH_CPUPROFILE=FILE: the child writes its CPU profile there
+	// (go tool pprof -top FILE), from start to SIGTERM.
+	benchProfileEnv = "WEBHOOK_BENCH_CPUPROFILE"
 )
 
 func TestMain(m *testing.M) {
@@ -56,6 +60,16 @@ func TestMain(m *testing.M) {
 func runBenchServer(kubeconfig, certDir, port string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if path := os.Getenv(benchProfileEnv); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	o := NewOptions()
 	o.Kubeconfig = kubeconfig
 	o.Host = "127.0.0.1"
