@@ -10,7 +10,7 @@
 //     (init.go) —, add the exec wrapper when asked (exec.go), and mark
 //     the pod with status: injected;
 //   - Handler, a thin admission layer that decodes the request, calls Mutate
-//     and answers with admission.PatchResponseFromRaw.
+//     and answers with a JSON patch from jsonPatch (patch.go).
 //
 // Which pods are mutated: those whose namespace carries the label
 // aws-secrets-injector.io/inject=enabled (namespaceSelector) and that carry

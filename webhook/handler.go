@@ -22,8 +22,7 @@ const MutatePath = "/mutate-pods"
 var podKind = metav1.GroupVersionKind{Group: "", Version: "v1", Kind: "Pod"}
 
 // Handler is the admission layer over Mutate: it checks the request, decodes
-// the pod, calls Mutate and turns the result into a JSON patch with
-// admission.PatchResponseFromRaw.
+// the pod, calls Mutate and turns the result into a JSON patch (jsonPatch).
 type Handler struct {
 	// Config is the mutation configuration.
 	Config Config
@@ -31,6 +30,8 @@ type Handler struct {
 	Lookups Lookups
 	// Metrics, when set, counts outcomes and latency.
 	Metrics *Metrics
+	// Log is where ServeHTTP logs (and what Handle finds in its context).
+	Log logr.Logger
 }
 
 var _ admission.Handler = (*Handler)(nil)
@@ -92,8 +93,15 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	// The patch is computed from the decoded-and-re-encoded original, not
 	// the raw bytes, so fields this build's API types do not know (a newer
 	// API server) are never patched away: both sides lack them.
-	resp := admission.PatchResponseFromRaw(norm, mutated)
-	resp.Warnings = warnings
+	ops, err := jsonPatch(norm, mutated)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("patch the pod: %w", err)), resultError
+	}
+	resp := admission.Response{Patches: ops, AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true, Warnings: warnings}}
+	if len(ops) > 0 {
+		pt := admissionv1.PatchTypeJSONPatch
+		resp.PatchType = &pt
+	}
 	return resp, resultMutated
 }
 

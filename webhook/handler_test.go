@@ -15,8 +15,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/uuid"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
 // review builds an AdmissionReview for obj.
@@ -44,11 +45,10 @@ func review(t testing.TB, op admissionv1.Operation, kind metav1.GroupVersionKind
 // post sends body to the admission webhook over HTTP and decodes the answer.
 func post(t *testing.T, h *Handler, body []byte, contentType string) *admissionv1.AdmissionResponse {
 	t.Helper()
-	wh := &admission.Webhook{Handler: h}
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, MutatePath, bytes.NewReader(body))
 	req.Header.Set("Content-Type", contentType)
-	wh.ServeHTTP(rec, req)
+	h.ServeHTTP(rec, req)
 	var out admissionv1.AdmissionReview
 	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 		t.Fatalf("decode response %q: %v", rec.Body.String(), err)
@@ -125,6 +125,48 @@ func TestHandlerKeepsFieldsItDoesNotKnow(t *testing.T) {
 	}
 }
 
+// A panic while handling one review is that review's error answer; the
+// next review is served, and the answer is for the request's UID in the
+// request's AdmissionReview version.
+func TestHandlerRecoversAndEchoes(t *testing.T) {
+	h := &Handler{Config: testConfig(), Lookups: panicLookups{}}
+	body := review(t, admissionv1.Create, podKind, "apps", testPod(nil))
+	resp := post(t, h, body, "application/json")
+	if resp.Allowed || resp.Result == nil || resp.Result.Code != http.StatusInternalServerError || !strings.Contains(resp.Result.Message, "panic: lookup exploded") {
+		t.Fatalf("a panicking lookup: %+v", resp.Result)
+	}
+	var ar admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &ar); err != nil {
+		t.Fatal(err)
+	}
+	if resp.UID != ar.Request.UID {
+		t.Errorf("answer UID %q, want the request's %q", resp.UID, ar.Request.UID)
+	}
+	h.Lookups = testLookups()
+	beta := bytes.Replace(body, []byte(`"admission.k8s.io/v1"`), []byte(`"admission.k8s.io/v1beta1"`), 1)
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, MutatePath, bytes.NewReader(beta))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(rec, req)
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.APIVersion != "admission.k8s.io/v1beta1" || out.Kind != "AdmissionReview" || out.Response == nil || !out.Response.Allowed || len(out.Response.Patch) == 0 {
+		t.Errorf("a v1beta1 review after the panic: %s", rec.Body.Bytes())
+	}
+}
+
+type panicLookups struct{}
+
+func (panicLookups) SecretProviderClass(context.Context, string, string) (*spc.Class, error) {
+	panic("lookup exploded")
+}
+
+func (panicLookups) ServiceAccount(context.Context, string, string) (*corev1.ServiceAccount, error) {
+	panic("lookup exploded")
+}
+
 func TestHandlerAnswers(t *testing.T) {
 	h := &Handler{Config: testConfig(), Lookups: testLookups()}
 	svcKind := metav1.GroupVersionKind{Version: "v1", Kind: "Service"}
@@ -143,9 +185,13 @@ func TestHandlerAnswers(t *testing.T) {
 		{name: "denied", body: review(t, admissionv1.Create, podKind, "apps", testPod(map[string]string{AnnotationSecretProviderClass: "nope"})),
 			code: http.StatusForbidden, msg: AnnotationSecretProviderClass + `: SecretProviderClass "nope" not found`},
 		{name: "bad json", body: []byte(`{"kind":"AdmissionReview",`), code: http.StatusBadRequest},
-		{name: "empty review", body: []byte("{}"), code: http.StatusBadRequest, msg: "this webhook mutates v1 Pods"},
+		{name: "empty review", body: []byte("{}"), code: http.StatusBadRequest, msg: "the AdmissionReview has no request"},
+		{name: "no request kind", body: []byte(`{"request":{"uid":"1"}}`), code: http.StatusBadRequest, msg: "this webhook mutates v1 Pods"},
 		{name: "wrong content type", body: review(t, admissionv1.Create, podKind, "apps", testPod(nil)), contentType: "text/plain",
-			code: http.StatusBadRequest, msg: "contentType"},
+			code: http.StatusBadRequest, msg: "send application/json"},
+		{name: "content type with a charset", body: review(t, admissionv1.Create, podKind, "apps", testPod(nil)), contentType: "application/json; charset=utf-8",
+			allowed: true, patched: true},
+		{name: "too large", body: bytes.Repeat([]byte(" "), maxReviewBytes+1), code: http.StatusRequestEntityTooLarge, msg: "over"},
 		{name: "wrong kind", body: review(t, admissionv1.Create, svcKind, "apps", svc), code: http.StatusBadRequest, msg: "this webhook mutates v1 Pods"},
 		{name: "non-pod object", body: review(t, admissionv1.Create, podKind, "apps", svc), code: http.StatusBadRequest, msg: "not a v1 Pod"},
 		{name: "object not json", body: review(t, admissionv1.Create, podKind, "apps", "a string"), code: http.StatusBadRequest, msg: "decode"},

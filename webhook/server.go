@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/certs"
 )
@@ -86,6 +85,7 @@ func Run(ctx context.Context, o *Options) error {
 		Config:  o.Config(),
 		Lookups: ClientLookups{Classes: mgr.GetClient(), ServiceAccounts: mgr.GetClient(), ServiceAccountsLive: mgr.GetAPIReader()},
 		Metrics: m,
+		Log:     log.WithName("admission"),
 	}
 
 	// Warm the SecretProviderClass and ServiceAccount caches at start so
@@ -165,7 +165,7 @@ func newWebhookServer(host string, port int, src certs.Source, minTLS uint16) ct
 // Register adds the mutation handler and the health endpoints to srv; ready
 // decides /readyz.
 func Register(srv ctrlwebhook.Server, h *Handler, ready func(*http.Request) error) {
-	srv.Register(MutatePath, &admission.Webhook{Handler: h, RecoverPanic: ptrTrue()})
+	srv.Register(MutatePath, h)
 	srv.Register(HealthzPath, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok"))
 	}))
@@ -177,8 +177,6 @@ func Register(srv ctrlwebhook.Server, h *Handler, ready func(*http.Request) erro
 		_, _ = w.Write([]byte("ok"))
 	}))
 }
-
-func ptrTrue() *bool { t := true; return &t }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
