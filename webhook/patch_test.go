@@ -151,3 +151,49 @@ func TestPatchKeepsUnknownFields(t *testing.T) {
 		}
 	}
 }
+
+// FuzzJSONPatch: for any two JSON objects, the patch turns one into the
+// other; for any bytes at all, jsonPatch returns (an error or a patch), never
+// panics.
+func FuzzJSONPatch(f *testing.F) {
+	for _, s := range [][2]string{
+		{`{"a":1}`, `{"a":[1,{"b":"\u003c/x\u003e"}],"c\"d":null}`},
+		{`{"k\\/~":{"x":[1,2,3]}}`, `{"k\\/~":{"x":[3,2,1,0]}}`},
+		{`{"a":[{"b":[]}]}`, `{"a":[{"b":[{}]},"s"]}`},
+		{`{"a":"}]"}`, `{"a":"[{"}`},
+		{`{`, `}`},
+	} {
+		f.Add([]byte(s[0]), []byte(s[1]))
+	}
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		ops, err := jsonPatch(a, b)
+		var ma, mb map[string]any
+		if json.Unmarshal(a, &ma) != nil || json.Unmarshal(b, &mb) != nil || ma == nil || mb == nil {
+			return
+		}
+		// Compact as encoding/json would give them to the webhook.
+		ca, _ := json.Marshal(ma)
+		cb, _ := json.Marshal(mb)
+		if ops, err = jsonPatch(ca, cb); err != nil {
+			t.Fatalf("jsonPatch(%s, %s): %v", ca, cb, err)
+		}
+		if len(ops) == 0 {
+			if !bytes.Equal(ca, cb) {
+				t.Fatalf("no operations for %s -> %s", ca, cb)
+			}
+			return
+		}
+		raw, _ := json.Marshal(ops)
+		p, err := jsonpatchapply.DecodePatch(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.Apply(ca)
+		if err != nil {
+			t.Fatalf("apply %s to %s: %v", raw, ca, err)
+		}
+		if !jsonEqual(t, got, cb) {
+			t.Fatalf("patch %s turns %s into %s, want %s", raw, ca, got, cb)
+		}
+	})
+}
