@@ -123,7 +123,7 @@ func FindMounter(ctx context.Context, kube kubernetes.Interface, selector, names
 	return &list.Items[0], nil
 }
 
-// ErrNoMounter: no DaemonSet matches the mounter selector.
+// ErrNoMounter is the error when no DaemonSet matches the mounter selector.
 var ErrNoMounter = errors.New("no mounter DaemonSet")
 
 // Options of the doctor command.
