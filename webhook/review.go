@@ -11,7 +11,6 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
@@ -71,18 +70,10 @@ func (h *Handler) serve(r *http.Request) (ar admissionv1.AdmissionReview, resp a
 	}
 	req := admission.Request{AdmissionRequest: *in.Request}
 	resp = h.handleSafely(logr.NewContext(r.Context(), h.Log), req)
-	resp.UID = req.UID
-	if resp.Result == nil {
-		resp.Result = &metav1.Status{}
-	}
-	if resp.Result.Code == 0 {
-		resp.Result.Code = http.StatusOK
-	}
-	if len(resp.Patches) > 0 {
-		if resp.Patch, err = json.Marshal(resp.Patches); err != nil {
-			resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode the patch: %w", err))
-			resp.UID = req.UID
-		}
+	// Complete sets the UID and the status code and encodes the patch.
+	if err := resp.Complete(req); err != nil {
+		resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode the patch: %w", err))
+		resp.UID = req.UID
 	}
 	return ar, resp
 }
