@@ -536,6 +536,48 @@ func TestRotationCostsOneFetchPerInterval(t *testing.T) {
 	}
 }
 
+// TestRotationByVersionCheck: with --revalidate, pods of one identity on the
+// node cost one DescribeSecret per secret per interval while nothing changes,
+// and one read more when it does; the files follow the rotation.
+func TestRotationByVersionCheck(t *testing.T) {
+	requireRoot(t)
+	clk := newClock()
+	e := mountertest.Start(t, mountertest.Options{Now: clk.Now, RefreshInterval: time.Minute, CacheTTL: time.Minute, Revalidate: true})
+	ctx := context.Background()
+	const n = 8
+	publishAll := func() {
+		t.Helper()
+		for i := range n {
+			if err := e.Publish(ctx, podName(i), mountertest.SAApp, mountertest.SeedClass); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	describes := func() int { return e.AWS.Calls().Count("secretsmanager:DescribeSecret", "") }
+	publishAll()
+	if c, d := e.SecretCalls(), describes(); c != 1 || d != 0 {
+		t.Fatalf("first publishes: %d reads, %d version checks; want 1 and 0", c, d)
+	}
+	clk.Add(61 * time.Second)
+	publishAll()
+	if c, d := e.SecretCalls(), describes(); c != 1 || d != 1 {
+		t.Fatalf("an interval later, nothing rotated: %d reads, %d version checks; want 1 and 1", c, d)
+	}
+	if _, err := e.AWS.PutSecret(mountertest.SeedSecret, `{"username":"admin","password":"next"}`); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(61 * time.Second)
+	publishAll()
+	if c, d := e.SecretCalls(), describes(); c != 2 || d != 2 {
+		t.Errorf("after a rotation: %d reads, %d version checks; want 2 and 2", c, d)
+	}
+	for i := range n {
+		if got := readFile(t, filepath.Join(e.Target(podName(i)), "db-password")); got != "next" {
+			t.Errorf("pod %d db-password = %q", i, got)
+		}
+	}
+}
+
 // TestTokensInSecrets: with serviceAccountTokenInSecrets the kubelet moves the
 // tokens from the volume context to the request's secrets.
 func TestTokensInSecrets(t *testing.T) {

@@ -59,6 +59,10 @@ type Options struct {
 	SyncSecrets bool
 	// CacheTTL is how long fetched values are shared on the node per identity; 0 disables the cache.
 	CacheTTL time.Duration
+	// Revalidate checks a cached Secrets Manager value past its TTL with
+	// DescribeSecret and reads it again only when its version changed
+	// (awsfetch.Options.Revalidate; needs secretsmanager:DescribeSecret).
+	Revalidate bool
 	// TmpfsSize caps each volume's tmpfs.
 	TmpfsSize string
 	// FetchTimeout bounds one volume's fetch.
@@ -84,6 +88,7 @@ func NewOptions() *Options {
 		PodIdentityEndpoint: identity.DefaultPodIdentityEndpoint,
 		RefreshInterval:     DefaultRefreshInterval,
 		CacheTTL:            DefaultRefreshInterval,
+		Revalidate:          true,
 		TmpfsSize:           "8Mi",
 		FetchTimeout:        DefaultFetchTimeout,
 		KubeAPIQPS:          50,
@@ -110,6 +115,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.StrictClasses, "strict-classes", o.StrictClasses, "refuse SecretProviderClasses with what the AWS provider accepts but is likely a mistake (an unknown key in objects), instead of a warning Event")
 	fs.BoolVar(&o.SyncSecrets, "sync-secrets", o.SyncSecrets, "create and update the Kubernetes Secrets a SecretProviderClass declares in spec.secretObjects (the values then sit in etcd; needs RBAC get, create and update on secrets)")
 	fs.DurationVar(&o.CacheTTL, "cache-ttl", o.CacheTTL, "how long fetched values are shared between pods of one identity on this node (0: no cache)")
+	fs.BoolVar(&o.Revalidate, "revalidate", o.Revalidate, "check a cached Secrets Manager value past its TTL with DescribeSecret (needs secretsmanager:DescribeSecret) and read it again only when its version changed; false: read every value again")
 	fs.StringVar(&o.TmpfsSize, "tmpfs-size", o.TmpfsSize, "size limit of each volume's tmpfs (a Kubernetes quantity)")
 	fs.DurationVar(&o.FetchTimeout, "fetch-timeout", o.FetchTimeout, "time limit of one volume's fetch")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default: in-cluster configuration)")

@@ -58,7 +58,7 @@ func Run(ctx context.Context, o *Options) error {
 		log.Info("no default AWS region: classes must set parameters.region", "looked", found.Looked)
 	}
 	policy, _ := identity.ParsePolicy(o.NodeIdentity)
-	fetcher := awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics})
+	fetcher := awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Revalidate: o.Revalidate, Observer: metrics})
 	d, err := NewDriver(Config{
 		DriverName: o.DriverName, NodeID: o.NodeName, PluginDir: o.PluginDir, KubeletDir: o.KubeletDir,
 		TmpfsSize: o.tmpfsBytes, RefreshInterval: o.RefreshInterval, DefaultRegion: base.Region, RegionLooked: found.Looked,

@@ -48,6 +48,10 @@ type Options struct {
 	AWSEndpoint string
 	// CacheTTL is how long fetched values are shared on the node per identity; 0 disables the cache.
 	CacheTTL time.Duration
+	// Revalidate checks a cached Secrets Manager value past its TTL with
+	// DescribeSecret and reads it again only when its version changed
+	// (awsfetch.Options.Revalidate; needs secretsmanager:DescribeSecret).
+	Revalidate bool
 	// FetchTimeout bounds one Mount.
 	FetchTimeout time.Duration
 	// DriverMaxRecvMsgSize is the driver's --max-call-recv-msg-size: larger
@@ -70,6 +74,7 @@ func NewOptions() *Options {
 		NodeIdentity:         string(identity.NodeNever),
 		PodIdentityEndpoint:  identity.DefaultPodIdentityEndpoint,
 		CacheTTL:             DefaultCacheTTL,
+		Revalidate:           true,
 		FetchTimeout:         DefaultFetchTimeout,
 		DriverMaxRecvMsgSize: DriverMaxRecvMsgSize,
 		KubeAPIQPS:           50,
@@ -89,6 +94,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.RegionFromIMDS, "region-from-imds", o.RegionFromIMDS, "when neither --region nor AWS_REGION names a region, ask the instance metadata service")
 	fs.StringVar(&o.AWSEndpoint, "aws-endpoint", o.AWSEndpoint, "override every AWS endpoint (VPC/FIPS endpoints); AWS_ENDPOINT_URL works too")
 	fs.DurationVar(&o.CacheTTL, "cache-ttl", o.CacheTTL, "how long fetched values are shared between Mounts of one identity on this node (0: no cache)")
+	fs.BoolVar(&o.Revalidate, "revalidate", o.Revalidate, "check a cached Secrets Manager value past its TTL with DescribeSecret (needs secretsmanager:DescribeSecret) and read it again only when its version changed; false: read every value again")
 	fs.DurationVar(&o.FetchTimeout, "fetch-timeout", o.FetchTimeout, "time limit of one Mount")
 	fs.IntVar(&o.DriverMaxRecvMsgSize, "driver-max-recv-msg-size", o.DriverMaxRecvMsgSize, "the driver's --max-call-recv-msg-size in bytes: larger responses are refused with an error naming the limit")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default: in-cluster configuration)")

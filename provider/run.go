@@ -59,7 +59,7 @@ func Run(ctx context.Context, o *Options) error {
 	policy, _ := identity.ParsePolicy(o.NodeIdentity)
 	srv, err := NewServer(Config{
 		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{NodeIdentity: policy, PodIdentityEndpoint: o.PodIdentityEndpoint}),
-			awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics})),
+			awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Revalidate: o.Revalidate, Observer: metrics})),
 		ServiceAccounts: sas, DefaultRegion: base.Region, StrictClasses: o.StrictClasses, RegionLooked: found.Looked, FetchTimeout: o.FetchTimeout,
 		MaxResponseBytes: o.DriverMaxRecvMsgSize, Metrics: metrics, Log: log,
 	})

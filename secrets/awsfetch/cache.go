@@ -17,7 +17,8 @@ type cacheKey struct {
 
 type cacheEntry struct {
 	val     secrets.Fetched
-	expires time.Time
+	expires time.Time // served as a hit until then
+	keep    time.Time // kept until then as a value to revalidate (keep >= expires)
 }
 
 // flight is a read in progress; waiters block on done, then read out.
@@ -30,6 +31,7 @@ type flight struct {
 // Failures are shared with the reads waiting at that moment, never stored.
 type cache struct {
 	ttl        time.Duration
+	keepFor    time.Duration // how long past a read an entry may be revalidated (0: not kept past ttl)
 	maxEntries int
 	now        func() time.Time
 
@@ -38,28 +40,34 @@ type cache struct {
 	inflight map[cacheKey]*flight
 }
 
-func newCache(ttl time.Duration, maxEntries int, now func() time.Time) *cache {
-	return &cache{ttl: ttl, maxEntries: maxEntries, now: now, entries: map[cacheKey]cacheEntry{}, inflight: map[cacheKey]*flight{}}
+func newCache(ttl, keepFor time.Duration, maxEntries int, now func() time.Time) *cache {
+	return &cache{ttl: ttl, keepFor: max(keepFor, ttl), maxEntries: maxEntries, now: now,
+		entries: map[cacheKey]cacheEntry{}, inflight: map[cacheKey]*flight{}}
 }
 
 // claim sorts refs into fresh hits, reads in flight to wait for, and reads the
 // caller now owns (it must finish each of them). With maxAge > 0 an entry
 // read longer ago than maxAge is no hit, even before it expires: it is read
 // again (and the new read replaces it). A read in flight began after the
-// call, so it is always fresh enough.
-func (c *cache) claim(id, region string, refs []spc.Ref, maxAge time.Duration) (hits map[spc.Ref]secrets.Fetched, waits, own map[spc.Ref]*flight) {
+// call, so it is always fresh enough. For an owned ref whose entry is no hit
+// but still kept (keepFor), prev holds that entry's value: the caller may
+// revalidate it instead of reading it anew.
+func (c *cache) claim(id, region string, refs []spc.Ref, maxAge time.Duration) (hits map[spc.Ref]secrets.Fetched, waits, own map[spc.Ref]*flight, prev map[spc.Ref]secrets.Fetched) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
 	hits, waits, own = map[spc.Ref]secrets.Fetched{}, map[spc.Ref]*flight{}, map[spc.Ref]*flight{}
 	for _, ref := range refs {
 		k := cacheKey{id: id, region: region, ref: ref}
+		var old *secrets.Fetched
 		if e, ok := c.entries[k]; ok {
 			if now.Before(e.expires) && (maxAge <= 0 || now.Sub(e.val.ReadAt) < maxAge) {
 				hits[ref] = e.val
 				continue
 			}
-			if !now.Before(e.expires) {
+			if now.Before(e.keep) {
+				old = &e.val
+			} else {
 				delete(c.entries, k)
 			}
 		}
@@ -70,8 +78,14 @@ func (c *cache) claim(id, region string, refs []spc.Ref, maxAge time.Duration) (
 		fl := &flight{done: make(chan struct{})}
 		c.inflight[k] = fl
 		own[ref] = fl
+		if old != nil {
+			if prev == nil {
+				prev = map[spc.Ref]secrets.Fetched{}
+			}
+			prev[ref] = *old
+		}
 	}
-	return hits, waits, own
+	return hits, waits, own, prev
 }
 
 // finish publishes the outcome of an owned read and stores it when it succeeded.
@@ -87,7 +101,7 @@ func (c *cache) finish(k cacheKey, fl *flight, oc outcome) {
 	now := c.now()
 	if len(c.entries) >= c.maxEntries {
 		for ek, e := range c.entries {
-			if !now.Before(e.expires) {
+			if !now.Before(e.keep) {
 				delete(c.entries, ek)
 			}
 		}
@@ -99,5 +113,5 @@ func (c *cache) finish(k cacheKey, fl *flight, oc outcome) {
 			delete(c.entries, ek)
 		}
 	}
-	c.entries[k] = cacheEntry{val: oc.val, expires: now.Add(c.ttl)}
+	c.entries[k] = cacheEntry{val: oc.val, expires: now.Add(c.ttl), keep: now.Add(c.keepFor)}
 }

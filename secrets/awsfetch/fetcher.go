@@ -33,8 +33,17 @@ const (
 	DefaultAttemptTimeout = 5 * time.Second
 	// DefaultCacheMaxEntries bounds the cache.
 	DefaultCacheMaxEntries = 10000
-	// batchRefusedTTL is how long an identity refused BatchGetSecretValue skips the batch API.
-	batchRefusedTTL = 15 * time.Minute
+	// DefaultRevalidateWindow is how long past its read a cached value may be
+	// revalidated (Options.Revalidate) instead of read anew.
+	DefaultRevalidateWindow = 15 * time.Minute
+	// refusedTTL is how long an identity refused BatchGetSecretValue or
+	// DescribeSecret (AccessDenied) skips that API.
+	refusedTTL = 15 * time.Minute
+	// batchThrottledTTL is how long an identity whose BatchGetSecretValue was
+	// throttled (after the SDK's retries) reads with GetSecretValue instead:
+	// the batch API's quota is small (100 calls a second an account, not
+	// adjustable) and shared by the whole fleet, GetSecretValue's is 100 times larger.
+	batchThrottledTTL = time.Minute
 )
 
 // Identity is who reads: its credentials and the key that scopes the cache.
@@ -69,6 +78,20 @@ type Options struct {
 	// AttemptTimeout bounds each attempt of an AWS call (default DefaultAttemptTimeout), inside
 	// the caller's context: an attempt that runs out is retried like a 5xx.
 	AttemptTimeout time.Duration
+	// Revalidate, with the cache on, checks a cached value that is too old to
+	// share (past CacheTTL or the caller's maxAge) but read within
+	// RevalidateWindow with one DescribeSecret instead of reading it anew: when
+	// the version it names is still the one the value came from, the value is
+	// kept (and counts as read now); otherwise, or when DescribeSecret fails, it
+	// is read as usual. A refresh then reads only the secrets that changed, and
+	// the fleet's steady polling lands on DescribeSecret's quota (40,000 calls a
+	// second) instead of BatchGetSecretValue's (100). Secrets Manager only (SSM
+	// values are read as usual). Needs secretsmanager:DescribeSecret; an
+	// identity refused it reads as usual for 15 minutes.
+	Revalidate bool
+	// RevalidateWindow bounds how long past its read a value may be
+	// revalidated (default DefaultRevalidateWindow; at least CacheTTL).
+	RevalidateWindow time.Duration
 	// Now replaces time.Now for cache expiry (tests).
 	Now func() time.Time
 }
@@ -82,21 +105,21 @@ type Fetcher struct {
 	concurrency int
 	now         func() time.Time
 	cache       *cache
+	revalidate  bool
 
-	mu           sync.Mutex
-	batchRefused map[string]time.Time // identity key → until when the batch API is skipped
+	batchSkip      refusals // identity key → until when the batch API is skipped
+	revalidateSkip refusals // identity key → until when DescribeSecret is skipped
 }
 
 // New returns a Fetcher using base for the SDK clients (its region is the
 // default when the class names none).
 func New(base aws.Config, opts Options) *Fetcher {
 	f := &Fetcher{
-		baseRegion:   base.Region,
-		clients:      opts.Clients,
-		obs:          opts.Observer,
-		concurrency:  opts.Concurrency,
-		now:          opts.Now,
-		batchRefused: map[string]time.Time{},
+		baseRegion:  base.Region,
+		clients:     opts.Clients,
+		obs:         opts.Observer,
+		concurrency: opts.Concurrency,
+		now:         opts.Now,
 	}
 	if f.obs == nil {
 		f.obs = nopObserver{}
@@ -121,7 +144,15 @@ func New(base aws.Config, opts Options) *Fetcher {
 		if maxEntries <= 0 {
 			maxEntries = DefaultCacheMaxEntries
 		}
-		f.cache = newCache(opts.CacheTTL, maxEntries, f.now)
+		var keep time.Duration
+		if opts.Revalidate {
+			f.revalidate = true
+			keep = opts.RevalidateWindow
+			if keep <= 0 {
+				keep = DefaultRevalidateWindow
+			}
+		}
+		f.cache = newCache(opts.CacheTTL, keep, maxEntries, f.now)
 	}
 	return f
 }
@@ -252,7 +283,7 @@ func (f *Fetcher) resolve(ctx context.Context, id Identity, region string, refs 
 		return f.fetchRefs(ctx, id, region, refs)
 	}
 	out := make(map[spc.Ref]outcome, len(refs))
-	hits, waits, own := f.cache.claim(id.Key, region, refs, maxAge)
+	hits, waits, own, prev := f.cache.claim(id.Key, region, refs, maxAge)
 	for ref, v := range hits {
 		out[ref] = outcome{val: v}
 		f.obs.Cache(true)
@@ -274,7 +305,26 @@ func (f *Fetcher) resolve(ctx context.Context, id Identity, region string, refs 
 					f.cache.finish(cacheKey{id: id.Key, region: region, ref: ref}, fl, oc)
 				}
 			}()
-			res = f.fetchRefs(ctx, id, region, ownRefs)
+			var kept map[spc.Ref]outcome
+			if f.revalidate && len(prev) > 0 && f.revalidateSkip.allowed(id.Key, f.now()) {
+				kept = f.revalidateRefs(ctx, id, region, prev)
+			}
+			read := ownRefs
+			if len(kept) > 0 {
+				read = make([]spc.Ref, 0, len(ownRefs)-len(kept))
+				for _, ref := range ownRefs {
+					if _, ok := kept[ref]; !ok {
+						read = append(read, ref)
+					}
+				}
+			}
+			res = kept
+			if len(read) > 0 {
+				res = f.fetchRefs(ctx, id, region, read)
+				for ref, oc := range kept {
+					res[ref] = oc
+				}
+			}
 		}()
 		for _, ref := range ownRefs {
 			out[ref] = res[ref]
@@ -304,27 +354,36 @@ func (f *Fetcher) resolve(ctx context.Context, id Identity, region string, refs 
 	return out
 }
 
-func (f *Fetcher) batchAllowed(key string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	until, ok := f.batchRefused[key]
+// refusals remembers, per identity key, until when an API is skipped.
+type refusals struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+func (r *refusals) allowed(key string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	until, ok := r.m[key]
 	if !ok {
 		return true
 	}
-	if f.now().After(until) {
-		delete(f.batchRefused, key)
+	if now.After(until) {
+		delete(r.m, key)
 		return true
 	}
 	return false
 }
 
-func (f *Fetcher) refuseBatch(key string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.batchRefused) > 10000 {
-		clear(f.batchRefused)
+// skip skips the API for key until until (a later skip already recorded stands).
+func (r *refusals) skip(key string, until time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil || len(r.m) > 10000 {
+		r.m = map[string]time.Time{}
 	}
-	f.batchRefused[key] = f.now().Add(batchRefusedTTL)
+	if until.After(r.m[key]) {
+		r.m[key] = until
+	}
 }
 
 // results collects outcomes from concurrent calls.
@@ -390,7 +449,7 @@ func (f *Fetcher) fetchRefs(ctx context.Context, id Identity, region string, ref
 		unmatched []spc.Ref // SSM refs to read one by one
 		jobs      []func()
 	)
-	if len(plain) >= 2 && f.batchAllowed(id.Key) {
+	if len(plain) >= 2 && f.batchSkip.allowed(id.Key, f.now()) {
 		for _, chunk := range chunks(plain, MaxBatchSecrets) {
 			jobs = append(jobs, func() {
 				fb := f.batchSM(ctx, smc, id.Key, region, chunk, res)

@@ -11,6 +11,7 @@ const (
 	APIGetSecretValue      = "GetSecretValue"
 	APIBatchGetSecretValue = "BatchGetSecretValue"
 	APIGetParameters       = "GetParameters"
+	APIDescribeSecret      = "DescribeSecret"
 )
 
 // Observer receives events for metrics (e.g. the mounter's Prometheus

@@ -16,6 +16,12 @@ import (
 // maxBatchPages bounds the NextToken loop of one BatchGetSecretValue chunk.
 const maxBatchPages = 20
 
+// isAccessDenied says whether err is AWS's access denied (the identity lacks the permission).
+func isAccessDenied(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode() == "AccessDeniedException" || apiErr.ErrorCode() == "AccessDenied")
+}
+
 // getSM reads one ref with GetSecretValue.
 func (f *Fetcher) getSM(ctx context.Context, c SecretsManagerAPI, region string, ref spc.Ref) outcome {
 	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(ref.Name)}
@@ -64,8 +70,9 @@ func overLimit(field string, n int) (outcome, bool) {
 // batchSM reads up to 20 plain refs with BatchGetSecretValue and returns the
 // refs to read again with GetSecretValue:
 //   - all of them when the batch call is refused (AccessDenied: the identity
-//     lacks secretsmanager:BatchGetSecretValue, remembered for this identity),
-//     throttled after retries, or rejected for another 4xx;
+//     lacks secretsmanager:BatchGetSecretValue, remembered for this identity
+//     for 15 minutes), throttled after retries (remembered for a minute: the
+//     batch quota is the fleet's scarcest), or rejected for another 4xx;
 //   - the ids the batch reports with an error other than not-found or
 //     decryption failure (those are definitive), or does not return at all.
 //
@@ -103,9 +110,13 @@ func (f *Fetcher) batchSM(ctx context.Context, c SecretsManagerAPI, idKey, regio
 				}
 				return nil
 			}
-			var apiErr smithy.APIError
-			if errors.As(err, &apiErr) && (apiErr.ErrorCode() == "AccessDeniedException" || apiErr.ErrorCode() == "AccessDenied") {
-				f.refuseBatch(idKey)
+			switch {
+			case isAccessDenied(err):
+				f.batchSkip.skip(idKey, f.now().Add(refusedTTL))
+			case errors.Is(ae.kind, ErrThrottled):
+				// The SDK's retries did not get through: the fleet is over the
+				// batch quota. Read this identity's secrets one by one for a while.
+				f.batchSkip.skip(idKey, f.now().Add(batchThrottledTTL))
 			}
 			break
 		}

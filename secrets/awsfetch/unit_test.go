@@ -76,6 +76,10 @@ func (m *mockSM) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretV
 	return &secretsmanager.GetSecretValueOutput{Name: in.SecretId, SecretString: aws.String(v), VersionId: aws.String("v")}, nil
 }
 
+func (m *mockSM) DescribeSecret(context.Context, *secretsmanager.DescribeSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
+	return nil, errors.New("mockSM: DescribeSecret not modelled")
+}
+
 func (m *mockSM) BatchGetSecretValue(_ context.Context, in *secretsmanager.BatchGetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.BatchGetSecretValueOutput, error) {
 	defer m.enter()()
 	m.mu.Lock()

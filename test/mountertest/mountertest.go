@@ -191,6 +191,8 @@ func (c *StaticCluster) ServiceAccountAnnotations(_ context.Context, namespace, 
 type Options struct {
 	// CacheTTL of the node cache (0: no cache).
 	CacheTTL time.Duration
+	// Revalidate is the mounter's --revalidate (refreshes check versions with DescribeSecret).
+	Revalidate bool
 	// NodeIdentity policy (default never).
 	NodeIdentity identity.Policy
 	// RefreshInterval (default 2m).
@@ -327,7 +329,7 @@ func StartEnv(o Options) (*Env, error) {
 		RefreshInterval: o.RefreshInterval, DefaultRegion: Region, StrictClasses: o.StrictClasses,
 		SyncSecrets: o.SyncSecrets, Cluster: cluster,
 		Pipeline: pipeline.New(identity.NewResolver(base, identity.Options{NodeIdentity: o.NodeIdentity, PodIdentityEndpoint: srv.PodIdentityURL()}),
-			awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Observer: metrics, MaxAttempts: 2, Now: o.Now})),
+			awsfetch.New(base, awsfetch.Options{CacheTTL: o.CacheTTL, Revalidate: o.Revalidate, Observer: metrics, MaxAttempts: 2, Now: o.Now})),
 		Mounter: m, Events: events, Metrics: metrics, Log: o.Log, Now: o.Now,
 	}
 	if err := e.serve(); err != nil {

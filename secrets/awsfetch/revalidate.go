@@ -1,0 +1,86 @@
+package awsfetch
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
+)
+
+// currentStage is the label a ref without version or label reads.
+const currentStage = "AWSCURRENT"
+
+// revalidateRefs checks the previous values of Secrets Manager refs with one
+// DescribeSecret per secret id and returns the refs whose value still holds,
+// each with its previous value read as of now. A ref is left out (to be read
+// as usual) when its value names no version, when DescribeSecret fails, when
+// the secret is scheduled for deletion, or when the version the ref selects is
+// another one now. AccessDenied makes this identity skip revalidation for a
+// while (refusedTTL).
+func (f *Fetcher) revalidateRefs(ctx context.Context, id Identity, region string, prev map[spc.Ref]secrets.Fetched) map[spc.Ref]outcome {
+	byName := map[string][]spc.Ref{}
+	for ref, v := range prev {
+		if ref.Type == spc.SSMParameter || v.VersionID == "" {
+			continue
+		}
+		byName[ref.Name] = append(byName[ref.Name], ref)
+	}
+	if len(byName) == 0 {
+		return nil
+	}
+	smc := f.clients.SecretsManager(region, id.Credentials)
+	began := f.now()
+	var (
+		mu   sync.Mutex
+		kept = make(map[spc.Ref]outcome, len(prev))
+		jobs = make([]func(), 0, len(byName))
+	)
+	for name, refs := range byName {
+		jobs = append(jobs, func() {
+			start := time.Now()
+			out, err := smc.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+			f.obs.AWSCall(APIDescribeSecret, region, reasonOf(err), time.Since(start))
+			if err != nil {
+				if isAccessDenied(err) {
+					f.revalidateSkip.skip(id.Key, f.now().Add(refusedTTL))
+				}
+				return
+			}
+			if out.DeletedDate != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, ref := range refs {
+				if old := prev[ref]; stillSelects(out.VersionIdsToStages, ref, old.VersionID) {
+					old.ReadAt = began
+					kept[ref] = outcome{val: old}
+				}
+			}
+		})
+	}
+	runBounded(f.concurrency, jobs)
+	return kept
+}
+
+// stillSelects says whether ref, read now, would give the version version,
+// by a secret's VersionIdsToStages: a pinned VersionId that still exists (and
+// still has the ref's label, when it names one too), or the version that
+// holds the ref's label (AWSCURRENT when it names none).
+func stillSelects(stages map[string][]string, ref spc.Ref, version string) bool {
+	if ref.Version != "" {
+		got, ok := stages[ref.Version]
+		return ok && ref.Version == version && (ref.VersionLabel == "" || slices.Contains(got, ref.VersionLabel))
+	}
+	label := ref.VersionLabel
+	if label == "" {
+		label = currentStage
+	}
+	return slices.Contains(stages[version], label)
+}
