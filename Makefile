@@ -133,6 +133,10 @@ bench: ## Benchmarks: AWS calls and latency vs. the per-object baseline, mounter
 	@echo "== webhook: a burst of init-mode pods through the real API server, 50 creations at a time (table; BURST_PODS, default 1000)"
 	@BURST_PODS=$${BURST_PODS:-1000} $(GO) test -tags integration -count=1 -run '^TestInitBurstTable$$' -v ./webhook/ | grep -e '^ *cache_integration_test.go:[0-9]*: |' -e FAIL
 
+.PHONY: simulate
+simulate: ## AWS at fleet scale on a virtual clock: the real fetch and cache code per node, AWS's per-account quotas, calls a second, throttles and staleness, beside ASCP-style polling (SIM_NODES, default 5000; ~3 min)
+	@SIM_NODES=$${SIM_NODES:-5000} $(GO) test -count=1 -timeout 30m -run '^TestSimulateTable$$' -v ./test/simulate/ | sed -n -e 's/^ *simulate_test.go:[0-9]*: //p' -e 's/^        //p' -e '/^FAIL/p' -e '/^--- FAIL/p'
+
 ##@ Monitoring
 .PHONY: test-rules
 test-rules: tools-promtool ## The PrometheusRule: Prometheus's rule loader, promtool check rules and promtool test rules (test/observe/testdata/rules-test.yaml)

@@ -82,8 +82,9 @@ type Options struct {
 	// share (past CacheTTL or the caller's maxAge) but read within
 	// RevalidateWindow with one DescribeSecret instead of reading it anew: when
 	// the version it names is still the one the value came from, the value is
-	// kept (and counts as read now); otherwise, or when DescribeSecret fails, it
-	// is read as usual. A refresh then reads only the secrets that changed, and
+	// kept (and counts as read now); when it changed, it is read with
+	// GetSecretValue; when DescribeSecret fails, as usual. A refresh then reads
+	// only the secrets that changed, and
 	// the fleet's steady polling lands on DescribeSecret's quota (40,000 calls a
 	// second) instead of BatchGetSecretValue's (100). Secrets Manager only (SSM
 	// values are read as usual). Needs secretsmanager:DescribeSecret; an
@@ -280,7 +281,7 @@ func (f *Fetcher) FetchWithin(ctx context.Context, spec *spc.Spec, id Identity, 
 // resolve reads refs in region, through the cache when it is enabled.
 func (f *Fetcher) resolve(ctx context.Context, id Identity, region string, refs []spc.Ref, maxAge time.Duration) map[spc.Ref]outcome {
 	if f.cache == nil || id.Key == "" {
-		return f.fetchRefs(ctx, id, region, refs)
+		return f.fetchRefs(ctx, id, region, refs, nil)
 	}
 	out := make(map[spc.Ref]outcome, len(refs))
 	hits, waits, own, prev := f.cache.claim(id.Key, region, refs, maxAge)
@@ -306,8 +307,11 @@ func (f *Fetcher) resolve(ctx context.Context, id Identity, region string, refs 
 				}
 			}()
 			var kept map[spc.Ref]outcome
+			var changed map[spc.Ref]bool
 			if f.revalidate && len(prev) > 0 && f.revalidateSkip.allowed(id.Key, f.now()) {
-				kept = f.revalidateRefs(ctx, id, region, prev)
+				// What changed is read one by one: a few secrets of a
+				// refresh, on GetSecretValue's quota, not the batch API's.
+				kept, changed = f.revalidateRefs(ctx, id, region, prev)
 			}
 			read := ownRefs
 			if len(kept) > 0 {
@@ -320,7 +324,7 @@ func (f *Fetcher) resolve(ctx context.Context, id Identity, region string, refs 
 			}
 			res = kept
 			if len(read) > 0 {
-				res = f.fetchRefs(ctx, id, region, read)
+				res = f.fetchRefs(ctx, id, region, read, changed)
 				for ref, oc := range kept {
 					res[ref] = oc
 				}
@@ -347,7 +351,7 @@ func (f *Fetcher) resolve(ctx context.Context, id Identity, region string, refs 
 		}
 	}
 	if len(again) > 0 {
-		for ref, oc := range f.fetchRefs(ctx, id, region, again) {
+		for ref, oc := range f.fetchRefs(ctx, id, region, again, nil) {
 			out[ref] = oc
 		}
 	}
@@ -419,8 +423,9 @@ func runBounded(n int, jobs []func()) {
 }
 
 // fetchRefs reads refs from AWS in region: the plan of calls, run in two phases
-// (phase two reads what phase one left: batch fallbacks and unmatched SSM names).
-func (f *Fetcher) fetchRefs(ctx context.Context, id Identity, region string, refs []spc.Ref) map[spc.Ref]outcome {
+// (phase two reads what phase one left: batch fallbacks and unmatched SSM
+// names). Refs in single are read with GetSecretValue, never batched.
+func (f *Fetcher) fetchRefs(ctx context.Context, id Identity, region string, refs []spc.Ref, single map[spc.Ref]bool) map[spc.Ref]outcome {
 	res := &results{m: make(map[spc.Ref]outcome, len(refs))}
 	began := f.now()
 	var plain, pinned, params []spc.Ref
@@ -428,7 +433,7 @@ func (f *Fetcher) fetchRefs(ctx context.Context, id Identity, region string, ref
 		switch {
 		case r.Type == spc.SSMParameter:
 			params = append(params, r)
-		case r.Version == "" && (r.VersionLabel == "" || r.VersionLabel == "AWSCURRENT"):
+		case r.Version == "" && (r.VersionLabel == "" || r.VersionLabel == "AWSCURRENT") && !single[r]:
 			plain = append(plain, r)
 		default:
 			pinned = append(pinned, r)

@@ -17,13 +17,13 @@ import (
 const currentStage = "AWSCURRENT"
 
 // revalidateRefs checks the previous values of Secrets Manager refs with one
-// DescribeSecret per secret id and returns the refs whose value still holds,
-// each with its previous value read as of now. A ref is left out (to be read
-// as usual) when its value names no version, when DescribeSecret fails, when
-// the secret is scheduled for deletion, or when the version the ref selects is
-// another one now. AccessDenied makes this identity skip revalidation for a
-// while (refusedTTL).
-func (f *Fetcher) revalidateRefs(ctx context.Context, id Identity, region string, prev map[spc.Ref]secrets.Fetched) map[spc.Ref]outcome {
+// DescribeSecret per secret id. It returns the refs whose value still holds,
+// each with its previous value read as of now (kept), and those whose
+// selected version is another one now (changed). A ref is in neither (to be
+// read as usual) when its value names no version, when DescribeSecret fails,
+// or when the secret is scheduled for deletion. AccessDenied makes this
+// identity skip revalidation for a while (refusedTTL).
+func (f *Fetcher) revalidateRefs(ctx context.Context, id Identity, region string, prev map[spc.Ref]secrets.Fetched) (kept map[spc.Ref]outcome, changed map[spc.Ref]bool) {
 	byName := map[string][]spc.Ref{}
 	for ref, v := range prev {
 		if ref.Type == spc.SSMParameter || v.VersionID == "" {
@@ -32,13 +32,13 @@ func (f *Fetcher) revalidateRefs(ctx context.Context, id Identity, region string
 		byName[ref.Name] = append(byName[ref.Name], ref)
 	}
 	if len(byName) == 0 {
-		return nil
+		return nil, nil
 	}
 	smc := f.clients.SecretsManager(region, id.Credentials)
 	began := f.now()
+	kept, changed = make(map[spc.Ref]outcome, len(prev)), map[spc.Ref]bool{}
 	var (
 		mu   sync.Mutex
-		kept = make(map[spc.Ref]outcome, len(prev))
 		jobs = make([]func(), 0, len(byName))
 	)
 	for name, refs := range byName {
@@ -61,12 +61,14 @@ func (f *Fetcher) revalidateRefs(ctx context.Context, id Identity, region string
 				if old := prev[ref]; stillSelects(out.VersionIdsToStages, ref, old.VersionID) {
 					old.ReadAt = began
 					kept[ref] = outcome{val: old}
+				} else {
+					changed[ref] = true
 				}
 			}
 		})
 	}
 	runBounded(f.concurrency, jobs)
-	return kept
+	return kept, changed
 }
 
 // stillSelects says whether ref, read now, would give the version version,
