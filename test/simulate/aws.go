@@ -187,7 +187,9 @@ type Clients struct {
 var _ awsfetch.Clients = (*Clients)(nil)
 
 // SecretsManager implements awsfetch.Clients.
-func (c *Clients) SecretsManager(string, aws.CredentialsProvider) awsfetch.SecretsManagerAPI { return sm{c} }
+func (c *Clients) SecretsManager(string, aws.CredentialsProvider) awsfetch.SecretsManagerAPI {
+	return sm{c}
+}
 
 // SSM implements awsfetch.Clients: the model has no parameters.
 func (c *Clients) SSM(string, aws.CredentialsProvider) awsfetch.SSMAPI { return nil }
