@@ -20,7 +20,7 @@ import (
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -269,7 +269,7 @@ func (c *Cache[T]) stopAll() {
 	}
 }
 
-func validSegment(s string) bool { return s != "" && len(path.IsValidPathSegmentName(s)) == 0 }
+func validSegment(s string) bool { return s != "" && len(content.IsPathSegmentName(s)) == 0 }
 
 // storeKey is cache.MetaNamespaceKeyFunc's key of namespace/name.
 func storeKey(namespace, name string) string { return namespace + "/" + name }
