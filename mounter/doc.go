@@ -21,7 +21,11 @@
 //
 // The kubelet calls NodePublishVolume again periodically (requiresRepublish):
 // the mounter re-fetches when the volume's refresh interval has passed, writes
-// only when the content changed, and keeps the old files when AWS fails.
+// only when the content changed, and keeps the old files when AWS fails. The
+// class and ServiceAccount of a refresh come from watches: the first read of
+// each is a GET and starts a watch of that one object (package objcache),
+// which answers the later reads until the object goes unread for
+// --kube-cache-idle, so the API server's load does not grow with refreshes.
 //
 // With --sync-secrets (off by default: the values then sit in etcd) the
 // class's spec.secretObjects become Kubernetes Secrets in the pod's namespace,
@@ -32,6 +36,6 @@
 // publish.go (the publish/refresh/unpublish steps), volume.go (paths and
 // state files), target.go (the kubelet's target path layout), mount.go (the
 // mount interface), server.go (the CSI identity service, gRPC with redacting
-// logs), kube.go (API server access and events), secretsync.go (secretObjects
+// logs), kube.go (API server access, its watch caches, and events), secretsync.go (secretObjects
 // into Secrets), metrics.go, run.go.
 package mounter

@@ -87,15 +87,27 @@ func TestOptions(t *testing.T) {
 	if o.PluginDir != "/var/lib/kubelet/plugins/secrets-store.csi.k8s.io" || o.RegistrationEndpoint != o.PluginDir+"/csi.sock" {
 		t.Errorf("derived paths %q %q", o.PluginDir, o.RegistrationEndpoint)
 	}
+	if o.KubeCacheIdle != 10*time.Minute || o.KubeCacheMaxObjects != 10000 {
+		t.Errorf("API object cache defaults: idle %s, max %d", o.KubeCacheIdle, o.KubeCacheMaxObjects)
+	}
+	off := mounter.NewOptions()
+	fs = pflag.NewFlagSet("x", pflag.ContinueOnError)
+	off.AddFlags(fs)
+	if err := fs.Parse([]string{"--node-name", "n1", "--kube-cache-idle", "0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := off.Validate(); err != nil {
+		t.Errorf("--kube-cache-idle 0 (no watches): %v", err)
+	}
 	bad := mounter.NewOptions()
 	fs = pflag.NewFlagSet("x", pflag.ContinueOnError)
 	bad.AddFlags(fs)
 	if err := fs.Parse([]string{"--node-name", "n1", "--endpoint", "tcp://1.2.3.4:5", "--node-identity", "sometimes",
-		"--tmpfs-size", "1Ki", "--refresh-interval", "1s", "--kubelet-dir", "rel"}); err != nil {
+		"--tmpfs-size", "1Ki", "--refresh-interval", "1s", "--kubelet-dir", "rel", "--kube-cache-idle", "10s", "--kube-cache-max-objects", "0"}); err != nil {
 		t.Fatal(err)
 	}
 	err := bad.Validate()
-	for _, want := range []string{"--endpoint", "--node-identity", "--tmpfs-size", "--refresh-interval", "--kubelet-dir"} {
+	for _, want := range []string{"--endpoint", "--node-identity", "--tmpfs-size", "--refresh-interval", "--kubelet-dir", "--kube-cache-idle", "--kube-cache-max-objects"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate does not report %s: %v", want, err)
 		}

@@ -273,6 +273,16 @@ func TestRunServesAndRestarts(t *testing.T) {
 	if !strings.Contains(string(body), `aws_secrets_injector_mounter_publishes_total{outcome="mounted"} 1`) {
 		t.Errorf("/metrics does not count the publish")
 	}
+	// The first publish read its class and ServiceAccount with a GET each and
+	// started their watches (--kube-cache-idle's default).
+	for _, want := range []string{`aws_secrets_injector_mounter_kube_reads_total{resource="secretproviderclasses",source="api"} 1`,
+		`aws_secrets_injector_mounter_kube_reads_total{resource="serviceaccounts",source="api"} 1`,
+		`aws_secrets_injector_mounter_kube_cache_objects{resource="secretproviderclasses"} 1`,
+		`aws_secrets_injector_mounter_kube_cache_objects{resource="serviceaccounts"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics does not hold %s", want)
+		}
+	}
 
 	// Restart: the mounts survive, the new process restores the volume and
 	// rotation resumes on the next republish.

@@ -3,11 +3,16 @@ package mounter
 import (
 	"context"
 	"fmt"
+	"maps"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -15,12 +20,14 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter/objcache"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/region"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
-// Cluster is what the mounter needs of the API server: two reads (RBAC: get
-// secretproviderclasses and serviceaccounts) and, only with Config.SyncSecrets
+// Cluster is what the mounter needs of the API server: two reads (RBAC: get,
+// and for KubeCluster's caches list and watch, secretproviderclasses and
+// serviceaccounts) and, only with Config.SyncSecrets
 // (--sync-secrets), the SecretStore calls (RBAC: get, create and update
 // secrets, granted by the chart only with mounter.syncSecrets). Without
 // SyncSecrets the driver never calls the SecretStore methods.
@@ -36,11 +43,26 @@ type Cluster interface {
 // SecretProviderClassGVR is the resource the mounter reads classes from.
 var SecretProviderClassGVR = schema.GroupVersionResource{Group: spc.Group, Version: "v1", Resource: "secretproviderclasses"}
 
-// KubeCluster implements Cluster with client-go.
+// KubeCluster implements Cluster with client-go. Its reads are GETs until
+// StartCache.
 type KubeCluster struct {
 	Dynamic   dynamic.Interface
 	Clientset kubernetes.Interface
+
+	caches atomic.Pointer[kubeCaches]
 }
+
+// kubeCaches are the watch caches of the two objects every refresh reads.
+type kubeCaches struct {
+	classes  *objcache.Cache[*unstructured.Unstructured]
+	accounts *objcache.Cache[*corev1.ServiceAccount]
+}
+
+// Resources of KubeCluster.CacheStats.
+const (
+	ResourceClasses         = "secretproviderclasses"
+	ResourceServiceAccounts = "serviceaccounts"
+)
 
 // NewKubeCluster returns a KubeCluster for cfg.
 func NewKubeCluster(cfg *rest.Config) (*KubeCluster, error) {
@@ -55,24 +77,104 @@ func NewKubeCluster(cfg *rest.Config) (*KubeCluster, error) {
 	return &KubeCluster{Dynamic: dyn, Clientset: cs}, nil
 }
 
+// StartCache makes the class and ServiceAccount reads watch-based until ctx
+// is done, the kubelet's "watch" strategy for the Secrets and ConfigMaps of
+// its pods: each object read gets one watch of its own (a list and watch by
+// metadata.name), which answers the reads once it has listed, so a refresh
+// costs the API server nothing. A read before that is a GET, as without
+// StartCache, so a first publish fails the same way. Objects not read for
+// o.Idle are no longer watched (the refreshes of a live volume read its
+// objects every interval) and at most o.MaxObjects of each resource are
+// watched; reads of more are GETs. Call it before the first read; a second
+// call does nothing.
+func (k *KubeCluster) StartCache(ctx context.Context, o objcache.Options) {
+	c := &kubeCaches{classes: objcache.New(k.classSource(), o), accounts: objcache.New(k.accountSource(), o)}
+	if !k.caches.CompareAndSwap(nil, c) {
+		return
+	}
+	c.classes.Start(ctx)
+	c.accounts.Start(ctx)
+}
+
+// CacheStats returns the caches' figures by resource (ResourceClasses,
+// ResourceServiceAccounts); nil without StartCache.
+func (k *KubeCluster) CacheStats() map[string]objcache.Stats {
+	c := k.caches.Load()
+	if c == nil {
+		return nil
+	}
+	return map[string]objcache.Stats{ResourceClasses: c.classes.Stats(), ResourceServiceAccounts: c.accounts.Stats()}
+}
+
 // SecretProviderClass implements Cluster: it reads the object with the shared
 // core's decoder, spc.ClassFromObject (kind, provider and string-typed
 // parameters checked).
 func (k *KubeCluster) SecretProviderClass(ctx context.Context, namespace, name string) (*spc.Class, error) {
-	u, err := k.Dynamic.Resource(SecretProviderClassGVR).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+	get := k.getClass
+	if c := k.caches.Load(); c != nil {
+		get = c.classes.Get
+	}
+	u, err := get(ctx, namespace, name)
 	if err != nil {
 		return nil, err
 	}
-	return spc.ClassFromObject(u.Object)
+	return spc.ClassFromObject(u.Object) // copies what it keeps: the cached object stays as it is
 }
 
 // ServiceAccountAnnotations implements Cluster.
 func (k *KubeCluster) ServiceAccountAnnotations(ctx context.Context, namespace, name string) (map[string]string, error) {
-	sa, err := k.Clientset.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
+	get := k.getServiceAccount
+	if c := k.caches.Load(); c != nil {
+		get = c.accounts.Get
+	}
+	sa, err := get(ctx, namespace, name)
 	if err != nil {
 		return nil, err
 	}
-	return sa.Annotations, nil
+	return maps.Clone(sa.Annotations), nil
+}
+
+func (k *KubeCluster) getClass(ctx context.Context, namespace, name string) (*unstructured.Unstructured, error) {
+	return k.Dynamic.Resource(SecretProviderClassGVR).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+func (k *KubeCluster) getServiceAccount(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
+	return k.Clientset.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+func (k *KubeCluster) classSource() objcache.Source[*unstructured.Unstructured] {
+	res := func(ns string) dynamic.ResourceInterface {
+		return k.Dynamic.Resource(SecretProviderClassGVR).Namespace(ns)
+	}
+	example := &unstructured.Unstructured{}
+	example.SetGroupVersionKind(SecretProviderClassGVR.GroupVersion().WithKind(spc.Kind))
+	return objcache.Source[*unstructured.Unstructured]{
+		Resource: SecretProviderClassGVR.GroupResource(),
+		Get:      k.getClass,
+		List: func(ctx context.Context, ns string, o metav1.ListOptions) (runtime.Object, error) {
+			return res(ns).List(ctx, o)
+		},
+		Watch: func(ctx context.Context, ns string, o metav1.ListOptions) (watch.Interface, error) {
+			return res(ns).Watch(ctx, o)
+		},
+		Client:  k.Dynamic,
+		Example: example,
+	}
+}
+
+func (k *KubeCluster) accountSource() objcache.Source[*corev1.ServiceAccount] {
+	return objcache.Source[*corev1.ServiceAccount]{
+		Resource: corev1.Resource(ResourceServiceAccounts),
+		Get:      k.getServiceAccount,
+		List: func(ctx context.Context, ns string, o metav1.ListOptions) (runtime.Object, error) {
+			return k.Clientset.CoreV1().ServiceAccounts(ns).List(ctx, o)
+		},
+		Watch: func(ctx context.Context, ns string, o metav1.ListOptions) (watch.Interface, error) {
+			return k.Clientset.CoreV1().ServiceAccounts(ns).Watch(ctx, o)
+		},
+		Client:  k.Clientset,
+		Example: &corev1.ServiceAccount{},
+	}
 }
 
 // NodeRegion is the node's topology.kubernetes.io/region label as a region

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter/objcache"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 )
 
@@ -72,6 +73,13 @@ type Options struct {
 	// KubeAPIQPS and KubeAPIBurst bound the client-side rate of API server requests.
 	KubeAPIQPS   float32
 	KubeAPIBurst int
+	// KubeCacheIdle is how long a SecretProviderClass or ServiceAccount the
+	// node's volumes read stays watched after its last read (refreshes read
+	// from the watches); 0 turns the watches off: every read is a GET.
+	KubeCacheIdle time.Duration
+	// KubeCacheMaxObjects bounds the objects watched per resource; reads of
+	// more are GETs.
+	KubeCacheMaxObjects int
 
 	tmpfsBytes int64
 }
@@ -93,6 +101,8 @@ func NewOptions() *Options {
 		FetchTimeout:        DefaultFetchTimeout,
 		KubeAPIQPS:          50,
 		KubeAPIBurst:        100,
+		KubeCacheIdle:       objcache.DefaultIdle,
+		KubeCacheMaxObjects: objcache.DefaultMaxObjects,
 	}
 }
 
@@ -119,8 +129,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.TmpfsSize, "tmpfs-size", o.TmpfsSize, "size limit of each volume's tmpfs (a Kubernetes quantity)")
 	fs.DurationVar(&o.FetchTimeout, "fetch-timeout", o.FetchTimeout, "time limit of one volume's fetch")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default: in-cluster configuration)")
-	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "API server requests per second (each first publish or refresh reads a SecretProviderClass and a ServiceAccount)")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "API server requests per second (a first publish reads a SecretProviderClass and a ServiceAccount and starts their watches; refreshes read from the watches, see --kube-cache-idle)")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "API server request burst")
+	fs.DurationVar(&o.KubeCacheIdle, "kube-cache-idle", o.KubeCacheIdle, "watch each SecretProviderClass and ServiceAccount the node's volumes read, so refreshes make no API call, until it has not been read for this long; keep it above the refresh intervals (0: no watches, a GET per read; needs list and watch on both)")
+	fs.IntVar(&o.KubeCacheMaxObjects, "kube-cache-max-objects", o.KubeCacheMaxObjects, "most SecretProviderClasses, and most ServiceAccounts, watched at once; reads of more are GETs")
 }
 
 // Validate checks the flags and fills the derived defaults.
@@ -164,6 +176,12 @@ func (o *Options) Validate() error {
 	}
 	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst <= 0 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))
+	}
+	if o.KubeCacheIdle != 0 && o.KubeCacheIdle < time.Minute {
+		errs = append(errs, fmt.Errorf("--kube-cache-idle %s: must be 0 (no watches) or 1m or more", o.KubeCacheIdle))
+	}
+	if o.KubeCacheMaxObjects <= 0 {
+		errs = append(errs, fmt.Errorf("--kube-cache-max-objects %d: must be positive", o.KubeCacheMaxObjects))
 	}
 	if o.FetchTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--fetch-timeout %s: must be positive", o.FetchTimeout))

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/mounter/objcache"
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter/registration"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
@@ -43,6 +44,14 @@ func Run(ctx context.Context, o *Options) error {
 	cluster, err := NewKubeCluster(restCfg)
 	if err != nil {
 		return err
+	}
+	if o.KubeCacheIdle > 0 {
+		// Refreshes read classes and ServiceAccounts from watches (stopped
+		// when Run returns, whatever the reason).
+		cctx, stopCache := context.WithCancel(logr.NewContext(ctx, log.WithName("kube-cache")))
+		defer stopCache()
+		cluster.StartCache(cctx, objcache.Options{Idle: o.KubeCacheIdle, MaxObjects: o.KubeCacheMaxObjects})
+		metrics.ObserveKubeCache(cluster.CacheStats)
 	}
 	events, stopEvents := NewEventRecorder(cluster.Clientset, o.NodeName)
 	defer stopEvents()
@@ -80,7 +89,8 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	log.Info("starting", "driver", o.DriverName, "node", o.NodeName, "endpoint", o.Endpoint, "pluginDir", o.PluginDir,
-		"nodeIdentity", o.NodeIdentity, "syncSecrets", o.SyncSecrets, "region", base.Region, "regionFrom", found.From, "restoredVolumes", d.Volumes())
+		"nodeIdentity", o.NodeIdentity, "syncSecrets", o.SyncSecrets, "region", base.Region, "regionFrom", found.From, "restoredVolumes", d.Volumes(),
+		"kubeCacheIdle", o.KubeCacheIdle)
 
 	sock, _ := ParseEndpoint(o.Endpoint)
 	lis, err := ListenUnix(ctx, sock)

@@ -413,10 +413,12 @@ func checkMounterRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 			return err
 		}},
 		{"list Secrets", false, func() error { _, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{}); return err }},
-		{"list ServiceAccounts", false, func() error {
+		// The per-object watches behind refreshes (--kube-cache-idle).
+		{"list ServiceAccounts", true, func() error {
 			_, err := cs.CoreV1().ServiceAccounts("team-a").List(ctx, metav1.ListOptions{})
 			return err
 		}},
+		{"watch ServiceAccounts", true, watchServiceAccounts(ctx, cs)},
 		{"create a ServiceAccount token", false, mintToken(ctx, cs)},
 		{"get a pod", false, func() error { _, err := cs.CoreV1().Pods("team-a").Get(ctx, "app-b", metav1.GetOptions{}); return err }},
 		{"delete an Event", false, func() error { return cs.CoreV1().Events("team-a").Delete(ctx, event.Name, metav1.DeleteOptions{}) }},
@@ -472,6 +474,10 @@ func checkMounterSyncRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 		}},
 		// What the rest of its role allows still holds.
 		{"get a SecretProviderClass", true, func() error { return cl.Get(ctx, types.NamespacedName{Namespace: "team-a", Name: "db"}, spc()) }},
+		{"list ServiceAccounts", true, func() error {
+			_, err := cs.CoreV1().ServiceAccounts("team-a").List(ctx, metav1.ListOptions{})
+			return err
+		}},
 
 		{"list Secrets in a namespace", false, func() error { _, err := secrets.List(ctx, metav1.ListOptions{}); return err }},
 		{"list Secrets cluster-wide", false, func() error { _, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{}); return err }},
@@ -487,10 +493,6 @@ func checkMounterSyncRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 			return err
 		}},
 		{"delete a Secret", false, func() error { return secrets.Delete(ctx, "synced", metav1.DeleteOptions{}) }},
-		{"list ServiceAccounts", false, func() error {
-			_, err := cs.CoreV1().ServiceAccounts("team-a").List(ctx, metav1.ListOptions{})
-			return err
-		}},
 	})
 	s, err := env.Clientset.CoreV1().Secrets("team-b").Get(ctx, "synced", metav1.GetOptions{})
 	if err != nil || string(s.Data["k"]) != "v2" {

@@ -10,8 +10,10 @@
 //
 // The faults: SIGKILL of the mounter in the middle of rotations, an AWS
 // outage of several refresh intervals, a tmpfs that fills up on rotation, the
-// API server down during a first publish and during a refresh, and a restart
-// with many live volumes. Counts and rounds default to a run of a few minutes
+// API server down during a first publish (of a class the node has not read:
+// it fails, retryably) and during a refresh (whose class and ServiceAccount
+// come from the node's watches: it succeeds), and a restart with many live
+// volumes. Counts and rounds default to a run of a few minutes
 // on two cores and can be raised with FAULTS_* environment variables (see
 // each test). Every test logs its figures (`go test -v`).
 package faults

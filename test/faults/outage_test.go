@@ -201,16 +201,19 @@ func testTmpfsFull(t *testing.T, c *cluster) {
 	}
 }
 
-// testAPIServerDown: with the API server unreachable, a first publish fails
-// at once with Unavailable (retryable: the kubelet retries) naming what it
-// could not read, and leaves nothing behind; a refresh keeps the files
-// (refresh_failures_total{reason="KubernetesAPI"}). When the API server is
-// back, the retried publish and the next refresh succeed.
+// testAPIServerDown: with the API server unreachable, a first publish of a
+// class the node has not read yet fails at once with Unavailable (retryable:
+// the kubelet retries) naming what it could not read, and leaves nothing
+// behind; a refresh of a served volume reads its class and ServiceAccount
+// from the node's watches (the mounter watches each object its volumes read)
+// and serves AWS's new value, with no KubernetesAPI failure. When the API
+// server is back, the retried publish succeeds, and so do later refreshes.
 func testAPIServerDown(t *testing.T, c *cluster) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	const ns = "faults-api"
-	c.namespace(ctx, t, ns, map[string]string{"api": valueClass("faults/api")})
+	// "api-new" exists before the outage, but no volume of the node reads it until then.
+	c.namespace(ctx, t, ns, map[string]string{"api": valueClass("faults/api"), "api-new": valueClass("faults/api")})
 	c.putSecret(t, "faults/api", "api-value-1")
 	n := c.newNode(t, nil, "api-value-")
 	n.start(ctx)
@@ -218,11 +221,20 @@ func testAPIServerDown(t *testing.T, c *cluster) {
 		t.Fatal(err)
 	}
 	served := filepath.Join(n.target("served"), "value")
+	// The publish read the class and the ServiceAccount with GETs and started
+	// their watches: wait until both have listed.
+	for begin := time.Now(); n.metric(ctx, "kube_cache_synced_objects", `resource="secretproviderclasses"`) != 1 ||
+		n.metric(ctx, "kube_cache_synced_objects", `resource="serviceaccounts"`) != 1; {
+		if time.Since(begin) > 20*time.Second {
+			t.Fatal("the watches of the served volume's class and ServiceAccount did not list in 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	n.api.Down()
-	// First publish: Unavailable, fast, nothing left.
+	// First publish of a class the node has not read: Unavailable, fast, nothing left.
 	start := time.Now()
-	err := n.publish(ctx, ns, "new", "api", true)
+	err := n.publish(ctx, ns, "new", "api-new", true)
 	took := time.Since(start)
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "SecretProviderClass") {
 		t.Fatalf("first publish with the API server down: %v, want Unavailable naming the SecretProviderClass read", err)
@@ -239,37 +251,41 @@ func testAPIServerDown(t *testing.T, c *cluster) {
 	if got := n.metric(ctx, "publish_failures_total", `reason="KubernetesAPI"`); got != 1 {
 		t.Errorf("publish_failures_total{reason=KubernetesAPI} %v, want 1", got)
 	}
-	// Refresh: the files stay.
+	// Refresh: the class and ServiceAccount come from the watches, the new value from AWS.
 	c.putSecret(t, "faults/api", "api-value-2")
 	time.Sleep(interval)
 	if err := n.publish(ctx, ns, "served", "api", true); err != nil {
 		t.Fatalf("republish with the API server down: %v", err)
 	}
-	if got := read(t, served); got != "api-value-1" {
-		t.Errorf("after a refresh with the API server down the file holds %q", got)
+	if got := read(t, served); got != "api-value-2" {
+		t.Errorf("after a refresh with the API server down the file holds %q, want the new value", got)
 	}
-	if got := n.metric(ctx, "refresh_failures_total", `reason="KubernetesAPI"`); got != 1 {
-		t.Errorf("refresh_failures_total{reason=KubernetesAPI} %v, want 1", got)
+	if got := n.metric(ctx, "refresh_failures_total", `reason="KubernetesAPI"`); got != 0 {
+		t.Errorf("refresh_failures_total{reason=KubernetesAPI} %v, want 0: the refresh reads from the watches", got)
+	}
+	if got := n.metric(ctx, "rotations_total", ""); got != 1 {
+		t.Errorf("rotations_total %v, want 1", got)
 	}
 
-	// Back: the kubelet's retry of the first publish works, and the next refresh.
+	// Back: the kubelet's retry of the first publish works, and later refreshes.
 	if err := n.api.Up(); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.publish(ctx, ns, "new", "api", true); err != nil {
+	if err := n.publish(ctx, ns, "new", "api-new", true); err != nil {
 		t.Fatalf("retried publish with the API server back: %v", err)
 	}
 	if got := read(t, filepath.Join(n.target("new"), "value")); got != "api-value-2" {
 		t.Errorf("new volume holds %q", got)
 	}
-	time.Sleep(interval / 4)
+	c.putSecret(t, "faults/api", "api-value-3")
+	time.Sleep(interval)
 	if err := n.publish(ctx, ns, "served", "api", true); err != nil {
 		t.Fatal(err)
 	}
-	if got := read(t, served); got != "api-value-2" {
+	if got := read(t, served); got != "api-value-3" {
 		t.Errorf("after the API server came back the refresh left %q", got)
 	}
-	t.Logf("API server down: first publish failed in %s with %s (%v); refresh kept the files; both recovered once it was back",
+	t.Logf("API server down: first publish of an unread class failed in %s with %s (%v); the served volume's refresh read from the watches and served the new value; both fine once it was back",
 		took.Round(time.Millisecond), status.Code(err), err)
 	for _, pod := range []string{"served", "new"} {
 		if err := n.unpublish(ctx, ns, pod); err != nil {
