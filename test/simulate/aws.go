@@ -201,19 +201,20 @@ func (s sm) call(api string) bool {
 	return ok
 }
 
-func (s sm) value(name string) (int, string) {
+// version is the current VersionId of the secret name.
+func (s sm) version(name string) string {
 	i := secretIndex(name)
 	s.c.AWS.mu.Lock()
 	v := s.c.AWS.versions[i]
 	s.c.AWS.mu.Unlock()
-	return v, versionID(v)
+	return versionID(v)
 }
 
 func (s sm) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
 	if !s.call(GetSecretValue) {
 		return nil, errThrottled
 	}
-	_, id := s.value(aws.ToString(in.SecretId))
+	id := s.version(aws.ToString(in.SecretId))
 	return &secretsmanager.GetSecretValueOutput{Name: in.SecretId, SecretString: aws.String("value-" + id), VersionId: aws.String(id)}, nil
 }
 
@@ -223,7 +224,7 @@ func (s sm) BatchGetSecretValue(_ context.Context, in *secretsmanager.BatchGetSe
 	}
 	out := &secretsmanager.BatchGetSecretValueOutput{}
 	for _, name := range in.SecretIdList {
-		_, id := s.value(name)
+		id := s.version(name)
 		out.SecretValues = append(out.SecretValues, smtypes.SecretValueEntry{Name: aws.String(name), SecretString: aws.String("value-" + id), VersionId: aws.String(id)})
 	}
 	return out, nil
@@ -233,7 +234,7 @@ func (s sm) DescribeSecret(_ context.Context, in *secretsmanager.DescribeSecretI
 	if !s.call(DescribeSecret) {
 		return nil, errThrottled
 	}
-	_, id := s.value(aws.ToString(in.SecretId))
+	id := s.version(aws.ToString(in.SecretId))
 	return &secretsmanager.DescribeSecretOutput{Name: in.SecretId, VersionIdsToStages: map[string][]string{id: {"AWSCURRENT"}}}, nil
 }
 
