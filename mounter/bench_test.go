@@ -142,8 +142,8 @@ func BenchmarkConcurrentPublishes(b *testing.B) {
 	}
 }
 
-// BenchmarkMounterRSS builds the real binary and runs `aws-secrets-injector
-// mounter` as its own process against a real kube-apiserver (envtest) and the
+// BenchmarkMounterRSS builds the real binary and runs `asi-mounter` (the
+// lean role binary the DaemonSet runs) as its own process against a real kube-apiserver (envtest) and the
 // fake AWS, and reports the process's VmRSS (from /proc/PID/status) idle and
 // after it serves 500 volumes (real tmpfs mounts).
 func BenchmarkMounterRSS(b *testing.B) {
@@ -163,14 +163,15 @@ func BenchmarkMounterRSS(b *testing.B) {
 	}
 	e := mountertest.Start(b, mountertest.Options{}) // its fake AWS and token issuer; its own driver stays idle
 
-	bin := filepath.Join(e.Dir, "aws-secrets-injector")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "../cmd/aws-secrets-injector")
+	// The lean role binary the chart's DaemonSet runs.
+	bin := filepath.Join(e.Dir, "asi-mounter")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "../cmd/asi-mounter")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}
 	sock := filepath.Join(e.Dir, "bin-csi.sock")
-	cmd := exec.CommandContext(ctx, bin, "mounter", "--endpoint", "unix://"+sock, "--kubeconfig", kube.KubeConfigFile,
+	cmd := exec.CommandContext(ctx, bin, "--endpoint", "unix://"+sock, "--kubeconfig", kube.KubeConfigFile,
 		"--plugin-dir", filepath.Join(e.Dir, "bin-plugin"), "--kubelet-dir", e.KubeletDir, "--register=false", "--http-address", "",
 		"--node-name", "bench-node", "--region", mountertest.Region, "--aws-endpoint", e.AWS.URL(), "--cache-ttl", "1m")
 	cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=")
