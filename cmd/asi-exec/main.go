@@ -20,11 +20,12 @@ import (
 func main() {
 	opts := &envexec.Options{}
 	app.RunRole(app.Role{
-		Binary:   "asi-exec",
-		Name:     contract.Subcommand,
-		Short:    "Run a command with one environment variable per secret file (exec CMD ARGS... after --); --install copies this binary into a directory",
-		AddFlags: opts.AddFlags,
-		SetArgs:  func(args []string) { opts.Argv = args },
+		Binary:      "asi-exec",
+		Name:        contract.Subcommand,
+		Short:       "Run a command with one environment variable per secret file (exec CMD ARGS... after --); --install copies this binary into a directory",
+		LongRunning: true,
+		AddFlags:    opts.AddFlags,
+		SetArgs:     func(args []string) { opts.Argv = args },
 		Run: func(ctx context.Context) error {
 			if err := opts.Validate(); err != nil {
 				return &envexec.ExitError{Code: envexec.ExitSetup, Err: err}

@@ -16,10 +16,11 @@ import (
 func main() {
 	opts := mounter.NewOptions()
 	app.RunRole(app.Role{
-		Binary:   "asi-mounter",
-		Name:     "mounter",
-		Short:    "Run the CSI node plugin that mounts a pod's AWS secrets on tmpfs (DaemonSet, privileged)",
-		AddFlags: opts.AddFlags,
+		Binary:      "asi-mounter",
+		Name:        "mounter",
+		Short:       "Run the CSI node plugin that mounts a pod's AWS secrets on tmpfs (DaemonSet, privileged)",
+		LongRunning: true,
+		AddFlags:    opts.AddFlags,
 		Run: func(ctx context.Context) error {
 			if err := opts.Validate(); err != nil {
 				return err

@@ -17,10 +17,11 @@ import (
 func main() {
 	opts := provider.NewOptions()
 	app.RunRole(app.Role{
-		Binary:   "asi-provider",
-		Name:     "provider",
-		Short:    "Serve the Secrets Store CSI driver's provider API on <providers dir>/aws.sock: a drop-in for AWS's provider (DaemonSet)",
-		AddFlags: opts.AddFlags,
+		Binary:      "asi-provider",
+		Name:        "provider",
+		Short:       "Serve the Secrets Store CSI driver's provider API on <providers dir>/aws.sock: a drop-in for AWS's provider (DaemonSet)",
+		LongRunning: true,
+		AddFlags:    opts.AddFlags,
 		Run: func(ctx context.Context) error {
 			if err := opts.Validate(); err != nil {
 				return err

@@ -17,10 +17,11 @@ import (
 func main() {
 	opts := webhook.NewOptions()
 	app.RunRole(app.Role{
-		Binary:   "asi-webhook",
-		Name:     "webhook",
-		Short:    "Run the mutating admission webhook that adds secret volumes to annotated pods",
-		AddFlags: opts.AddFlags,
+		Binary:      "asi-webhook",
+		Name:        "webhook",
+		Short:       "Run the mutating admission webhook that adds secret volumes to annotated pods",
+		LongRunning: true,
+		AddFlags:    opts.AddFlags,
 		Run: func(ctx context.Context) error {
 			if err := opts.Validate(); err != nil {
 				return err

@@ -159,8 +159,25 @@ func runMeasured(ctx context.Context, t *testing.T, bin string, args, env []stri
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(settleTime(t))
 	return vmRSS(t, cmd.Process.Pid)
+}
+
+// settleTime is how long a binary runs healthy before its VmRSS is read:
+// $CHART_RSS_SETTLE, default 2s. The role binaries give back their code
+// pages a minute after start (cmd/internal/app.ShedPeriod), so 65s measures
+// the resident set of an idle minute.
+func settleTime(t *testing.T) time.Duration {
+	t.Helper()
+	v := os.Getenv("CHART_RSS_SETTLE")
+	if v == "" {
+		return 2 * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		t.Fatalf("CHART_RSS_SETTLE=%q: want a duration such as 65s", v)
+	}
+	return d
 }
 
 func vmRSS(t *testing.T, pid int) int64 {

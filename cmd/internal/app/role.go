@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -43,7 +44,18 @@ type Role struct {
 	// own command line (exec's CMD ARGS...), is given to SetArgs before Run.
 	// Without it any positional argument is a usage error.
 	SetArgs func(args []string)
+	// LongRunning marks a server or supervisor: its resident set should be
+	// what it runs, not what it ran once. RunRole gives back the pages of the
+	// executable's code and read-only data at start (after every package's
+	// initialiser ran) and then every ShedPeriod (shedExecutablePages); what
+	// the role still runs comes back from the page cache as it runs.
+	LongRunning bool
 }
+
+// ShedPeriod is how often a LongRunning role gives back its executable's
+// pages: its resident code is then what it ran in the last period. A shed
+// costs a few system calls, and the minor faults of the code that runs next.
+const ShedPeriod = time.Minute
 
 // UsageError is a command line the binary refuses; it exits 2.
 type UsageError struct{ Err error }
@@ -71,6 +83,14 @@ func RunRole(r Role) {
 		// Only a failed exec gets here.
 		os.Exit(exit(os.Stderr, &UsageError{fmt.Errorf("unknown command %q: %s runs only %q, and %s beside it, which has the others, cannot be run: %w",
 			target, r.Binary, r.Name, FullCLI, err)}))
+	}
+	if r.LongRunning {
+		shedExecutablePages()
+		go func() {
+			for range time.Tick(ShedPeriod) {
+				shedExecutablePages()
+			}
+		}()
 	}
 	Main(func(ctx context.Context) error { return r.Execute(ctx, os.Args[1:], os.Stdout, os.Stderr) })
 }
