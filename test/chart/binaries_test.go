@@ -4,7 +4,11 @@ package chart_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -12,17 +16,23 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/test/envtest"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/examples"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/testbin"
 )
 
@@ -53,8 +63,16 @@ func checkRealBinaries(ctx context.Context, t *testing.T, env *envtest.Env, r *r
 		port, health := freePort(t), freePort(t)
 		args := append(c.Args[:len(c.Args):len(c.Args)], "--kubeconfig="+kubeconfig, "--host=127.0.0.1",
 			"--port="+strconv.Itoa(port), "--health-addr=127.0.0.1:"+strconv.Itoa(health), "--metrics-addr=0")
-		rss := runMeasured(ctx, t, bin, args, nil, "http://127.0.0.1:"+strconv.Itoa(health)+"/readyz")
-		checkMemory(t, "webhook", c, rss)
+		var during func(context.Context)
+		if rps := loadRate(t); rps > 0 {
+			during = admissionLoad(ctx, t, env, "https://127.0.0.1:"+strconv.Itoa(port)+"/mutate-pods", rps)
+		}
+		rss := runMeasured(ctx, t, bin, args, nil, "http://127.0.0.1:"+strconv.Itoa(health)+"/readyz", during)
+		what := "webhook, idle"
+		if during != nil {
+			what = "webhook, under load"
+		}
+		checkMemory(t, what, c, rss)
 
 		mwc, err := env.Clientset.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, releaseName, metav1.GetOptions{})
 		if err != nil {
@@ -91,8 +109,8 @@ func checkRealBinaries(ctx context.Context, t *testing.T, env *envtest.Env, r *r
 			"--kubelet-registration-path="+filepath.Join(plugin, "csi.sock"), "--node-name=node-1",
 			"--http-address=127.0.0.1:"+strconv.Itoa(http), "--region=us-east-1")
 		env := []string{"AWS_EC2_METADATA_DISABLED=true"}
-		rss := runMeasured(ctx, t, bin, args, env, "http://127.0.0.1:"+strconv.Itoa(http)+"/healthz")
-		checkMemory(t, "mounter", c, rss)
+		rss := runMeasured(ctx, t, bin, args, env, "http://127.0.0.1:"+strconv.Itoa(http)+"/healthz", nil)
+		checkMemory(t, "mounter, idle", c, rss)
 	})
 }
 
@@ -126,8 +144,9 @@ func impersonatingKubeconfig(t *testing.T, env *envtest.Env, name string) string
 }
 
 // runMeasured starts bin with args, waits until url answers 200, lets it
-// settle and returns its VmRSS in bytes; the process is stopped at the end.
-func runMeasured(ctx context.Context, t *testing.T, bin string, args, env []string, url string) int64 {
+// settle (running during, when set, for that time) and returns its VmRSS in
+// bytes; the process is stopped at the end.
+func runMeasured(ctx context.Context, t *testing.T, bin string, args, env []string, url string, during func(context.Context)) int64 {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -159,8 +178,108 @@ func runMeasured(ctx context.Context, t *testing.T, bin string, args, env []stri
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(settleTime(t))
+	settle := settleTime(t)
+	if during != nil {
+		lctx, cancel := context.WithTimeout(ctx, settle)
+		during(lctx)
+		cancel()
+	} else {
+		time.Sleep(settle)
+	}
 	return vmRSS(t, cmd.Process.Pid)
+}
+
+// loadRate is $CHART_WEBHOOK_RPS: admission requests a second sent to the
+// real webhook while it settles (0, the default: none). With
+// CHART_RSS_SETTLE=65s the VmRSS read is that of a minute under load.
+func loadRate(t *testing.T) int {
+	t.Helper()
+	v := os.Getenv("CHART_WEBHOOK_RPS")
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 5000 {
+		t.Fatalf("CHART_WEBHOOK_RPS=%q: want 0 to 5000 requests a second", v)
+	}
+	return n
+}
+
+// admissionLoad returns a load generator for the webhook at url: rps
+// AdmissionReviews a second of a CSI-mode pod of a class that exists, over
+// loopback TLS (the webhook's self-managed certificate is not checked: the
+// caBundle test above does), until its context ends. It fails the test
+// unless every answer allowed the pod with a patch.
+func admissionLoad(ctx context.Context, t *testing.T, env *envtest.Env, url string, rps int) func(context.Context) {
+	t.Helper()
+	const ns = "load"
+	if _, err := env.CreateNamespace(ctx, ns, nil); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	if _, err := env.CreateSecretProviderClass(ctx, ns, examples.SeedClass); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	pod := corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns, Annotations: map[string]string{
+			"aws-secrets-injector.io/inject": "true", "aws-secrets-injector.io/secret-provider-class": "aws-secretsmanager-reader",
+		}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
+	}
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // loopback, the test's own webhook
+		ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64}}
+	return func(lctx context.Context) {
+		var sent, patched, failed atomic.Int64
+		var wg sync.WaitGroup
+		tick := time.NewTicker(time.Second / time.Duration(rps))
+		defer tick.Stop()
+		start := time.Now()
+	loop:
+		for i := 0; ; i++ {
+			select {
+			case <-lctx.Done():
+				break loop
+			case <-tick.C:
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sent.Add(1)
+				body, _ := json.Marshal(admissionv1.AdmissionReview{
+					TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+					Request: &admissionv1.AdmissionRequest{UID: types.UID(fmt.Sprintf("load-%d", i)), Operation: admissionv1.Create,
+						Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Resource: metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+						Namespace: ns, Object: runtime.RawExtension{Raw: raw}},
+				})
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Add(1)
+					return
+				}
+				defer func() { _ = resp.Body.Close() }()
+				var rev admissionv1.AdmissionReview
+				if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&rev) != nil || rev.Response == nil ||
+					!rev.Response.Allowed || len(rev.Response.Patch) == 0 {
+					failed.Add(1)
+					return
+				}
+				patched.Add(1)
+			}()
+		}
+		wg.Wait()
+		t.Logf("webhook load: %d admissions in %s (%.0f a second offered), %d patched, %d failed",
+			sent.Load(), time.Since(start).Round(time.Second), float64(rps), patched.Load(), failed.Load())
+		if failed.Load() > 0 || patched.Load() == 0 {
+			t.Errorf("webhook load: %d of %d admissions failed", failed.Load(), sent.Load())
+		}
+	}
 }
 
 // settleTime is how long a binary runs healthy before its VmRSS is read:
@@ -204,7 +323,7 @@ func vmRSS(t *testing.T, pid int) int64 {
 func checkMemory(t *testing.T, what string, c corev1.Container, rss int64) {
 	t.Helper()
 	req, limit := c.Resources.Requests.Memory(), c.Resources.Limits.Memory()
-	t.Logf("%s: idle VmRSS %.1f MiB; chart requests %s, limit %s", what, float64(rss)/(1<<20), req, limit)
+	t.Logf("%s: VmRSS %.1f MiB; chart requests %s, limit %s", what, float64(rss)/(1<<20), req, limit)
 	if req.Value() < rss {
 		t.Errorf("%s: memory request %s is below the measured RSS %s", what, req, resource.NewQuantity(rss, resource.BinarySI))
 	}

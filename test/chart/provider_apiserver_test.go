@@ -106,8 +106,8 @@ func checkRealProvider(ctx context.Context, t *testing.T, env *envtest.Env, r *r
 	args := append(c.Args[:len(c.Args):len(c.Args)], "--kubeconfig="+impersonatingKubeconfig(t, env, releaseName+"-provider"),
 		"--providers-dir="+providers, "--shadow-dir="+shadow, "--http-address=127.0.0.1:"+strconv.Itoa(http),
 		"--region=us-east-1", "--aws-endpoint="+aws.URL())
-	rss := runMeasured(ctx, t, containerBinary(t, c), args, []string{"AWS_EC2_METADATA_DISABLED=true"}, "http://127.0.0.1:"+strconv.Itoa(http)+"/healthz")
-	checkMemory(t, "provider", c, rss)
+	rss := runMeasured(ctx, t, containerBinary(t, c), args, []string{"AWS_EC2_METADATA_DISABLED=true"}, "http://127.0.0.1:"+strconv.Itoa(http)+"/healthz", nil)
+	checkMemory(t, "provider, idle", c, rss)
 
 	tok, err := env.MintToken(ctx, ns, sa, identity.STSAudience)
 	if err != nil {
