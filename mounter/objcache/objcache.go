@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -34,8 +35,11 @@ const (
 	// DefaultIdle is several of the mounter's default refresh intervals (2m):
 	// a volume's refresh keeps its objects' watches alive.
 	DefaultIdle = 10 * time.Minute
-	// DefaultMaxObjects bounds the watches of one resource on one node.
-	DefaultMaxObjects = 10000
+	// DefaultMaxObjects bounds the watches of one resource on one node: many
+	// more than the distinct classes and ServiceAccounts of a node's pods
+	// (110 pods by default, 250 on the largest EKS nodes), few enough that
+	// the copies of tenant-made objects cannot exhaust the mounter's memory.
+	DefaultMaxObjects = 1000
 )
 
 // Source is how a Cache reads one resource of the API server.
@@ -134,26 +138,57 @@ func (c *Cache[T]) Start(ctx context.Context) {
 
 // Get returns namespace/name: from its watch once that has listed it (a
 // missing object is an error for which apierrors.IsNotFound holds), else
-// with one GET, starting the watch for the next read. The object is shared:
-// callers must not change it.
+// with one GET, starting the watch for the next read when the GET found the
+// object (a name that does not exist gets no watch). While a listed watch is
+// failing (its list or watch calls fail, e.g. RBAC revoked or the API server
+// down), a read is a GET again and the watch's copy answers only when that
+// GET fails too. The object is shared: callers must not change it.
 func (c *Cache[T]) Get(ctx context.Context, namespace, name string) (T, error) {
-	if e, started := c.entry(namespace, name); e != nil && !started && e.store.synced.Load() {
-		obj, ok, err := e.store.GetByKey(storeKey(namespace, name))
-		t, isT := obj.(T)
-		switch {
-		case err == nil && !ok:
-			c.cacheReads.Add(1)
-			var zero T
-			return zero, apierrors.NewNotFound(c.src.Resource, name)
-		case err == nil && isT:
-			c.cacheReads.Add(1)
-			return t, nil
+	e := c.lookup(namespace, name)
+	if e != nil && e.store.synced.Load() {
+		if e.store.healthy.Load() {
+			if obj, err, ok := c.fromStore(e, namespace, name); ok {
+				return obj, err
+			}
+		} else {
+			c.apiReads.Add(1)
+			obj, err := c.src.Get(ctx, namespace, name)
+			if err == nil || apierrors.IsNotFound(err) {
+				return obj, err
+			}
+			if cached, cerr, ok := c.fromStore(e, namespace, name); ok {
+				return cached, cerr
+			}
+			return obj, err
 		}
-		// A store error or a foreign type cannot happen with a reflector's
-		// store; a GET is still the right answer.
 	}
 	c.apiReads.Add(1)
-	return c.src.Get(ctx, namespace, name)
+	obj, err := c.src.Get(ctx, namespace, name)
+	if err == nil && e == nil {
+		c.ensure(namespace, name)
+	}
+	return obj, err
+}
+
+// fromStore answers a read from e's store: the object, or NotFound when the
+// store lacks it; ok false when the store cannot answer (never with a
+// reflector's store).
+func (c *Cache[T]) fromStore(e *entry, namespace, name string) (T, error, bool) {
+	obj, exists, err := e.store.GetByKey(storeKey(namespace, name))
+	var zero T
+	if err != nil {
+		return zero, nil, false
+	}
+	if !exists {
+		c.cacheReads.Add(1)
+		return zero, apierrors.NewNotFound(c.src.Resource, name), true
+	}
+	t, ok := obj.(T)
+	if !ok {
+		return zero, nil, false
+	}
+	c.cacheReads.Add(1)
+	return t, nil, true
 }
 
 // Stats returns the figures of the moment.
@@ -171,36 +206,49 @@ func (c *Cache[T]) Stats() Stats {
 	return s
 }
 
-// entry returns the watch of namespace/name and records the read; when there
-// is none and the cache may hold one more it starts one (started: this read
-// is still a GET). Nil when the object is not cached.
-func (c *Cache[T]) entry(namespace, name string) (e *entry, started bool) {
-	// A name no GET could ask for stays a GET, with the client's error (the
-	// resources are namespaced).
+// lookup returns the watch of namespace/name, recording the read; nil when
+// there is none (or the cache is not started).
+func (c *Cache[T]) lookup(namespace, name string) *entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx == nil || c.ctx.Err() != nil {
+		return nil
+	}
+	e := c.entries[key{namespace, name}]
+	if e != nil {
+		e.lastRead = c.o.Now()
+	}
+	return e
+}
+
+// ensure starts the watch of namespace/name when there is none and the cache
+// may hold one more. A name no GET could ask for is never watched (the
+// resources are namespaced).
+func (c *Cache[T]) ensure(namespace, name string) {
 	if !validSegment(namespace) || !validSegment(name) {
-		return nil, false
+		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ctx == nil || c.ctx.Err() != nil {
-		return nil, false
+		return
 	}
 	k := key{namespace, name}
-	e = c.entries[k]
-	if e == nil {
-		if len(c.entries) >= c.o.MaxObjects {
-			if !c.full {
-				c.log.Info("watching the most objects allowed: reads of more are GETs", "resource", c.src.Resource.String(), "max", c.o.MaxObjects)
-			}
-			c.full = true
-			return nil, false
-		}
-		c.full = false
-		e, started = c.start(k), true
-		c.entries[k] = e
+	if e := c.entries[k]; e != nil {
+		e.lastRead = c.o.Now()
+		return
 	}
+	if len(c.entries) >= c.o.MaxObjects {
+		if !c.full {
+			c.log.Info("watching the most objects allowed: reads of more are GETs", "resource", c.src.Resource.String(), "max", c.o.MaxObjects)
+		}
+		c.full = true
+		return
+	}
+	c.full = false
+	e := c.start(k)
 	e.lastRead = c.o.Now()
-	return e, started
+	c.entries[k] = e
 }
 
 // start runs a reflector over the one object k (a list and watch with the
@@ -210,14 +258,31 @@ func (c *Cache[T]) start(k key) *entry {
 	ctx, stop := context.WithCancel(c.ctx)
 	e := &entry{store: &syncStore{Store: cache.NewStore(cache.MetaNamespaceKeyFunc)}, stop: stop}
 	sel := fields.OneTermEqualSelector("metadata.name", k.name).String()
+	// A failing list or watch call, or an error event, makes the copy
+	// suspect until a watch is running again (healthy).
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = sel
-			return c.src.List(ctx, k.namespace, o)
+			obj, err := c.src.List(ctx, k.namespace, o)
+			if err != nil {
+				e.store.healthy.Store(false)
+			}
+			return obj, err
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = sel
-			return c.src.Watch(ctx, k.namespace, o)
+			w, err := c.src.Watch(ctx, k.namespace, o)
+			if err != nil {
+				e.store.healthy.Store(false)
+				return nil, err
+			}
+			e.store.healthy.Store(true)
+			return watch.Filter(w, func(ev watch.Event) (watch.Event, bool) {
+				if ev.Type == watch.Error {
+					e.store.healthy.Store(false)
+				}
+				return ev, true
+			}), nil
 		},
 	}
 	log := c.log
@@ -274,17 +339,39 @@ func validSegment(s string) bool { return s != "" && len(content.IsPathSegmentNa
 // storeKey is cache.MetaNamespaceKeyFunc's key of namespace/name.
 func storeKey(namespace, name string) string { return namespace + "/" + name }
 
-// syncStore is a store that knows when its reflector first listed (Replace).
+// syncStore is a store that knows when its reflector first listed
+// (Replace, synced), whether its list and watch calls are working (healthy),
+// and keeps its objects without their managedFields (which nobody here reads
+// and which can be most of an object's size).
 type syncStore struct {
 	cache.Store
-	synced atomic.Bool
+	synced, healthy atomic.Bool
 }
+
+// Add implements cache.ReflectorStore.
+func (s *syncStore) Add(obj any) error { return s.Store.Add(trim(obj)) }
+
+// Update implements cache.ReflectorStore.
+func (s *syncStore) Update(obj any) error { return s.Store.Update(trim(obj)) }
 
 // Replace implements cache.ReflectorStore.
 func (s *syncStore) Replace(items []any, resourceVersion string) error {
+	for i := range items {
+		items[i] = trim(items[i])
+	}
 	if err := s.Store.Replace(items, resourceVersion); err != nil {
 		return err
 	}
+	s.healthy.Store(true)
 	s.synced.Store(true)
 	return nil
+}
+
+// trim drops obj's managedFields (the reflector's decoded copy is the
+// store's own).
+func trim(obj any) any {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetManagedFields(nil)
+	}
+	return obj
 }

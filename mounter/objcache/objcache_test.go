@@ -29,6 +29,7 @@ type fakeAPI struct {
 	rv      int
 	watches []*fakeWatch
 	down    error
+	denied  error // list and watch only (RBAC without list, watch)
 
 	gets, lists, watchCalls atomic.Int32
 }
@@ -73,6 +74,9 @@ func (f *fakeAPI) source() Source[*corev1.ServiceAccount] {
 			if f.down != nil {
 				return nil, f.down
 			}
+			if f.denied != nil {
+				return nil, f.denied
+			}
 			l := &corev1.ServiceAccountList{ListMeta: metav1.ListMeta{ResourceVersion: fmt.Sprint(f.rv)}}
 			for _, sa := range f.objs {
 				if sa.Namespace == ns && sel.Matches(fields.Set{"metadata.name": sa.Name}) {
@@ -91,6 +95,9 @@ func (f *fakeAPI) source() Source[*corev1.ServiceAccount] {
 			defer f.mu.Unlock()
 			if f.down != nil {
 				return nil, f.down
+			}
+			if f.denied != nil {
+				return nil, f.denied
 			}
 			w := &fakeWatch{namespace: ns, sel: sel, w: watch.NewRaceFreeFake()}
 			f.watches = append(f.watches, w)
@@ -150,6 +157,17 @@ func (f *fakeAPI) openWatches() int {
 		}
 	}
 	return n
+}
+
+// denyWatches makes list and watch calls fail with err and ends the open
+// watches (their clients list and watch again).
+func (f *fakeAPI) denyWatches(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.denied = err
+	for _, w := range f.watches {
+		w.w.Stop()
+	}
 }
 
 func (f *fakeAPI) setDown(err error) {
@@ -271,30 +289,38 @@ func TestReadsComeFromTheWatchOnceSynced(t *testing.T) {
 	}
 }
 
-// An object that does not exist yet: the first read is the GET's NotFound,
-// the next ones the watch's, until it is created.
+// An object that does not exist: every read is a GET (a name that does not
+// exist gets no watch, so tenants cannot make the node watch made-up names);
+// once it exists, the read that finds it starts its watch.
 func TestMissingObjectThenCreated(t *testing.T) {
 	api := newFakeAPI()
 	ctx, cancel := context.WithCancel(quiet())
 	defer cancel()
 	c := New(api.source(), Options{})
 	c.Start(ctx)
-	if _, err := c.Get(ctx, "ns", "late"); !apierrors.IsNotFound(err) {
-		t.Fatalf("first read: %v, want NotFound", err)
+	for range 2 {
+		if _, err := c.Get(ctx, "ns", "late"); !apierrors.IsNotFound(err) {
+			t.Fatalf("read of a missing object: %v, want NotFound", err)
+		}
 	}
-	eventually(t, "the watch to list", func() bool { return c.Stats().Synced == 1 })
-	if _, err := c.Get(ctx, "ns", "late"); !apierrors.IsNotFound(err) {
-		t.Fatalf("cached read: %v, want NotFound", err)
+	if s := c.Stats(); s.Watched != 0 || api.gets.Load() != 2 {
+		t.Fatalf("after two reads of a missing object: %d watched, %d GETs; want 0 and 2", s.Watched, api.gets.Load())
 	}
 	api.put("ns", "late", map[string]string{"role": "r"})
-	eventually(t, "the creation", func() bool { _, err := c.Get(ctx, "ns", "late"); return err == nil })
-	if g := api.gets.Load(); g != 1 {
-		t.Errorf("%d GETs, want 1", g)
+	if got := annotation(t, c, "ns", "late"); got != "r" {
+		t.Fatalf("role %q", got)
 	}
+	eventually(t, "the watch to list", func() bool { return c.Stats().Synced == 1 })
+	gets := api.gets.Load()
+	if got := annotation(t, c, "ns", "late"); got != "r" || api.gets.Load() != gets {
+		t.Errorf("role %q, %d GETs more; want the watch's answer", got, api.gets.Load()-gets)
+	}
+	api.remove("ns", "late")
+	eventually(t, "the deletion", func() bool { _, err := c.Get(ctx, "ns", "late"); return apierrors.IsNotFound(err) })
 }
 
 // With the API server down, a read no watch has listed fails with the GET's
-// own error; one whose watch has listed still answers.
+// own error (and starts no watch); one whose watch has listed still answers.
 func TestAPIServerDown(t *testing.T) {
 	api := newFakeAPI()
 	api.put("ns", "served", map[string]string{"role": "r"})
@@ -314,12 +340,40 @@ func TestAPIServerDown(t *testing.T) {
 	if got := annotation(t, c, "ns", "served"); got != "r" {
 		t.Errorf("listed object with the API server down: role %q", got)
 	}
-	// The watch of "new" started anyway: it lists when the server is back.
+	if s := c.Stats(); s.Watched != 1 {
+		t.Errorf("%d watched after a failed GET, want 1", s.Watched)
+	}
 	api.setDown(nil)
+	if got := annotation(t, c, "ns", "new"); got != "n" {
+		t.Errorf("role %q once the server is back", got)
+	}
 	eventually(t, "the second watch to list", func() bool { return c.Stats().Synced == 2 })
 	gets := api.gets.Load()
 	if got := annotation(t, c, "ns", "new"); got != "n" || api.gets.Load() != gets {
 		t.Errorf("role %q, %d GETs more", got, api.gets.Load()-gets)
+	}
+}
+
+// A watch that cannot list or watch any more (RBAC lost list and watch, get
+// still works) is not trusted: reads are GETs again and see changes; the
+// watch's copy answers only when the GET fails too.
+func TestFailingWatchFallsBackToGets(t *testing.T) {
+	api := newFakeAPI()
+	api.put("ns", "sa", map[string]string{"role": "r1"})
+	ctx, cancel := context.WithCancel(quiet())
+	defer cancel()
+	c := New(api.source(), Options{})
+	c.Start(ctx)
+	annotation(t, c, "ns", "sa")
+	eventually(t, "the watch to list", func() bool { return c.Stats().Synced == 1 })
+
+	api.denyWatches(apierrors.NewForbidden(saResource, "", errors.New("cannot watch serviceaccounts")))
+	eventually(t, "the watch to fail", func() bool { return api.watchCalls.Load() >= 2 || api.lists.Load() >= 2 })
+	api.put("ns", "sa", map[string]string{"role": "r2"}) // no watch hears it
+	eventually(t, "the change, by GET", func() bool { return annotation(t, c, "ns", "sa") == "r2" })
+	api.setDown(errors.New("connection refused"))
+	if got := annotation(t, c, "ns", "sa"); got != "r1" {
+		t.Errorf("with the GET failing too: role %q, want the watch's copy r1", got)
 	}
 }
 

@@ -51,8 +51,9 @@ func newCache(ttl, keepFor time.Duration, maxEntries int, now func() time.Time) 
 // again (and the new read replaces it). A read in flight began after the
 // call, so it is always fresh enough. For an owned ref whose entry is no hit
 // but still kept (keepFor), prev holds that entry's value: the caller may
-// revalidate it instead of reading it anew.
-func (c *cache) claim(id, region string, refs []spc.Ref, maxAge time.Duration) (hits map[spc.Ref]secrets.Fetched, waits, own map[spc.Ref]*flight, prev map[spc.Ref]secrets.Fetched) {
+// revalidate it instead of reading it anew; an owned ref whose entry was past
+// keeping is in again (a re-read, not a first read).
+func (c *cache) claim(id, region string, refs []spc.Ref, maxAge time.Duration) (hits map[spc.Ref]secrets.Fetched, waits, own map[spc.Ref]*flight, prev map[spc.Ref]secrets.Fetched, again map[spc.Ref]bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
@@ -60,6 +61,7 @@ func (c *cache) claim(id, region string, refs []spc.Ref, maxAge time.Duration) (
 	for _, ref := range refs {
 		k := cacheKey{id: id, region: region, ref: ref}
 		var old *secrets.Fetched
+		reread := false
 		if e, ok := c.entries[k]; ok {
 			if now.Before(e.expires) && (maxAge <= 0 || now.Sub(e.val.ReadAt) < maxAge) {
 				hits[ref] = e.val
@@ -69,6 +71,7 @@ func (c *cache) claim(id, region string, refs []spc.Ref, maxAge time.Duration) (
 				old = &e.val
 			} else {
 				delete(c.entries, k)
+				reread = true
 			}
 		}
 		if fl, ok := c.inflight[k]; ok {
@@ -78,14 +81,20 @@ func (c *cache) claim(id, region string, refs []spc.Ref, maxAge time.Duration) (
 		fl := &flight{done: make(chan struct{})}
 		c.inflight[k] = fl
 		own[ref] = fl
-		if old != nil {
+		switch {
+		case old != nil:
 			if prev == nil {
 				prev = map[spc.Ref]secrets.Fetched{}
 			}
 			prev[ref] = *old
+		case reread:
+			if again == nil {
+				again = map[spc.Ref]bool{}
+			}
+			again[ref] = true
 		}
 	}
-	return hits, waits, own, prev
+	return hits, waits, own, prev, again
 }
 
 // finish publishes the outcome of an owned read and stores it when it succeeded.
@@ -99,7 +108,7 @@ func (c *cache) finish(k cacheKey, fl *flight, oc outcome) {
 		return
 	}
 	now := c.now()
-	if len(c.entries) >= c.maxEntries {
+	if _, replaces := c.entries[k]; !replaces && len(c.entries) >= c.maxEntries {
 		for ek, e := range c.entries {
 			if !now.Before(e.keep) {
 				delete(c.entries, ek)
@@ -113,5 +122,14 @@ func (c *cache) finish(k cacheKey, fl *flight, oc outcome) {
 			delete(c.entries, ek)
 		}
 	}
-	c.entries[k] = cacheEntry{val: oc.val, expires: now.Add(c.ttl), keep: now.Add(c.keepFor)}
+	e := cacheEntry{val: oc.val, expires: now.Add(c.ttl), keep: now.Add(c.keepFor)}
+	if oc.revalidated {
+		// A version check does not renew the window: the value is read from
+		// AWS again once it ends (a real read checks today's permissions).
+		e.keep = e.expires
+		if old, ok := c.entries[k]; ok && old.keep.After(e.keep) {
+			e.keep = old.keep
+		}
+	}
+	c.entries[k] = e
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -83,15 +84,20 @@ type Options struct {
 	// RevalidateWindow with one DescribeSecret instead of reading it anew: when
 	// the version it names is still the one the value came from, the value is
 	// kept (and counts as read now); when it changed, it is read with
-	// GetSecretValue; when DescribeSecret fails, as usual. A refresh then reads
-	// only the secrets that changed, and
+	// GetSecretValue; when AWS is unavailable to DescribeSecret, the value
+	// fails as unavailable (so the failover region, if any, is read next);
+	// when DescribeSecret fails otherwise, it is read as usual. A refresh then
+	// reads only the secrets that changed, and
 	// the fleet's steady polling lands on DescribeSecret's quota (40,000 calls a
 	// second) instead of BatchGetSecretValue's (100). Secrets Manager only (SSM
 	// values are read as usual). Needs secretsmanager:DescribeSecret; an
 	// identity refused it reads as usual for 15 minutes.
 	Revalidate bool
-	// RevalidateWindow bounds how long past its read a value may be
-	// revalidated (default DefaultRevalidateWindow; at least CacheTTL).
+	// RevalidateWindow bounds how long past its last real read (GetSecretValue
+	// or BatchGetSecretValue, not a version check) a value may be revalidated
+	// (default DefaultRevalidateWindow; at least CacheTTL): each value is read
+	// anew at least once a window, so a revoked permission (IAM, a resource
+	// policy, the KMS key) stops a revalidated value within the window.
 	RevalidateWindow time.Duration
 	// Now replaces time.Now for cache expiry (tests).
 	Now func() time.Time
@@ -191,6 +197,8 @@ func noRetryCredentials(err error) aws.Ternary {
 type outcome struct {
 	val secrets.Fetched
 	err *apiErr
+	// revalidated: val is a cached value DescribeSecret confirmed, not a read.
+	revalidated bool
 }
 
 // Fetch reads every object of spec with identity id and returns one Fetched
@@ -284,7 +292,7 @@ func (f *Fetcher) resolve(ctx context.Context, id Identity, region string, refs 
 		return f.fetchRefs(ctx, id, region, refs, nil)
 	}
 	out := make(map[spc.Ref]outcome, len(refs))
-	hits, waits, own, prev := f.cache.claim(id.Key, region, refs, maxAge)
+	hits, waits, own, prev, reread := f.cache.claim(id.Key, region, refs, maxAge)
 	for ref, v := range hits {
 		out[ref] = outcome{val: v}
 		f.obs.Cache(true)
@@ -306,26 +314,37 @@ func (f *Fetcher) resolve(ctx context.Context, id Identity, region string, refs 
 					f.cache.finish(cacheKey{id: id.Key, region: region, ref: ref}, fl, oc)
 				}
 			}()
-			var kept map[spc.Ref]outcome
-			var changed map[spc.Ref]bool
-			if f.revalidate && len(prev) > 0 && f.revalidateSkip.allowed(id.Key, f.now()) {
-				// What changed is read one by one: a few secrets of a
-				// refresh, on GetSecretValue's quota, not the batch API's.
-				kept, changed = f.revalidateRefs(ctx, id, region, prev)
+			var settled map[spc.Ref]outcome
+			var single map[spc.Ref]bool
+			if f.revalidate {
+				// With version checks, a refresh reads one by one, on
+				// GetSecretValue's quota and not the batch API's (100 calls a
+				// second an account, kept for first reads): what changed, and
+				// what is read again because its window ended.
+				single = reread
+				if len(prev) > 0 && f.revalidateSkip.allowed(id.Key, f.now()) {
+					var changed map[spc.Ref]bool
+					settled, changed = f.revalidateRefs(ctx, id, region, prev)
+					if single == nil {
+						single = changed
+					} else {
+						maps.Copy(single, changed)
+					}
+				}
 			}
 			read := ownRefs
-			if len(kept) > 0 {
-				read = make([]spc.Ref, 0, len(ownRefs)-len(kept))
+			if len(settled) > 0 {
+				read = make([]spc.Ref, 0, len(ownRefs)-len(settled))
 				for _, ref := range ownRefs {
-					if _, ok := kept[ref]; !ok {
+					if _, ok := settled[ref]; !ok {
 						read = append(read, ref)
 					}
 				}
 			}
-			res = kept
+			res = settled
 			if len(read) > 0 {
-				res = f.fetchRefs(ctx, id, region, read, changed)
-				for ref, oc := range kept {
+				res = f.fetchRefs(ctx, id, region, read, single)
+				for ref, oc := range settled {
 					res[ref] = oc
 				}
 			}

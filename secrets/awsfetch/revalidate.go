@@ -2,6 +2,7 @@ package awsfetch
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -17,13 +18,16 @@ import (
 const currentStage = "AWSCURRENT"
 
 // revalidateRefs checks the previous values of Secrets Manager refs with one
-// DescribeSecret per secret id. It returns the refs whose value still holds,
-// each with its previous value read as of now (kept), and those whose
-// selected version is another one now (changed). A ref is in neither (to be
-// read as usual) when its value names no version, when DescribeSecret fails,
-// or when the secret is scheduled for deletion. AccessDenied makes this
-// identity skip revalidation for a while (refusedTTL).
-func (f *Fetcher) revalidateRefs(ctx context.Context, id Identity, region string, prev map[spc.Ref]secrets.Fetched) (kept map[spc.Ref]outcome, changed map[spc.Ref]bool) {
+// DescribeSecret per secret id. It returns the refs it settled (settled):
+// those whose value still holds, each with its previous value read as of now,
+// and those DescribeSecret found AWS unavailable for (ErrUnavailable, so the
+// failover region is read next, without a second round of retries here); and
+// those whose selected version is another one now (changed). A ref is in
+// neither (to be read as usual) when its value names no version, when
+// DescribeSecret fails otherwise (throttled, refused), or when the secret is
+// scheduled for deletion. AccessDenied makes this identity skip revalidation
+// for a while (refusedTTL).
+func (f *Fetcher) revalidateRefs(ctx context.Context, id Identity, region string, prev map[spc.Ref]secrets.Fetched) (settled map[spc.Ref]outcome, changed map[spc.Ref]bool) {
 	byName := map[string][]spc.Ref{}
 	for ref, v := range prev {
 		if ref.Type == spc.SSMParameter || v.VersionID == "" {
@@ -36,7 +40,7 @@ func (f *Fetcher) revalidateRefs(ctx context.Context, id Identity, region string
 	}
 	smc := f.clients.SecretsManager(region, id.Credentials)
 	began := f.now()
-	kept, changed = make(map[spc.Ref]outcome, len(prev)), map[spc.Ref]bool{}
+	settled, changed = make(map[spc.Ref]outcome, len(prev)), map[spc.Ref]bool{}
 	var (
 		mu   sync.Mutex
 		jobs = make([]func(), 0, len(byName))
@@ -50,6 +54,16 @@ func (f *Fetcher) revalidateRefs(ctx context.Context, id Identity, region string
 				if isAccessDenied(err) {
 					f.revalidateSkip.skip(id.Key, f.now().Add(refusedTTL))
 				}
+				if ae := classified(err); errors.Is(ae.kind, ErrUnavailable) {
+					// AWS is unavailable here (5xx, network, timeouts, after the
+					// SDK's retries): a read now would only retry as long again,
+					// and the failover region must have its turn in time.
+					mu.Lock()
+					for _, ref := range refs {
+						settled[ref] = outcome{err: ae}
+					}
+					mu.Unlock()
+				}
 				return
 			}
 			if out.DeletedDate != nil {
@@ -60,7 +74,7 @@ func (f *Fetcher) revalidateRefs(ctx context.Context, id Identity, region string
 			for _, ref := range refs {
 				if old := prev[ref]; stillSelects(out.VersionIdsToStages, ref, old.VersionID) {
 					old.ReadAt = began
-					kept[ref] = outcome{val: old}
+					settled[ref] = outcome{val: old, revalidated: true}
 				} else {
 					changed[ref] = true
 				}
@@ -68,7 +82,7 @@ func (f *Fetcher) revalidateRefs(ctx context.Context, id Identity, region string
 		})
 	}
 	runBounded(f.concurrency, jobs)
-	return kept, changed
+	return settled, changed
 }
 
 // stillSelects says whether ref, read now, would give the version version,

@@ -1,6 +1,7 @@
 package awsfetch_test
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -78,14 +79,15 @@ func TestRevalidateReadsOnlyWhatChanged(t *testing.T) {
 		t.Fatalf("refresh with nothing rotated: %d calls, %d of them DescribeSecret; want 3 and 3", n, d)
 	}
 
-	// Past the revalidation window: read anew.
+	// Past the revalidation window: read anew, one by one (a refresh keeps
+	// off the batch API's small quota).
 	clock.advance(awsfetch.DefaultRevalidateWindow + time.Second)
 	srv.ResetCalls()
 	if _, err := f.FetchWithin(ctx(t), s, idA, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if d, b := calls(srv, "DescribeSecret"), calls(srv, "BatchGetSecretValue"); d != 0 || b != 1 {
-		t.Fatalf("past the window: DescribeSecret %d, batch %d; want 0 and 1", d, b)
+	if d, g, b := calls(srv, "DescribeSecret"), calls(srv, "GetSecretValue"), calls(srv, "BatchGetSecretValue"); d != 0 || g != 3 || b != 0 {
+		t.Fatalf("past the window: DescribeSecret %d, GetSecretValue %d, batch %d; want 0, 3, 0", d, g, b)
 	}
 }
 
@@ -194,5 +196,66 @@ func TestBatchThrottledSkipsTheBatchForAWhile(t *testing.T) {
 	}
 	if b, g := calls(srv, "BatchGetSecretValue"), calls(srv, "GetSecretValue"); b != 1 || g != 0 {
 		t.Fatalf("a minute after: batch %d, get %d; want the batch again", b, g)
+	}
+}
+
+// TestRevalidateWindowCountsFromTheRead: version checks do not renew the
+// window; a value is read from AWS again once RevalidateWindow has passed
+// since its last real read, so a revoked permission takes effect.
+func TestRevalidateWindowCountsFromTheRead(t *testing.T) {
+	srv := startFake(t, 2)
+	clock := newClock()
+	f, _ := newFetcher(t, srv, awsfetch.Options{CacheTTL: time.Minute, Revalidate: true, RevalidateWindow: 5 * time.Minute, Now: clock.Now})
+	s := spec(t, map[string]string{"objects": smObjects("app/s0", "app/s1")})
+	if _, err := f.Fetch(ctx(t), s, idA); err != nil {
+		t.Fatal(err)
+	}
+	reads := []int{}
+	for range 8 {
+		clock.advance(61 * time.Second)
+		srv.ResetCalls()
+		if _, err := f.FetchWithin(ctx(t), s, idA, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		reads = append(reads, calls(srv, "GetSecretValue")+calls(srv, "BatchGetSecretValue"))
+	}
+	// Refreshes at 61 s .. 488 s: checks until the window (300 s from the
+	// read at 0) ends, then a read of both (at 305 s), then checks again.
+	want := []int{0, 0, 0, 0, 2, 0, 0, 0}
+	if !slices.Equal(reads, want) {
+		t.Fatalf("reads per refresh %v, want %v", reads, want)
+	}
+}
+
+// TestRevalidateUnavailableFailsOver: AWS unavailable to DescribeSecret fails
+// the value as unavailable at once, so failover reads the other region, with
+// no second round of reads in the failing one.
+func TestRevalidateUnavailableFailsOver(t *testing.T) {
+	srv := startFake(t, 2)
+	clock := newClock()
+	f, _ := newFetcher(t, srv, awsfetch.Options{CacheTTL: time.Minute, Revalidate: true, MaxAttempts: 2, Now: clock.Now})
+	s := spec(t, map[string]string{"failoverRegion": "us-west-2", "objects": smObjects("app/s0", "app/s1")})
+	if _, err := f.Fetch(ctx(t), s, idA); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetFault(fakeaws.Fault{API: "secretsmanager:*", Region: "us-east-1", ErrorCode: "InternalServiceError"})
+	clock.advance(61 * time.Second)
+	srv.ResetCalls()
+	vals, err := f.FetchWithin(ctx(t), s, idA, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vals[0].Region != "us-west-2" {
+		t.Fatalf("served from %s, want the failover region", vals[0].Region)
+	}
+	st := srv.Calls()
+	east := 0
+	for _, c := range st.Calls {
+		if c.Region == "us-east-1" && c.API != "secretsmanager:DescribeSecret" {
+			east += c.Count
+		}
+	}
+	if east != 0 {
+		t.Fatalf("%d reads in the unavailable region after its version checks failed (%+v), want 0", east, st.ByAPI)
 	}
 }

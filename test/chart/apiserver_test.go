@@ -12,6 +12,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -205,6 +206,25 @@ func checkRouting(ctx context.Context, t *testing.T, env *envtest.Env) {
 				t.Errorf("pod refused: %v", err)
 			}
 		})
+	}
+}
+
+// waitAllowed waits (up to 30 s) until the API server's authorizer allows
+// attrs to the user of cs: RBAC objects take effect once its informer has
+// them, moments after their creation.
+func waitAllowed(ctx context.Context, t *testing.T, cs kubernetes.Interface, attrs authorizationv1.ResourceAttributes) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
+			&authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &attrs}}, metav1.CreateOptions{})
+		if err == nil && r.Status.Allowed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("RBAC did not allow %+v within 30 s (last: %v)", attrs, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -450,6 +470,9 @@ func checkMounterSyncRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 		}
 	}
 	cs, cl := impersonate(t, env, name)
+	// The RBAC was created just now: the API server's authorizer learns of it
+	// through its own watch. Wait until it answers for the new role.
+	waitAllowed(ctx, t, cs, authorizationv1.ResourceAttributes{Namespace: "team-b", Verb: "create", Resource: "secrets"})
 	secrets := cs.CoreV1().Secrets("team-b")
 	checkAccess(t, []access{
 		{"create a Secret in a pod's namespace", true, func() error {

@@ -148,7 +148,8 @@ var errThrottled = &smithy.GenericAPIError{Code: "ThrottlingException", Message:
 
 // Retrier models the SDK's standard retryer on the virtual clock: up to
 // MaxAttempts attempts of a throttled call, the i-th retry after a delay drawn
-// uniformly from [0, min(2^i s, MaxBackoff)).
+// uniformly from [0, 2^i s), or MaxBackoff once 2^i s reaches it (the SDK's
+// ExponentialJitterBackoff).
 type Retrier struct {
 	MaxAttempts int
 	MaxBackoff  time.Duration
@@ -170,9 +171,12 @@ func (r *Retrier) Call(a *AWS, api string, t time.Time) (bool, time.Time) {
 		if attempt == r.MaxAttempts {
 			return false, t
 		}
-		r.mu.Lock()
-		d := time.Duration(r.rng.Float64() * float64(min(time.Duration(1<<attempt)*time.Second, r.MaxBackoff)))
-		r.mu.Unlock()
+		d := r.MaxBackoff
+		if ceiling := time.Duration(1<<attempt) * time.Second; ceiling < r.MaxBackoff {
+			r.mu.Lock()
+			d = time.Duration(r.rng.Float64() * float64(ceiling))
+			r.mu.Unlock()
+		}
 		t = t.Add(d)
 	}
 }

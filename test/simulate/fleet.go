@@ -86,9 +86,13 @@ type Result struct {
 	// later version), over every pod using the secret, for changes in the window.
 	P50, P99, Max time.Duration
 	Samples       int
-	Refreshes     int // refreshes (and first publishes) in the window
-	Failed        int // of them failed (throttled past the retries)
-	Wall          time.Duration
+	// Undelivered counts (pod, change) pairs of the window whose files still
+	// lacked the change when the run ended (three intervals and a sync after
+	// the window): not in the percentiles, which they would only raise.
+	Undelivered int
+	Refreshes   int // refreshes (and first publishes) in the window
+	Failed      int // of them failed (throttled past the retries)
+	Wall        time.Duration
 }
 
 type event struct {
@@ -163,12 +167,16 @@ func Run(cfg Config, mode Mode) (Result, error) {
 			f.fetchers = append(f.fetchers, awsfetch.New(awsBase, awsfetch.Options{Clients: f.clients, CacheTTL: cfg.Interval,
 				Revalidate: mode == Revalidate, Now: f.clock.Now}))
 		}
-		chosen := map[int]bool{}
+		seen := map[int]bool{}
+		var chosen []int
 		for len(chosen) < cfg.IdentitiesPerNode {
-			chosen[f.rng.IntN(apps)] = true
+			if a := f.rng.IntN(apps); !seen[a] {
+				seen[a] = true
+				chosen = append(chosen, a)
+			}
 		}
 		p := n * cfg.PodsPerNode
-		for a := range chosen {
+		for _, a := range chosen {
 			for range perApp {
 				f.appOf[p] = int32(a)
 				heap.Push(q, event{at: time.Duration(f.rng.Int64N(int64(cfg.StartSpread))), pod: int32(p)})
@@ -298,6 +306,18 @@ func (f *fleet) result(began time.Time) Result {
 		r.Attempts += adm + thr
 	}
 	r.P50, r.P99, r.Max = f.quantile(0.5), f.quantile(0.99), f.quantile(1)
+	from64, end := f.cfg.Warmup.Seconds(), (f.cfg.Warmup + f.cfg.Measure).Seconds()
+	k := f.cfg.SecretsPerPod
+	for p := range f.appOf {
+		base := int(f.appOf[p]) * k
+		for j := range k {
+			for _, c := range f.aws.changed[base+j][f.held[p*k+j]:] {
+				if c >= from64 && c < end {
+					r.Undelivered++
+				}
+			}
+		}
+	}
 	r.Wall = time.Since(began)
 	return r
 }

@@ -11,8 +11,8 @@ import (
 // the staleness a rotated secret had until every pod's files held it.
 func Table(results []Result) string {
 	var b strings.Builder
-	b.WriteString("| polling | GetSecretValue/s | BatchGetSecretValue/s | DescribeSecret/s | GetParameters/s | throttled | failed refreshes | staleness p50 | p99 | max |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| polling | GetSecretValue/s | BatchGetSecretValue/s | DescribeSecret/s | GetParameters/s | throttled | failed refreshes | staleness p50 | p99 | max | undelivered at the end |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		fmt.Fprintf(&b, "| %s |", r.Mode)
 		for _, api := range APIs {
@@ -23,9 +23,9 @@ func Table(results []Result) string {
 		for _, a := range r.APIs {
 			thr += a.Throttled
 		}
-		fmt.Fprintf(&b, " %d of %d attempts (%.1f%%) | %d of %d (%.2f%%) | %s | %s | %s |\n",
+		fmt.Fprintf(&b, " %d of %d attempts (%.1f%%) | %d of %d (%.2f%%) | %s | %s | %s | %d of %d |\n",
 			thr, r.Attempts, share(thr, r.Attempts), r.Failed, r.Refreshes, share(r.Failed, r.Refreshes),
-			dur(r.P50), dur(r.P99), dur(r.Max))
+			dur(r.P50), dur(r.P99), dur(r.Max), r.Undelivered, r.Samples+r.Undelivered)
 	}
 	return b.String()
 }

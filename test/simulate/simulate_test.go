@@ -48,6 +48,9 @@ func TestSimulateTable(t *testing.T) {
 	if limit := cfg.Interval + cfg.Sync; ours.Max > limit+time.Second {
 		t.Errorf("%s: staleness max %s, want within the interval and a sync (%s)", ours.Mode, ours.Max, limit)
 	}
+	if ours.Undelivered > 0 {
+		t.Errorf("%s: %d changes never reached their pods' files", ours.Mode, ours.Undelivered)
+	}
 	if ours.Samples == 0 {
 		t.Error("no staleness samples: nothing rotated in the window")
 	}
