@@ -87,7 +87,7 @@ func TestOptions(t *testing.T) {
 	if o.PluginDir != "/var/lib/kubelet/plugins/secrets-store.csi.k8s.io" || o.RegistrationEndpoint != o.PluginDir+"/csi.sock" {
 		t.Errorf("derived paths %q %q", o.PluginDir, o.RegistrationEndpoint)
 	}
-	if o.KubeCacheIdle != 10*time.Minute || o.KubeCacheMaxObjects != 10000 {
+	if o.KubeCacheIdle != 10*time.Minute || o.KubeCacheMaxObjects != 1000 {
 		t.Errorf("API object cache defaults: idle %s, max %d", o.KubeCacheIdle, o.KubeCacheMaxObjects)
 	}
 	off := mounter.NewOptions()
