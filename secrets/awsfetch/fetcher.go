@@ -452,7 +452,7 @@ func (f *Fetcher) fetchRefs(ctx context.Context, id Identity, region string, ref
 		switch {
 		case r.Type == spc.SSMParameter:
 			params = append(params, r)
-		case r.Version == "" && (r.VersionLabel == "" || r.VersionLabel == "AWSCURRENT") && !single[r]:
+		case r.Version == "" && (r.VersionLabel == "" || r.VersionLabel == currentStage) && !single[r]:
 			plain = append(plain, r)
 		default:
 			pinned = append(pinned, r)

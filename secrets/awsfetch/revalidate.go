@@ -14,7 +14,8 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
-// currentStage is the label a ref without version or label reads.
+// currentStage is the label a ref without version or label reads (a "plain"
+// read, which the batch API can serve).
 const currentStage = "AWSCURRENT"
 
 // revalidateRefs checks the previous values of Secrets Manager refs with one
