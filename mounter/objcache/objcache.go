@@ -145,27 +145,24 @@ func (c *Cache[T]) Start(ctx context.Context) {
 // GET fails too. The object is shared: callers must not change it.
 func (c *Cache[T]) Get(ctx context.Context, namespace, name string) (T, error) {
 	e := c.lookup(namespace, name)
-	if e != nil && e.store.synced.Load() {
-		if e.store.healthy.Load() {
-			if obj, err, ok := c.fromStore(e, namespace, name); ok {
-				return obj, err
-			}
-		} else {
-			c.apiReads.Add(1)
-			obj, err := c.src.Get(ctx, namespace, name)
-			if err == nil || apierrors.IsNotFound(err) {
-				return obj, err
-			}
-			if cached, cerr, ok := c.fromStore(e, namespace, name); ok {
-				return cached, cerr
-			}
+	listed := e != nil && e.store.synced.Load()
+	if listed && e.store.healthy.Load() {
+		if obj, err, ok := c.fromStore(e, namespace, name); ok {
 			return obj, err
 		}
 	}
 	c.apiReads.Add(1)
 	obj, err := c.src.Get(ctx, namespace, name)
-	if err == nil && e == nil {
-		c.ensure(namespace, name)
+	switch {
+	case err == nil:
+		if e == nil {
+			c.ensure(namespace, name)
+		}
+	case listed && !apierrors.IsNotFound(err):
+		// The GET failed (the API server down): the watch's copy, if any.
+		if cached, cerr, ok := c.fromStore(e, namespace, name); ok {
+			return cached, cerr
+		}
 	}
 	return obj, err
 }

@@ -71,11 +71,8 @@ func (f *fakeAPI) source() Source[*corev1.ServiceAccount] {
 			}
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			if f.down != nil {
-				return nil, f.down
-			}
-			if f.denied != nil {
-				return nil, f.denied
+			if err := f.refusal(); err != nil {
+				return nil, err
 			}
 			l := &corev1.ServiceAccountList{ListMeta: metav1.ListMeta{ResourceVersion: fmt.Sprint(f.rv)}}
 			for _, sa := range f.objs {
@@ -93,11 +90,8 @@ func (f *fakeAPI) source() Source[*corev1.ServiceAccount] {
 			}
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			if f.down != nil {
-				return nil, f.down
-			}
-			if f.denied != nil {
-				return nil, f.denied
+			if err := f.refusal(); err != nil {
+				return nil, err
 			}
 			w := &fakeWatch{namespace: ns, sel: sel, w: watch.NewRaceFreeFake()}
 			f.watches = append(f.watches, w)
@@ -157,6 +151,14 @@ func (f *fakeAPI) openWatches() int {
 		}
 	}
 	return n
+}
+
+// refusal is the error list and watch calls fail with now (nil: none). f.mu held.
+func (f *fakeAPI) refusal() error {
+	if f.down != nil {
+		return f.down
+	}
+	return f.denied
 }
 
 // denyWatches makes list and watch calls fail with err and ends the open
