@@ -12,6 +12,9 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter/objcache"
 )
 
+// The namespace and subsystem of every mounter metric (aws_secrets_injector_mounter_*).
+const metricsNamespace, metricsSubsystem = "aws_secrets_injector", "mounter"
+
 // Metrics are the mounter's Prometheus metrics (namespace aws_secrets_injector_mounter).
 // Labels are from fixed small sets; no secret name or value is ever a label.
 type Metrics struct {
@@ -39,34 +42,33 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	const ns, sub = "aws_secrets_injector", "mounter"
 	m := &Metrics{
 		Registry: reg,
-		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "publishes_total",
+		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "publishes_total",
 			Help: "NodePublishVolume calls that succeeded, by outcome: mounted (first publish), refreshed (re-fetched on republish), fresh (republish within the interval)."},
 			[]string{"outcome"}),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "publish_failures_total",
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "publish_failures_total",
 			Help: "NodePublishVolume calls that failed, by reason."}, []string{"reason"}),
-		refreshFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "refresh_failures_total",
+		refreshFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "refresh_failures_total",
 			Help: "Refreshes that failed (the old files were kept), by reason."}, []string{"reason"}),
-		fetchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "fetch_duration_seconds",
+		fetchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "fetch_duration_seconds",
 			Help: "Time to fetch and extract one volume's file set (cache hits included).", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)}),
-		awsCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "aws_calls_total",
+		awsCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "aws_calls_total",
 			Help: "AWS API operations started, by service and operation."}, []string{"service", "operation"}),
-		awsFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "aws_call_failures_total",
+		awsFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "aws_call_failures_total",
 			Help: "Secrets Manager and SSM operations that failed after retries, by API and reason."}, []string{"api", "reason"}),
-		awsSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "aws_call_duration_seconds",
+		awsSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "aws_call_duration_seconds",
 			Help:    "Secrets Manager and SSM operations, retries included, by API and result (ok, or the failure reason).",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}, []string{"api", "result"}),
-		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "cache_hits_total",
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "cache_hits_total",
 			Help: "Secret values served from the node cache instead of AWS."}),
-		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "cache_misses_total",
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "cache_misses_total",
 			Help: "Secret values the node cache did not hold (read from AWS); hits / (hits + misses) is the hit ratio."}),
-		rotations: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rotations_total",
+		rotations: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "rotations_total",
 			Help: "Refreshes that changed the files of a volume."}),
-		volumes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "volumes",
+		volumes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "volumes",
 			Help: "Volumes served."}),
-		bytesMounted: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "mounted_bytes",
+		bytesMounted: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metricsNamespace, Subsystem: metricsSubsystem, Name: "mounted_bytes",
 			Help: "Bytes of secret files served over all volumes."}),
 	}
 	reg.MustRegister(m.publishes, m.failures, m.refreshFailures, m.fetchSeconds, m.awsCalls, m.awsFailures, m.awsSeconds,
@@ -111,13 +113,12 @@ func (m *Metrics) AWSCallCounter(stack *middleware.Stack) error {
 // kube_cache_synced_objects by resource, and kube_reads_total by resource and
 // source (cache: answered by a watch; api: a GET).
 func (m *Metrics) ObserveKubeCache(stats func() map[string]objcache.Stats) {
-	const ns, sub = "aws_secrets_injector", "mounter"
 	m.Registry.MustRegister(&kubeCacheCollector{stats: stats,
-		objects: prometheus.NewDesc(prometheus.BuildFQName(ns, sub, "kube_cache_objects"),
+		objects: prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "kube_cache_objects"),
 			"SecretProviderClasses and ServiceAccounts watched for the volumes on this node, by resource.", []string{"resource"}, nil),
-		synced: prometheus.NewDesc(prometheus.BuildFQName(ns, sub, "kube_cache_synced_objects"),
+		synced: prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "kube_cache_synced_objects"),
 			"Watched objects whose watch has listed them, so that reads of them make no API call, by resource.", []string{"resource"}, nil),
-		reads: prometheus.NewDesc(prometheus.BuildFQName(ns, sub, "kube_reads_total"),
+		reads: prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "kube_reads_total"),
 			"Reads of SecretProviderClasses and ServiceAccounts, by resource and source: cache (a watch answered) or api (a GET).",
 			[]string{"resource", "source"}, nil),
 	})
