@@ -96,9 +96,8 @@ type Result struct {
 }
 
 type event struct {
-	at   time.Duration // since start
-	pod  int32         // -1: a rotation
-	kind int8
+	at  time.Duration // since start
+	pod int32         // -1: a rotation
 }
 
 type queue []event
