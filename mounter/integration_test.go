@@ -59,7 +59,7 @@ func TestIntegrationRealAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, stop := mounter.NewEventRecorder(cluster.Clientset, "test-node")
+	events, stop := cluster.NewEventRecorder("test-node")
 	defer stop()
 	clk := newClock()
 	e := mountertest.Start(t, mountertest.Options{CacheTTL: time.Minute, Cluster: cluster, Events: events, Now: clk.Now, RefreshInterval: time.Minute})

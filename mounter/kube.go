@@ -14,13 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/mounter/objcache"
+	"github.com/seed-ddac166a/aws-secrets-injector/kube"
+	"github.com/seed-ddac166a/aws-secrets-injector/kube/objcache"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/region"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
@@ -43,11 +41,12 @@ type Cluster interface {
 // SecretProviderClassGVR is the resource the mounter reads classes from.
 var SecretProviderClassGVR = schema.GroupVersionResource{Group: spc.Group, Version: "v1", Resource: "secretproviderclasses"}
 
-// KubeCluster implements Cluster with client-go. Its reads are GETs until
-// StartCache.
+// KubeCluster implements Cluster with client-go's dynamic client (classes)
+// and a core/v1-only client (everything else): no generated clientset. Its
+// reads are GETs until StartCache.
 type KubeCluster struct {
-	Dynamic   dynamic.Interface
-	Clientset kubernetes.Interface
+	Dynamic dynamic.Interface
+	Core    *kube.Core
 
 	caches atomic.Pointer[kubeCaches]
 }
@@ -70,11 +69,11 @@ func NewKubeCluster(cfg *rest.Config) (*KubeCluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dynamic client: %w", err)
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	core, err := kube.NewCore(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("clientset: %w", err)
+		return nil, err
 	}
-	return &KubeCluster{Dynamic: dyn, Clientset: cs}, nil
+	return &KubeCluster{Dynamic: dyn, Core: core}, nil
 }
 
 // StartCache makes the class and ServiceAccount reads watch-based until ctx
@@ -88,7 +87,7 @@ func NewKubeCluster(cfg *rest.Config) (*KubeCluster, error) {
 // watched; reads of more are GETs. Call it before the first read; a second
 // call does nothing.
 func (k *KubeCluster) StartCache(ctx context.Context, o objcache.Options) {
-	c := &kubeCaches{classes: objcache.New(k.classSource(), o), accounts: objcache.New(k.accountSource(), o)}
+	c := &kubeCaches{classes: objcache.New(k.classSource(), o), accounts: objcache.New(k.Core.ServiceAccounts(), o)}
 	if !k.caches.CompareAndSwap(nil, c) {
 		return
 	}
@@ -123,7 +122,7 @@ func (k *KubeCluster) SecretProviderClass(ctx context.Context, namespace, name s
 
 // ServiceAccountAnnotations implements Cluster.
 func (k *KubeCluster) ServiceAccountAnnotations(ctx context.Context, namespace, name string) (map[string]string, error) {
-	get := k.getServiceAccount
+	get := k.Core.ServiceAccount
 	if c := k.caches.Load(); c != nil {
 		get = c.accounts.Get
 	}
@@ -136,10 +135,6 @@ func (k *KubeCluster) ServiceAccountAnnotations(ctx context.Context, namespace, 
 
 func (k *KubeCluster) getClass(ctx context.Context, namespace, name string) (*unstructured.Unstructured, error) {
 	return k.Dynamic.Resource(SecretProviderClassGVR).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
-}
-
-func (k *KubeCluster) getServiceAccount(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
-	return k.Clientset.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
 }
 
 func (k *KubeCluster) classSource() objcache.Source[*unstructured.Unstructured] {
@@ -162,28 +157,13 @@ func (k *KubeCluster) classSource() objcache.Source[*unstructured.Unstructured] 
 	}
 }
 
-func (k *KubeCluster) accountSource() objcache.Source[*corev1.ServiceAccount] {
-	return objcache.Source[*corev1.ServiceAccount]{
-		Resource: corev1.Resource(ResourceServiceAccounts),
-		Get:      k.getServiceAccount,
-		List: func(ctx context.Context, ns string, o metav1.ListOptions) (runtime.Object, error) {
-			return k.Clientset.CoreV1().ServiceAccounts(ns).List(ctx, o)
-		},
-		Watch: func(ctx context.Context, ns string, o metav1.ListOptions) (watch.Interface, error) {
-			return k.Clientset.CoreV1().ServiceAccounts(ns).Watch(ctx, o)
-		},
-		Client:  k.Clientset,
-		Example: &corev1.ServiceAccount{},
-	}
-}
-
 // NodeRegion is the node's topology.kubernetes.io/region label as a region
 // source (RBAC: get nodes).
 func (k *KubeCluster) NodeRegion(node string) region.Source {
 	return region.Source{Name: "the node's " + region.NodeLabel + " label", Get: func(ctx context.Context) (string, error) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		n, err := k.Clientset.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		n, err := k.Core.Node(ctx, node)
 		if err != nil {
 			return "", fmt.Errorf("get node %s: %w", node, err)
 		}
@@ -194,26 +174,21 @@ func (k *KubeCluster) NodeRegion(node string) region.Source {
 // NewEventRecorder returns a recorder that posts Events (RBAC: create and
 // patch events) as component "aws-secrets-injector-mounter" on node; stop
 // shuts the broadcaster down.
-func NewEventRecorder(cs kubernetes.Interface, node string) (rec record.EventRecorder, stop func()) {
-	b := record.NewBroadcaster()
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
-	rec = b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "aws-secrets-injector-mounter", Host: node})
-	return rec, b.Shutdown
+func (k *KubeCluster) NewEventRecorder(node string) (rec record.EventRecorder, stop func()) {
+	return k.Core.NewEventRecorder("aws-secrets-injector-mounter", node)
 }
 
 // GetSecret implements SecretStore.
 func (k *KubeCluster) GetSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
-	return k.Clientset.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	return k.Core.Secret(ctx, namespace, name)
 }
 
 // CreateSecret implements SecretStore.
 func (k *KubeCluster) CreateSecret(ctx context.Context, s *corev1.Secret) error {
-	_, err := k.Clientset.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
-	return err
+	return k.Core.CreateSecret(ctx, s)
 }
 
 // UpdateSecret implements SecretStore.
 func (k *KubeCluster) UpdateSecret(ctx context.Context, s *corev1.Secret) error {
-	_, err := k.Clientset.CoreV1().Secrets(s.Namespace).Update(ctx, s, metav1.UpdateOptions{})
-	return err
+	return k.Core.UpdateSecret(ctx, s)
 }

@@ -4,6 +4,7 @@ package mounter_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,9 +22,10 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/kube/objcache"
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter"
-	"github.com/seed-ddac166a/aws-secrets-injector/mounter/objcache"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/envtest"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/mountertest"
 )
@@ -252,8 +254,20 @@ func TestIntegrationKubeReadsIndependentOfRefreshes(t *testing.T) {
 		return deleted != nil
 	})
 	lastRead := time.Now()
-	if !apierrors.IsNotFound(deleted) {
-		t.Errorf("deleted class: %v, want NotFound", deleted)
+	var st apierrors.APIStatus
+	if !apierrors.IsNotFound(deleted) || !errors.As(deleted, &st) || st.Status().Details == nil ||
+		st.Status().Details.Group != spc.Group || st.Status().Details.Kind != "secretproviderclasses" {
+		t.Errorf("deleted class: %v, want NotFound of secretproviderclasses.%s", deleted, spc.Group)
+	}
+	// The annotations handed out are the caller's: a change to them does not
+	// reach the watch's copy.
+	ann, err := cluster.ServiceAccountAnnotations(ctx, ns, sas[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann[identity.AnnotationRoleARN] = "changed by the caller"
+	if ann, err := cluster.ServiceAccountAnnotations(ctx, ns, sas[1]); err != nil || ann[identity.AnnotationRoleARN] != mountertest.RoleOther {
+		t.Errorf("a caller's change reached the cache: %v, %v", ann, err)
 	}
 	if _, reqs := counter.counts(); len(reqs) != len(afterReqs) {
 		t.Errorf("reading the changes sent requests: %q", reqs[len(afterReqs):])

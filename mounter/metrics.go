@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/mounter/objcache"
+	"github.com/seed-ddac166a/aws-secrets-injector/kube/objcache"
 )
 
 // The namespace and subsystem of every mounter metric (aws_secrets_injector_mounter_*).
@@ -113,36 +113,5 @@ func (m *Metrics) AWSCallCounter(stack *middleware.Stack) error {
 // kube_cache_synced_objects by resource, and kube_reads_total by resource and
 // source (cache: answered by a watch; api: a GET).
 func (m *Metrics) ObserveKubeCache(stats func() map[string]objcache.Stats) {
-	m.Registry.MustRegister(&kubeCacheCollector{stats: stats,
-		objects: prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "kube_cache_objects"),
-			"SecretProviderClasses and ServiceAccounts watched for the volumes on this node, by resource.", []string{"resource"}, nil),
-		synced: prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "kube_cache_synced_objects"),
-			"Watched objects whose watch has listed them, so that reads of them make no API call, by resource.", []string{"resource"}, nil),
-		reads: prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, metricsSubsystem, "kube_reads_total"),
-			"Reads of SecretProviderClasses and ServiceAccounts, by resource and source: cache (a watch answered) or api (a GET).",
-			[]string{"resource", "source"}, nil),
-	})
-}
-
-// kubeCacheCollector is the collector of ObserveKubeCache.
-type kubeCacheCollector struct {
-	stats                  func() map[string]objcache.Stats
-	objects, synced, reads *prometheus.Desc
-}
-
-// Describe implements prometheus.Collector.
-func (c *kubeCacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.objects
-	ch <- c.synced
-	ch <- c.reads
-}
-
-// Collect implements prometheus.Collector.
-func (c *kubeCacheCollector) Collect(ch chan<- prometheus.Metric) {
-	for res, s := range c.stats() {
-		ch <- prometheus.MustNewConstMetric(c.objects, prometheus.GaugeValue, float64(s.Watched), res)
-		ch <- prometheus.MustNewConstMetric(c.synced, prometheus.GaugeValue, float64(s.Synced), res)
-		ch <- prometheus.MustNewConstMetric(c.reads, prometheus.CounterValue, float64(s.CacheReads), res, "cache")
-		ch <- prometheus.MustNewConstMetric(c.reads, prometheus.CounterValue, float64(s.APIReads), res, "api")
-	}
+	m.Registry.MustRegister(objcache.NewCollector(metricsNamespace, metricsSubsystem, stats))
 }

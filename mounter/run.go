@@ -14,10 +14,9 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/seed-ddac166a/aws-secrets-injector/mounter/objcache"
+	"github.com/seed-ddac166a/aws-secrets-injector/kube"
+	"github.com/seed-ddac166a/aws-secrets-injector/kube/objcache"
 	"github.com/seed-ddac166a/aws-secrets-injector/mounter/registration"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
@@ -35,7 +34,7 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	restCfg, err := kubeConfig(o.Kubeconfig)
+	restCfg, err := kube.Config(o.Kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -53,7 +52,7 @@ func Run(ctx context.Context, o *Options) error {
 		cluster.StartCache(cctx, objcache.Options{Idle: o.KubeCacheIdle, MaxObjects: o.KubeCacheMaxObjects})
 		metrics.ObserveKubeCache(cluster.CacheStats)
 	}
-	events, stopEvents := NewEventRecorder(cluster.Clientset, o.NodeName)
+	events, stopEvents := cluster.NewEventRecorder(o.NodeName)
 	defer stopEvents()
 
 	// The default region of classes without one: the chart's aws.region (or
@@ -186,19 +185,4 @@ func imdsRegion(allowed bool, cfg aws.Config) region.Source {
 		return region.IMDS(nil)
 	}
 	return region.IMDS(imds.NewFromConfig(cfg))
-}
-
-func kubeConfig(path string) (*rest.Config, error) {
-	if path == "" {
-		c, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("in-cluster kubernetes config (or set --kubeconfig): %w", err)
-		}
-		return c, nil
-	}
-	c, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
-	}
-	return c, nil
 }

@@ -22,7 +22,10 @@ import (
 func TestSyncSecretsRealAPIServer(t *testing.T) {
 	env := envtest.Start(t)
 	ctx := context.Background()
-	k := &KubeCluster{Clientset: env.Clientset}
+	k, err := NewKubeCluster(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ns := "sync"
 	if _, err := env.Clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

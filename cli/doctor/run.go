@@ -165,7 +165,11 @@ func Run(ctx context.Context, o *Options, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d := &Doctor{Kube: kc.Clientset, Classes: kc, Status: ProxyStatus(kc.Clientset, o.MounterSelector, o.MounterNamespace),
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	d := &Doctor{Kube: cs, Classes: kc, Status: ProxyStatus(cs, o.MounterSelector, o.MounterNamespace),
 		Drivers: o.Drivers, MounterSelector: o.MounterSelector, MounterNamespace: o.MounterNamespace}
 	r, err := d.Explain(ctx, args[0], args[1])
 	if err != nil {

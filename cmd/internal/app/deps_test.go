@@ -35,10 +35,13 @@ func TestLeanBinariesLinkOnlyTheirRole(t *testing.T) {
 			module + "/injector/contract", // $AWS_SECRETS_INJECTOR_SPC: the init-mode env contract
 		}},
 		{"asi-mounter", []string{
+			// The generated clientset links every API group's client and
+			// scheme: the mounter uses package kube's core/v1-only client.
+			"k8s.io/client-go/kubernetes",
 			"sigs.k8s.io/controller-runtime", module + "/webhook", module + "/certs", module + "/injector", module + "/provider",
 		}, nil},
 		{"asi-provider", []string{
-			"sigs.k8s.io/controller-runtime", "github.com/container-storage-interface/",
+			"k8s.io/client-go/kubernetes", "sigs.k8s.io/controller-runtime", "github.com/container-storage-interface/",
 			module + "/webhook", module + "/certs", module + "/injector", module + "/mounter",
 		}, nil},
 		{"asi-webhook", []string{
