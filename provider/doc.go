@@ -195,8 +195,10 @@
 //
 // Mount decodes the request (every field bounded and checked; a bad one is
 // InvalidArgument naming the field, before any AWS or API server call),
-// reads the ServiceAccount's annotations for IRSA (the one API server read;
-// ServiceAccounts, a core/v1-only REST client), runs the core's one pipeline
+// reads the ServiceAccount's annotations for IRSA (the one API server read:
+// KubeServiceAccounts, package kube's core/v1-only client; after the first
+// read of an account, from a watch of it, so the driver's rotation polls cost
+// the API server nothing), runs the core's one pipeline
 // as the pod (secrets/pipeline: parse, identity, batched fetch through the
 // node cache keyed by identity, JMESPath and allKeys; the driver's permission
 // is the mode of files without filePermission) and encodes the file set and

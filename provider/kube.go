@@ -2,72 +2,77 @@ package provider
 
 import (
 	"context"
-	"fmt"
+	"maps"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/kube"
+	"github.com/seed-ddac166a/aws-secrets-injector/kube/objcache"
 )
 
 // ServiceAccounts is the provider's only read from the API server: the
 // annotations of a pod's ServiceAccount (eks.amazonaws.com/role-arn for
-// IRSA, as ASCP reads it). RBAC: get serviceaccounts, nothing else. A small
-// interface so that a shared, thin Kubernetes reader can replace the REST
-// one below without touching the server.
+// IRSA, as ASCP reads it). RBAC: get serviceaccounts, and list and watch for
+// KubeServiceAccounts' cache.
 type ServiceAccounts interface {
-	// Annotations returns the annotations of ServiceAccount namespace/name;
-	// a missing one is an error for which apierrors.IsNotFound holds.
+	// Annotations returns the annotations of ServiceAccount namespace/name
+	// (the caller's own copy); a missing one is an error for which
+	// apierrors.IsNotFound holds.
 	Annotations(ctx context.Context, namespace, name string) (map[string]string, error)
 }
 
-// RESTServiceAccounts reads ServiceAccounts with client-go's REST client over
-// a scheme holding core/v1 alone: no generated clientset (which links every
-// API group's client and costs ~15 MB of RSS), no informer, no cache.
-type RESTServiceAccounts struct {
-	client rest.Interface
+// KubeServiceAccounts reads ServiceAccounts with the core/v1-only client of
+// package kube (no generated clientset, which links every API group's
+// client): GETs until StartCache, then from one watch per ServiceAccount
+// read, as the mounter reads them.
+type KubeServiceAccounts struct {
+	core  *kube.Core
+	cache atomic.Pointer[objcache.Cache[*corev1.ServiceAccount]]
 }
 
-// NewRESTServiceAccounts returns a reader for cfg (its QPS, burst and user
+// NewKubeServiceAccounts returns a reader for cfg (its QPS, burst and user
 // agent apply).
-func NewRESTServiceAccounts(cfg *rest.Config) (*RESTServiceAccounts, error) {
-	scheme := runtime.NewScheme()
-	if err := corev1.AddToScheme(scheme); err != nil {
-		return nil, fmt.Errorf("core/v1 scheme: %w", err)
-	}
-	c := rest.CopyConfig(cfg)
-	c.GroupVersion = &corev1.SchemeGroupVersion
-	c.APIPath = "/api"
-	c.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
-	client, err := rest.RESTClientFor(c)
+func NewKubeServiceAccounts(cfg *rest.Config) (*KubeServiceAccounts, error) {
+	core, err := kube.NewCore(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes REST client: %w", err)
+		return nil, err
 	}
-	return &RESTServiceAccounts{client: client}, nil
+	return &KubeServiceAccounts{core: core}, nil
+}
+
+// StartCache makes the reads watch-based until ctx is done: the driver calls
+// Mount for every pod on each rotation poll, and each of those reads would
+// otherwise be a GET. The first read of a ServiceAccount is still a GET, so
+// a first mount fails as without the cache; see objcache for the idle and
+// size bounds. A second call does nothing.
+func (k *KubeServiceAccounts) StartCache(ctx context.Context, o objcache.Options) {
+	c := objcache.New(k.core.ServiceAccounts(), o)
+	if k.cache.CompareAndSwap(nil, c) {
+		c.Start(ctx)
+	}
+}
+
+// CacheStats returns the cache's figures by resource ("serviceaccounts");
+// nil without StartCache.
+func (k *KubeServiceAccounts) CacheStats() map[string]objcache.Stats {
+	c := k.cache.Load()
+	if c == nil {
+		return nil
+	}
+	return map[string]objcache.Stats{"serviceaccounts": c.Stats()}
 }
 
 // Annotations implements ServiceAccounts.
-func (r *RESTServiceAccounts) Annotations(ctx context.Context, namespace, name string) (map[string]string, error) {
-	var sa corev1.ServiceAccount
-	if err := r.client.Get().Namespace(namespace).Resource("serviceaccounts").Name(name).Do(ctx).Into(&sa); err != nil {
+func (k *KubeServiceAccounts) Annotations(ctx context.Context, namespace, name string) (map[string]string, error) {
+	get := k.core.ServiceAccount
+	if c := k.cache.Load(); c != nil {
+		get = c.Get
+	}
+	sa, err := get(ctx, namespace, name)
+	if err != nil {
 		return nil, err
 	}
-	return sa.Annotations, nil
-}
-
-// KubeConfig is the in-cluster configuration, or the kubeconfig file at path.
-func KubeConfig(path string) (*rest.Config, error) {
-	if path == "" {
-		c, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("in-cluster kubernetes config (or set --kubeconfig): %w", err)
-		}
-		return c, nil
-	}
-	c, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig %s: %w", path, err)
-	}
-	return c, nil
+	return maps.Clone(sa.Annotations), nil // the cached object stays as it is
 }

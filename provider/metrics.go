@@ -9,8 +9,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/kube/objcache"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/reason"
 )
+
+const metricsNamespace, metricsSubsystem = "aws_secrets_injector", "provider"
 
 // Metrics are the provider's Prometheus metrics (namespace
 // aws_secrets_injector_provider). Labels come from fixed small sets: no
@@ -38,11 +41,11 @@ const (
 // process collectors when nil). Every failure reason's label exists from the
 // start, at zero.
 func NewMetrics(reg *prometheus.Registry) *Metrics {
+	const ns, sub = metricsNamespace, metricsSubsystem
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	const ns, sub = "aws_secrets_injector", "provider"
 	m := &Metrics{
 		Registry: reg,
 		mounts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "mounts_total",
@@ -64,6 +67,13 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		m.failures.WithLabelValues(string(r))
 	}
 	return m
+}
+
+// ObserveKubeCache exports the ServiceAccount cache's figures (stats is
+// KubeServiceAccounts.CacheStats), read at each scrape: kube_cache_objects,
+// kube_cache_synced_objects and kube_reads_total, as the mounter's.
+func (m *Metrics) ObserveKubeCache(stats func() map[string]objcache.Stats) {
+	m.Registry.MustRegister(objcache.NewCollector(metricsNamespace, metricsSubsystem, stats))
 }
 
 // Cache implements awsfetch.Observer: it counts node-cache hits.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/kube/objcache"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
 )
 
@@ -63,6 +64,11 @@ type Options struct {
 	// requests (one ServiceAccount read per IRSA Mount).
 	KubeAPIQPS   float32
 	KubeAPIBurst int
+	// KubeCacheIdle is how long a ServiceAccount may go unread before its
+	// watch stops; 0 turns the watches off (every read a GET).
+	// KubeCacheMaxObjects bounds the ServiceAccounts watched at once.
+	KubeCacheIdle       time.Duration
+	KubeCacheMaxObjects int
 }
 
 // NewOptions returns the defaults.
@@ -79,6 +85,8 @@ func NewOptions() *Options {
 		DriverMaxRecvMsgSize: DriverMaxRecvMsgSize,
 		KubeAPIQPS:           50,
 		KubeAPIBurst:         100,
+		KubeCacheIdle:        objcache.DefaultIdle,
+		KubeCacheMaxObjects:  objcache.DefaultMaxObjects,
 	}
 }
 
@@ -100,6 +108,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (default: in-cluster configuration)")
 	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "API server requests per second (each IRSA Mount reads the pod's ServiceAccount)")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "API server request burst")
+	fs.DurationVar(&o.KubeCacheIdle, "kube-cache-idle", o.KubeCacheIdle, "watch each ServiceAccount the Mounts read, so the driver's rotation polls make no API call, until it has not been read for this long; keep it above the driver's --rotation-poll-interval (0: no watches, a GET per Mount; needs list and watch on serviceaccounts)")
+	fs.IntVar(&o.KubeCacheMaxObjects, "kube-cache-max-objects", o.KubeCacheMaxObjects, "most ServiceAccounts watched at once; reads of more are GETs")
 }
 
 // Validate checks the flags.
@@ -128,6 +138,12 @@ func (o *Options) Validate() error {
 	}
 	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst <= 0 {
 		errs = append(errs, errors.New("--kube-api-qps and --kube-api-burst must be positive"))
+	}
+	if o.KubeCacheIdle != 0 && o.KubeCacheIdle < time.Minute {
+		errs = append(errs, fmt.Errorf("--kube-cache-idle %s: must be 0 (no watches) or 1m or more", o.KubeCacheIdle))
+	}
+	if o.KubeCacheMaxObjects <= 0 {
+		errs = append(errs, fmt.Errorf("--kube-cache-max-objects %d: must be positive", o.KubeCacheMaxObjects))
 	}
 	return errors.Join(errs...)
 }

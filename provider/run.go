@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/seed-ddac166a/aws-secrets-injector/kube"
+	"github.com/seed-ddac166a/aws-secrets-injector/kube/objcache"
 	"github.com/seed-ddac166a/aws-secrets-injector/provider/v1alpha1"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/awsfetch"
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets/identity"
@@ -37,15 +39,23 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	restCfg, err := KubeConfig(o.Kubeconfig)
+	restCfg, err := kube.Config(o.Kubeconfig)
 	if err != nil {
 		return err
 	}
 	restCfg.QPS, restCfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
 	restCfg.UserAgent = "aws-secrets-injector-provider"
-	sas, err := NewRESTServiceAccounts(restCfg)
+	sas, err := NewKubeServiceAccounts(restCfg)
 	if err != nil {
 		return err
+	}
+	if o.KubeCacheIdle > 0 {
+		// Rotation polls read ServiceAccounts from watches (stopped when Run
+		// returns, whatever the reason).
+		cctx, stopCache := context.WithCancel(logr.NewContext(ctx, log.WithName("kube-cache")))
+		defer stopCache()
+		sas.StartCache(cctx, objcache.Options{Idle: o.KubeCacheIdle, MaxObjects: o.KubeCacheMaxObjects})
+		metrics.ObserveKubeCache(sas.CacheStats)
 	}
 	// The default region of classes without one: --region (the chart's
 	// aws.region) or AWS_REGION, else IMDS when allowed. The node's label,

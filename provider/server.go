@@ -159,7 +159,7 @@ func (s *Server) annotations(ctx context.Context, m *mount) (map[string]string, 
 	case apierrors.IsNotFound(err):
 		return nil, reason.Wrap(reason.NoIdentity, fmt.Errorf("ServiceAccount %s not found", sa))
 	case apierrors.IsForbidden(err):
-		return nil, reason.Wrap(reason.KubernetesAPI, fmt.Errorf("get ServiceAccount %s: forbidden: the provider's ClusterRole must allow get serviceaccounts", sa))
+		return nil, reason.Wrap(reason.KubernetesAPI, fmt.Errorf("get ServiceAccount %s: forbidden: the provider's ClusterRole must allow get, list and watch on serviceaccounts", sa))
 	}
 	return nil, reason.Wrap(reason.KubernetesAPI, fmt.Errorf("get ServiceAccount %s: %w", sa, err))
 }

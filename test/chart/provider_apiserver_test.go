@@ -5,10 +5,14 @@ package chart_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	nethttp "net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,8 +30,8 @@ import (
 	"github.com/seed-ddac166a/aws-secrets-injector/test/fakeaws"
 )
 
-// checkProviderRBAC: the provider's ServiceAccount may get ServiceAccounts
-// and nothing next to it.
+// checkProviderRBAC: the provider's ServiceAccount may get, list and watch
+// ServiceAccounts and nothing next to it.
 func checkProviderRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 	cs, cl := impersonate(t, env, releaseName+"-provider")
 	event := &corev1.Event{
@@ -41,11 +45,12 @@ func checkProviderRBAC(ctx context.Context, t *testing.T, env *envtest.Env) {
 			return err
 		}},
 
-		{"list ServiceAccounts", false, func() error {
+		// list and watch: the watch cache of the Mounts' ServiceAccounts (provider.kubeCacheIdle).
+		{"list ServiceAccounts", true, func() error {
 			_, err := cs.CoreV1().ServiceAccounts("team-a").List(ctx, metav1.ListOptions{})
 			return err
 		}},
-		{"watch ServiceAccounts", false, watchServiceAccounts(ctx, cs)},
+		{"watch ServiceAccounts", true, watchServiceAccounts(ctx, cs)},
 		{"create a ServiceAccount token", false, mintToken(ctx, cs)},
 		{"get a SecretProviderClass", false, func() error { return cl.Get(ctx, types.NamespacedName{Namespace: "team-a", Name: "db"}, spc()) }},
 		{"get a Secret", false, func() error {
@@ -158,6 +163,34 @@ func checkRealProvider(ctx context.Context, t *testing.T, env *envtest.Env, r *r
 		resp.GetObjectVersion()[0].GetVersion() != "v1" {
 		t.Errorf("files %v, versions %v", keysOf(got), resp.GetObjectVersion())
 	}
+	// Under the chart's RBAC the Mount's ServiceAccount read started its
+	// watch, which lists it: the rotation polls' reads come from there.
+	waitMetric(ctx, t, "http://127.0.0.1:"+strconv.Itoa(http)+"/metrics",
+		`aws_secrets_injector_provider_kube_cache_synced_objects{resource="serviceaccounts"} 1`)
+}
+
+// waitMetric polls url until its exposition has line, for up to 20 s.
+func waitMetric(ctx context.Context, t *testing.T, url, line string) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := nethttp.DefaultClient.Do(req)
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+		_ = resp.Body.Close()
+		if err == nil && slices.Contains(strings.Split(string(b), "\n"), line) {
+			return
+		}
+		last = string(b)
+	}
+	t.Errorf("%s never showed %s; last:\n%s", url, line, last)
 }
 
 func keysOf(m map[string]string) []string {

@@ -167,12 +167,12 @@ func checkProviderMode(t *testing.T, r *rendered, n names) *provider.Options {
 		t.Errorf("the provider needs no readiness probe")
 	}
 
-	// RBAC, exactly: get serviceaccounts.
+	// RBAC, exactly: get, list and watch serviceaccounts.
 	if pod.Spec.ServiceAccountName != n.provider {
 		t.Errorf("provider runs as %q", pod.Spec.ServiceAccountName)
 	}
 	checkRules(t, "ClusterRole "+n.provider, one[*rbacv1.ClusterRole](t, r, n.provider).Rules, []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get", "list", "watch"}},
 	})
 	return o
 }
