@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/seed-ddac166a/aws-secrets-injector/certs"
 	"github.com/seed-ddac166a/aws-secrets-injector/test/envtest"
+	"github.com/seed-ddac166a/aws-secrets-injector/test/testbin"
 )
 
 // Environment of the child process that runs the webhook for the load
@@ -38,9 +40,15 @@ const (
 	benchKubeconfigEnv = "WEBHOOK_BENCH_KUBECONFIG"
 	benchCertDirEnv    = "WEBHOOK_BENCH_CERT_DIR"
 	benchPortEnv       = "WEBHOOK_BENCH_PORT"
-	// WEBHOOK_BENCH_CPUPROFILE=FILE: the child writes its CPU profile there
-	// (go tool pprof -top FILE), from start to SIGTERM.
+	// WEBHOOK_BENCH_CPUPROFILE=FILE: the server is this test binary running
+	// Run in a child (runBenchServer), which writes its CPU profile there
+	// (go tool pprof -top FILE), from start to SIGTERM. Without it the
+	// server is the real asi-webhook binary, whose RSS is what a pod shows.
 	benchProfileEnv = "WEBHOOK_BENCH_CPUPROFILE"
+	// WEBHOOK_BENCH_CPU=N pins the server to CPU N (taskset), "none" leaves
+	// it unpinned; by default it gets the last CPU of a machine with two or
+	// more, as issue #14's side-by-side runs pinned the server to one core.
+	benchCPUEnv = "WEBHOOK_BENCH_CPU"
 )
 
 func TestMain(m *testing.M) {
@@ -51,7 +59,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testbin.Remove()
+	os.Exit(code)
 }
 
 // runBenchServer runs the webhook exactly as `aws-secrets-injector webhook`
@@ -83,10 +93,69 @@ func runBenchServer(kubeconfig, certDir, port string) error {
 	return Run(ctx, o)
 }
 
+// benchProc reads the server process's figures from /proc.
+type benchProc struct{ pid int }
+
+// rss returns VmRSS and VmHWM in MiB.
+func (p benchProc) rss() (float64, float64) {
+	return p.status("VmRSS"), p.status("VmHWM")
+}
+
+// status returns a field of /proc/PID/status in kB as MiB.
+func (p benchProc) status(name string) float64 {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
+	if err != nil {
+		return 0
+	}
+	for l := range strings.Lines(string(st)) {
+		if strings.HasPrefix(l, name+":") {
+			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// cpu returns the CPU time (user + system, every thread) the process has used.
+func (p benchProc) cpu() time.Duration {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: utime and stime are the 12th and 13th, in USER_HZ (100) ticks.
+	rest := string(st[bytes.LastIndexByte(st, ')')+1:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+stime) * 10 * time.Millisecond
+}
+
+// benchCPU is the CPU the server is pinned to, or "" for none.
+func benchCPU(b *testing.B) string {
+	b.Helper()
+	switch v := os.Getenv(benchCPUEnv); {
+	case v == "none":
+		return ""
+	case v != "":
+		if _, err := strconv.Atoi(v); err != nil {
+			b.Fatalf("%s=%q: want a CPU number or none", benchCPUEnv, v)
+		}
+		return v
+	case runtime.NumCPU() >= 2:
+		return strconv.Itoa(runtime.NumCPU() - 1)
+	}
+	return ""
+}
+
 // benchServer starts a real API server holding the class apps/db, and the
-// webhook in a child process; it returns the webhook's URL, a client that
-// trusts it, and a function reading the child's RSS and peak RSS in MiB.
-func benchServer(b *testing.B) (string, *http.Client, func() (float64, float64)) {
+// webhook in a child process (the real asi-webhook binary, or this test
+// binary running Run when profiling); it returns the webhook's URL, a client
+// that trusts it, and the child's process.
+func benchServer(b *testing.B) (string, *http.Client, benchProc) {
 	b.Helper()
 	env := envtest.Start(b)
 	if _, err := env.CreateNamespace(context.Background(), "apps", nil); err != nil {
@@ -103,7 +172,23 @@ func benchServer(b *testing.B) (string, *http.Client, func() (float64, float64))
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	_ = l.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	var argv []string
+	if os.Getenv(benchProfileEnv) != "" {
+		argv = []string{os.Args[0], "-test.run=^$"}
+	} else {
+		argv = []string{testbin.Path(b, "asi-webhook"), "--kubeconfig", env.KubeConfigFile,
+			"--host", "127.0.0.1", "--port", port, "--metrics-addr", "0", "--health-addr", "0",
+			"--namespace", ownNamespace, "--cert-mode", certs.ModeFiles, "--cert-dir", dir}
+	}
+	if cpu := benchCPU(b); cpu != "" {
+		taskset, err := exec.LookPath("taskset")
+		if err != nil {
+			b.Fatalf("pin the server to CPU %s: %v (install util-linux, or set %s=none)", cpu, err, benchCPUEnv)
+		}
+		argv = append([]string{taskset, "--cpu-list", cpu}, argv...) // taskset execs it: same pid
+		b.Logf("server pinned to CPU %s", cpu)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), benchKubeconfigEnv+"="+env.KubeConfigFile, benchCertDirEnv+"="+dir, benchPortEnv+"="+port)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -140,23 +225,7 @@ func benchServer(b *testing.B) (string, *http.Client, func() (float64, float64))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	rss := func() (float64, float64) {
-		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-		if err != nil {
-			return 0, 0
-		}
-		field := func(name string) float64 {
-			for l := range strings.Lines(string(st)) {
-				if strings.HasPrefix(l, name+":") {
-					kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
-					return kb / 1024
-				}
-			}
-			return 0
-		}
-		return field("VmRSS"), field("VmHWM")
-	}
-	return base + MutatePath, client, rss
+	return base + MutatePath, client, benchProc{pid: cmd.Process.Pid}
 }
 
 // benchBody is an AdmissionReview of the annotated test pod (the mutating path).
@@ -183,7 +252,9 @@ func send(client *http.Client, url string, body []byte) (time.Duration, error) {
 	return d, nil
 }
 
-func report(b *testing.B, lat []time.Duration, errs int, elapsed time.Duration, idle float64, rss func() (float64, float64)) {
+// report reports the run's latencies and the server's figures: cpu0 is its
+// CPU time when the run started.
+func report(b *testing.B, lat []time.Duration, errs int, elapsed time.Duration, idle float64, proc benchProc, cpu0 time.Duration) {
 	b.Helper()
 	if len(lat) == 0 {
 		b.Fatalf("no successful request (%d errors)", errs)
@@ -192,14 +263,16 @@ func report(b *testing.B, lat []time.Duration, errs int, elapsed time.Duration, 
 	q := func(p float64) float64 {
 		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
 	}
-	cur, peak := rss()
+	cur, peak := proc.rss()
 	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64((proc.cpu()-cpu0).Microseconds())/1000/float64(len(lat)), "server-cpu-ms/req")
 	b.ReportMetric(q(0.50), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 	b.ReportMetric(float64(errs), "errors")
 	b.ReportMetric(idle, "server-idle-rss-MiB")
 	b.ReportMetric(cur, "server-rss-MiB")
+	b.ReportMetric(proc.status("RssAnon"), "server-anon-MiB")
 	b.ReportMetric(peak, "server-peak-rss-MiB")
 	if errs > 0 {
 		b.Errorf("%d requests failed", errs)
@@ -218,8 +291,8 @@ func benchDuration() time.Duration {
 // loopback TLS (HTTP/2) for a bounded time; each request is a pod that gets
 // mutated. Goal: p99 < 2 ms. b.N is not used: one bounded run.
 func BenchmarkAdmissionTLS500RPS(b *testing.B) {
-	url, client, rss := benchServer(b)
-	idle, _ := rss()
+	url, client, proc := benchServer(b)
+	idle, _ := proc.rss()
 	body := benchBody(b)
 	for range 50 { // warm the connection
 		if _, err := send(client, url, body); err != nil {
@@ -234,6 +307,7 @@ func BenchmarkAdmissionTLS500RPS(b *testing.B) {
 	var wg sync.WaitGroup
 	errs := 0
 	b.ResetTimer()
+	cpu0 := proc.cpu()
 	start := time.Now()
 	for i := range total {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / rate)))
@@ -250,14 +324,14 @@ func BenchmarkAdmissionTLS500RPS(b *testing.B) {
 	}
 	wg.Wait()
 	b.StopTimer()
-	report(b, lat, errs, time.Since(start), idle, rss)
+	report(b, lat, errs, time.Since(start), idle, proc, cpu0)
 }
 
 // BenchmarkAdmissionTLSSaturation: 32 closed-loop clients as fast as the
 // server answers, for a bounded time.
 func BenchmarkAdmissionTLSSaturation(b *testing.B) {
-	url, client, rss := benchServer(b)
-	idle, _ := rss()
+	url, client, proc := benchServer(b)
+	idle, _ := proc.rss()
 	body := benchBody(b)
 	const workers = 32
 	d := benchDuration()
@@ -266,6 +340,7 @@ func BenchmarkAdmissionTLSSaturation(b *testing.B) {
 	var lat []time.Duration
 	errs := 0
 	b.ResetTimer()
+	cpu0 := proc.cpu()
 	start := time.Now()
 	for range workers {
 		wg.Go(func() {
@@ -287,7 +362,7 @@ func BenchmarkAdmissionTLSSaturation(b *testing.B) {
 	}
 	wg.Wait()
 	b.StopTimer()
-	report(b, lat, errs, time.Since(start), idle, rss)
+	report(b, lat, errs, time.Since(start), idle, proc, cpu0)
 }
 
 // BenchmarkHandle: the admission handler alone (decode, mutate, patch), no HTTP.
