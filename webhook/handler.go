@@ -76,7 +76,8 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err), resultError
 	}
-	out, outcome, warnings, err := MutateWithWarnings(ctx, pod, req.Namespace, h.Config, h.Lookups)
+	// pod is this request's own decode, and norm holds its original bytes.
+	out, outcome, warnings, err := mutateOwned(ctx, pod, req.Namespace, h.Config, h.Lookups)
 	var denied *DeniedError
 	switch {
 	case errors.As(err, &denied):
@@ -93,12 +94,14 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	// The patch is computed from the decoded-and-re-encoded original, not
 	// the raw bytes, so fields this build's API types do not know (a newer
 	// API server) are never patched away: both sides lack them.
-	ops, err := jsonPatch(norm, mutated)
+	patch, err := jsonPatch(norm, mutated)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("patch the pod: %w", err)), resultError
 	}
-	resp := admission.Response{Patches: ops, AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true, Warnings: warnings}}
-	if len(ops) > 0 {
+	// The patch's JSON itself, not admission.Response.Patches, which
+	// Complete would encode again through each operation's MarshalJSON.
+	resp := admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true, Patch: patch, Warnings: warnings}}
+	if len(patch) > 0 {
 		pt := admissionv1.PatchTypeJSONPatch
 		resp.PatchType = &pt
 	}

@@ -267,7 +267,7 @@ func BenchmarkHandleInit(b *testing.B) {
 	req := admission.Request{AdmissionRequest: *ar.Request}
 	b.ReportAllocs()
 	for b.Loop() {
-		if resp := h.Handle(context.Background(), req); len(resp.Patches) == 0 {
+		if resp := h.Handle(context.Background(), req); len(resp.Patch) == 0 {
 			b.Fatal("no patch")
 		}
 	}

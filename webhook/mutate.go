@@ -138,9 +138,15 @@ func Mutate(ctx context.Context, pod *corev1.Pod, ns string, cfg Config, lk Look
 // declares that this webhook accepts but likely does not do what its author
 // meant (see classWarnings).
 func MutateWithWarnings(ctx context.Context, pod *corev1.Pod, ns string, cfg Config, lk Lookups) (*corev1.Pod, Outcome, []string, error) {
-	out := pod.DeepCopy()
+	return mutateOwned(ctx, pod.DeepCopy(), ns, cfg, lk)
+}
+
+// mutateOwned is MutateWithWarnings on a pod the caller owns and gives up:
+// it changes out in place (the handler's freshly decoded pod, whose deep
+// copy was a tenth of an admission's allocations) and returns it.
+func mutateOwned(ctx context.Context, out *corev1.Pod, ns string, cfg Config, lk Lookups) (*corev1.Pod, Outcome, []string, error) {
 	if ns == "" {
-		ns = pod.Namespace
+		ns = out.Namespace
 	}
 	// 1. Pods that are not ours, or already done: unchanged.
 	if _, mirror := out.Annotations[MirrorPodAnnotation]; mirror || cfg.IsExcludedNamespace(ns) {

@@ -35,19 +35,15 @@ func TestJSONPatch(t *testing.T) {
 		{"emptied", `{"v":[1,2]}`, `{"v":[]}`, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ops, err := jsonPatch([]byte(tc.from), []byte(tc.to))
+			raw, err := jsonPatch([]byte(tc.from), []byte(tc.to))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(ops) != tc.ops {
-				t.Errorf("%d operations, want %d: %+v", len(ops), tc.ops, ops)
+			if n := countOps(t, raw); n != tc.ops {
+				t.Errorf("%d operations, want %d: %s", n, tc.ops, raw)
 			}
-			if len(ops) == 0 {
+			if raw == nil {
 				return
-			}
-			raw, err := json.Marshal(ops)
-			if err != nil {
-				t.Fatal(err)
 			}
 			p, err := jsonpatchapply.DecodePatch(raw)
 			if err != nil {
@@ -65,6 +61,50 @@ func TestJSONPatch(t *testing.T) {
 	if _, err := jsonPatch([]byte(`{"a":[1}`), []byte(`{"a":[2]}`)); err == nil {
 		t.Error("a malformed document: no error")
 	}
+}
+
+// countOps decodes a patch strictly (valid JSON, only op, path and value) and
+// counts its operations; nil is none.
+func countOps(t *testing.T, raw []byte) int {
+	t.Helper()
+	if raw == nil {
+		return 0
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var ops []struct {
+		Op    string          `json:"op"`
+		Path  string          `json:"path"`
+		Value json.RawMessage `json:"value"`
+	}
+	if err := dec.Decode(&ops); err != nil {
+		t.Fatalf("patch %s: %v", raw, err)
+	}
+	for _, o := range ops {
+		if (o.Op == "remove") != (o.Value == nil) {
+			t.Fatalf("patch %s: op %q with value %s", raw, o.Op, o.Value)
+		}
+	}
+	return len(ops)
+}
+
+// hasEmptyKey reports whether a decoded JSON value has an object key "" anywhere.
+func hasEmptyKey(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if k == "" || hasEmptyKey(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if hasEmptyKey(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func jsonEqual(t *testing.T, a, b []byte) bool {
@@ -174,17 +214,26 @@ func FuzzJSONPatch(f *testing.F) {
 		// Compact as encoding/json would give them to the webhook.
 		ca, _ := json.Marshal(ma)
 		cb, _ := json.Marshal(mb)
-		ops, err := jsonPatch(ca, cb)
+		raw, err := jsonPatch(ca, cb)
 		if err != nil {
 			t.Fatalf("jsonPatch(%s, %s): %v", ca, cb, err)
 		}
-		if len(ops) == 0 {
+		if hasEmptyKey(ma) || hasEmptyKey(mb) {
+			// The patch is right (RFC 6901 spells key "" as "/"), but
+			// evanphx/json-patch, here and in the API server, drops empty
+			// tokens when it applies one; no pod has an empty key (the API
+			// server's validation refuses it), so only the no-panic part holds.
+			return
+		}
+		if raw == nil {
 			if !bytes.Equal(ca, cb) {
 				t.Fatalf("no operations for %s -> %s", ca, cb)
 			}
 			return
 		}
-		raw, _ := json.Marshal(ops)
+		if countOps(t, raw) == 0 {
+			t.Fatalf("an empty patch %s for %s -> %s: want nil", raw, ca, cb)
+		}
 		p, err := jsonpatchapply.DecodePatch(raw)
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"sync"
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -21,6 +23,23 @@ const maxReviewBytes = 7 << 20
 // reviewVersions are the AdmissionReview versions served (the chart
 // registers v1; v1beta1 has the same shape); the answer takes the request's.
 var reviewVersions = map[string]bool{"admission.k8s.io/v1": true, "admission.k8s.io/v1beta1": true}
+
+// bodyBuffers hold request bodies between requests: a review's decode
+// copies the strings and the raw object it keeps, so the body's buffer is
+// free once serve returns.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody bounds the buffers kept for reuse: a rare large pod's body
+// is not held for good.
+const maxPooledBody = 256 << 10
+
+func releaseBody(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBody {
+		return
+	}
+	b.Reset()
+	bodyBuffers.Put(b)
+}
 
 // ServeHTTP answers an AdmissionReview with Handle's response: what
 // controller-runtime's admission.Webhook does, with one JSON decode of the
@@ -51,13 +70,21 @@ func (h *Handler) serve(r *http.Request) (ar admissionv1.AdmissionReview, resp a
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return bad(http.StatusBadRequest, fmt.Errorf("content type %q: send application/json", r.Header.Get("Content-Type")))
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxReviewBytes+1))
-	if err != nil {
-		return bad(http.StatusBadRequest, fmt.Errorf("read the request: %w", err))
-	}
-	if len(body) > maxReviewBytes {
+	if r.ContentLength > maxReviewBytes {
 		return bad(http.StatusRequestEntityTooLarge, fmt.Errorf("request over %d bytes", maxReviewBytes))
 	}
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer releaseBody(buf) // the decode below copies what it keeps
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one read to EOF, no regrowth
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxReviewBytes+1)); err != nil {
+		return bad(http.StatusBadRequest, fmt.Errorf("read the request: %w", err))
+	}
+	if buf.Len() > maxReviewBytes {
+		return bad(http.StatusRequestEntityTooLarge, fmt.Errorf("request over %d bytes", maxReviewBytes))
+	}
+	body := buf.Bytes()
 	var in admissionv1.AdmissionReview
 	if err := json.Unmarshal(body, &in); err != nil {
 		return bad(http.StatusBadRequest, fmt.Errorf("decode the AdmissionReview: %w", err))
