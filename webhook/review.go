@@ -76,7 +76,9 @@ func (h *Handler) serve(r *http.Request) (ar admissionv1.AdmissionReview, resp a
 	buf := bodyBuffers.Get().(*bytes.Buffer)
 	defer releaseBody(buf) // the decode below copies what it keeps
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one read to EOF, no regrowth
+		// One read to EOF, no regrowth; a declared length is not trusted
+		// beyond what the pool keeps (a larger body grows as it arrives).
+		buf.Grow(int(min(r.ContentLength, maxPooledBody)) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxReviewBytes+1)); err != nil {
 		return bad(http.StatusBadRequest, fmt.Errorf("read the request: %w", err))

@@ -9,10 +9,10 @@ import (
 	"sync/atomic"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -54,8 +54,11 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 
+	// The manager's client reads ServiceAccounts (typed) and classes
+	// (unstructured): core/v1 is all its scheme needs, not client-go's
+	// every API group.
 	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+	if err := corev1.AddToScheme(scheme); err != nil {
 		return fmt.Errorf("build scheme: %w", err)
 	}
 	srv := newWebhookServer(o.Host, o.Port, src, minTLS)
