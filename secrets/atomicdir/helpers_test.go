@@ -1,7 +1,6 @@
 package atomicdir
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -200,15 +199,6 @@ func mustWrite(t *testing.T, dir string, set []secrets.File) {
 	if _, err := Write(dir, set); err != nil {
 		t.Fatalf("write: %v", err)
 	}
-}
-
-func isErrno(err error, errnos ...syscall.Errno) bool {
-	for _, e := range errnos {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }
 
 func describe(got map[string]seen) string {
