@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/apimachinery/pkg/runtime"
 	mount "k8s.io/mount-utils"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/secrets"
@@ -20,6 +20,13 @@ import (
 // WriteFunc writes a file set into dir atomically, group-owned by gid when not
 // nil, and reports whether anything changed (atomicdir.WriteWithOptions).
 type WriteFunc func(dir string, files []secrets.File, gid *int) (changed bool, err error)
+
+// EventRecorder records a Kubernetes Event about an object (a pod's
+// *corev1.ObjectReference): kube.EventRecorder posts it; client-go's
+// record.FakeRecorder collects it in tests.
+type EventRecorder interface {
+	Event(object runtime.Object, eventtype, reason, message string)
+}
 
 // Config holds a Driver's settings and dependencies.
 type Config struct {
@@ -65,7 +72,7 @@ type Config struct {
 	// Mounter mounts; NewSyscallMounter in production and in sanity/integration tests.
 	Mounter mount.Interface
 	// Events records Kubernetes Events on pods; nil records none.
-	Events record.EventRecorder
+	Events EventRecorder
 	// Metrics records Prometheus metrics; nil creates a private registry.
 	Metrics *Metrics
 	// Log receives structured logs (never secret values).

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/seed-ddac166a/aws-secrets-injector/kube"
 	"github.com/seed-ddac166a/aws-secrets-injector/kube/objcache"
@@ -173,8 +172,8 @@ func (k *KubeCluster) NodeRegion(node string) region.Source {
 
 // NewEventRecorder returns a recorder that posts Events (RBAC: create and
 // patch events) as component "aws-secrets-injector-mounter" on node; stop
-// shuts the broadcaster down.
-func (k *KubeCluster) NewEventRecorder(node string) (rec record.EventRecorder, stop func()) {
+// ends its poster.
+func (k *KubeCluster) NewEventRecorder(node string) (rec *kube.EventRecorder, stop func()) {
 	return k.Core.NewEventRecorder("aws-secrets-injector-mounter", node)
 }
 

@@ -213,7 +213,7 @@ type Options struct {
 	// Cluster replaces the StaticCluster (e.g. a mounter.KubeCluster on a real API server).
 	Cluster mounter.Cluster
 	// Events replaces the fake event recorder.
-	Events record.EventRecorder
+	Events mounter.EventRecorder
 }
 
 // Env is a running mounter with the fake AWS behind it.
@@ -316,7 +316,7 @@ func StartEnv(o Options) (*Env, error) {
 	if o.Cluster != nil {
 		cluster = o.Cluster
 	}
-	var events record.EventRecorder = e.Events
+	var events mounter.EventRecorder = e.Events
 	if o.Events != nil {
 		events = o.Events
 	}
