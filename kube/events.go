@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,14 +56,14 @@ type EventRecorder struct {
 	now    func() time.Time
 
 	queue   chan *corev1.Event
-	stopped chan struct{}
+	ctx     context.Context // done once stopped: the poster returns, a call in flight is cancelled
+	cancel  context.CancelFunc
 	done    chan struct{}
-	once    sync.Once
 	dropped atomic.Int64
 
 	// The poster's own state (one goroutine).
 	series  *lru[eventSeries]
-	budgets *lru[eventBudget]
+	budgets *lru[*rate.Limiter]                        // by object
 	wait    func(ctx context.Context, d time.Duration) // between attempts
 }
 
@@ -79,12 +79,6 @@ type eventSeries struct {
 	count int32
 }
 
-// eventBudget is an object's token bucket.
-type eventBudget struct {
-	tokens float64
-	at     time.Time
-}
-
 // NewEventRecorder returns a recorder posting through c; stop ends its
 // poster (what is still queued is dropped) and waits for it.
 func (c *Core) NewEventRecorder(component, host string) (rec *EventRecorder, stop func()) {
@@ -94,10 +88,11 @@ func (c *Core) NewEventRecorder(component, host string) (rec *EventRecorder, sto
 }
 
 func newEventRecorder(api eventAPI, source corev1.EventSource, now func() time.Time) *EventRecorder {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &EventRecorder{
 		api: api, source: source, now: now,
-		queue: make(chan *corev1.Event, eventQueue), stopped: make(chan struct{}), done: make(chan struct{}),
-		series: newLRU[eventSeries](eventKeys), budgets: newLRU[eventBudget](eventKeys),
+		queue: make(chan *corev1.Event, eventQueue), ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		series: newLRU[eventSeries](eventKeys), budgets: newLRU[*rate.Limiter](eventKeys),
 		wait: func(ctx context.Context, d time.Duration) {
 			t := time.NewTimer(d)
 			defer t.Stop()
@@ -133,11 +128,9 @@ func (r *EventRecorder) Event(object runtime.Object, eventtype, reason, message 
 		ReportingController: r.source.Component,
 		ReportingInstance:   r.source.Host,
 	}
-	select {
-	case <-r.stopped:
+	if r.ctx.Err() != nil {
 		r.dropped.Add(1)
 		return
-	default:
 	}
 	select {
 	case r.queue <- e:
@@ -151,24 +144,18 @@ func (r *EventRecorder) Event(object runtime.Object, eventtype, reason, message 
 func (r *EventRecorder) Dropped() int64 { return r.dropped.Load() }
 
 func (r *EventRecorder) stop() {
-	r.once.Do(func() { close(r.stopped) })
+	r.cancel()
 	<-r.done
 }
 
 func (r *EventRecorder) run() {
 	defer close(r.done)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-r.stopped
-		cancel()
-	}()
 	for {
 		select {
-		case <-r.stopped:
+		case <-r.ctx.Done():
 			return
 		case e := <-r.queue:
-			if !r.post(ctx, e) {
+			if !r.post(r.ctx, e) {
 				r.dropped.Add(1)
 			}
 		}
@@ -210,21 +197,12 @@ func (r *EventRecorder) post(ctx context.Context, e *corev1.Event) bool {
 
 // spend takes one token of the object's budget at now.
 func (r *EventRecorder) spend(objKey string, now time.Time) bool {
-	b, ok := r.budgets.get(objKey)
+	lim, ok := r.budgets.get(objKey)
 	if !ok {
-		b = eventBudget{tokens: eventBurst, at: now}
+		lim = rate.NewLimiter(rate.Every(eventRefill), eventBurst)
+		r.budgets.put(objKey, lim)
 	}
-	if el := now.Sub(b.at); el > 0 {
-		b.tokens = min(eventBurst, b.tokens+float64(el)/float64(eventRefill))
-		b.at = now
-	}
-	if b.tokens < 1 {
-		r.budgets.put(objKey, b)
-		return false
-	}
-	b.tokens--
-	r.budgets.put(objKey, b)
-	return true
+	return lim.AllowN(now, 1)
 }
 
 // call makes f up to eventAttempts times while it fails for a reason that may
