@@ -13,7 +13,9 @@
 #   image          mkimage (image tarballs without Docker) and pause (the sandbox binary)
 #   protoc         protoc-gen-go and protoc-gen-go-grpc (the plugins `make generate` runs;
 #                  protoc itself is a Debian package, installed by hack/generate.sh)
-#   all            everything above
+#   anchors        vault-k8s, the other webhook `make bench` runs beside ours (not in all:
+#                  only the benchmarks need it)
+#   all            everything above but anchors
 #
 # Versions are pinned here and in the wrapper modules under hack/tools/ (their
 # go.sum files are committed); each wrapper's modules are downloaded in a step
@@ -38,6 +40,8 @@ CSI_TEST_VERSION=v5.6.0
 # google.golang.org/protobuf the repository's go.mod requires.
 PROTOC_GEN_GO_VERSION=v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
+# The newest vault-k8s the module proxy serves here (v1.7.x answer 403).
+VAULT_K8S_VERSION=v1.6.2
 
 # Every build: pinned go.sum, no workspace, static binaries.
 export GOWORK=off CGO_ENABLED=0
@@ -214,6 +218,14 @@ target_protoc() {
   build_in "$dir" protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION" "~5 s" google.golang.org/grpc/cmd/protoc-gen-go-grpc -ldflags "-s -w"
 }
 
+# target_anchors: vault-k8s's agent injector, the webhook benchmark's anchor,
+# with its version stamped as its own Makefile does.
+target_anchors() {
+  fresh vault-k8s "$VAULT_K8S_VERSION" || download "$ROOT/hack/tools/vault-k8s" "github.com/hashicorp/vault-k8s $VAULT_K8S_VERSION"
+  build_in "$ROOT/hack/tools/vault-k8s" vault-k8s "$VAULT_K8S_VERSION" "~80 s" github.com/hashicorp/vault-k8s \
+    -ldflags "-s -w -X github.com/hashicorp/vault-k8s/version.Version=$VAULT_K8S_VERSION"
+}
+
 main() {
   mkdir -p "$BIN"
   local targets=("$@")
@@ -234,8 +246,9 @@ main() {
       csi) target_csi ;;
       image) target_image ;;
       protoc) target_protoc ;;
+      anchors) target_anchors ;;
       all) target_apiserver; target_node; target_helm; target_golangci_lint; target_csi; target_image; target_protoc ;;
-      *) log "unknown target $t (apiserver, node, helm, golangci-lint, csi, image, protoc, all)"; return 2 ;;
+      *) log "unknown target $t (apiserver, node, helm, golangci-lint, csi, image, protoc, anchors, all)"; return 2 ;;
     esac
   done
 }
