@@ -28,6 +28,7 @@ import (
 // registration socket and the health/metrics endpoint.
 func Run(ctx context.Context, o *Options) error {
 	log := logr.FromContextOrDiscard(ctx).WithName("mounter")
+	defer leanGC()()
 	metrics := NewMetrics(nil)
 
 	base, err := LoadAWSConfig(ctx, o.Region, o.AWSEndpoint, metrics)
