@@ -87,24 +87,35 @@ func (h *Handler) serve(r *http.Request) (ar admissionv1.AdmissionReview, resp a
 		return bad(http.StatusRequestEntityTooLarge, fmt.Errorf("request over %d bytes", maxReviewBytes))
 	}
 	body := buf.Bytes()
+	var err error
+	onWarmStack(func() { ar, resp, err = h.admit(r.Context(), ar, body) })
+	if err != nil {
+		return bad(http.StatusBadRequest, err)
+	}
+	return ar, resp
+}
+
+// admit decodes the review in body and runs Handle: the CPU of an admission
+// (see onWarmStack). An error is the request's: it answers 400.
+func (h *Handler) admit(ctx context.Context, ar admissionv1.AdmissionReview, body []byte) (admissionv1.AdmissionReview, admission.Response, error) {
 	var in admissionv1.AdmissionReview
 	if err := json.Unmarshal(body, &in); err != nil {
-		return bad(http.StatusBadRequest, fmt.Errorf("decode the AdmissionReview: %w", err))
+		return ar, admission.Response{}, fmt.Errorf("decode the AdmissionReview: %w", err)
 	}
 	if in.Request == nil {
-		return bad(http.StatusBadRequest, errors.New("the AdmissionReview has no request"))
+		return ar, admission.Response{}, errors.New("the AdmissionReview has no request")
 	}
 	if reviewVersions[in.APIVersion] {
 		ar.APIVersion = in.APIVersion
 	}
 	req := admission.Request{AdmissionRequest: *in.Request}
-	resp = h.handleSafely(logr.NewContext(r.Context(), h.Log), req)
+	resp := h.handleSafely(logr.NewContext(ctx, h.Log), req)
 	// Complete sets the UID and the status code and encodes the patch.
 	if err := resp.Complete(req); err != nil {
 		resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode the patch: %w", err))
 		resp.UID = req.UID
 	}
-	return ar, resp
+	return ar, resp, nil
 }
 
 // handleSafely is Handle, with a panic turned into an error answer.
