@@ -322,14 +322,19 @@ func benchRounds() int {
 	return 1
 }
 
+// A loadFunc sends body to url for d, and returns the latencies of the
+// answers that succeeded, the number that failed and the first failure.
+type loadFunc func(client *http.Client, url string, body []byte, d time.Duration) (lat []time.Duration, errs int, firstErr error)
+
 // sideBySide runs load against every target, alternating for benchRounds,
-// and logs each round's ratios of ours to the anchor's.
-func sideBySide(b *testing.B, load func(b *testing.B, target benchTarget) benchResult) {
+// after warm requests, and reports each round's ratios of ours to the
+// anchor's.
+func sideBySide(b *testing.B, warm int, load loadFunc) {
 	targets := benchTargets()
 	for round := 1; round <= benchRounds(); round++ {
 		got := map[benchTarget]benchResult{}
 		for _, t := range targets {
-			b.Run("server="+string(t), func(b *testing.B) { got[t] = load(b, t) })
+			b.Run("server="+string(t), func(b *testing.B) { got[t] = runLoad(b, t, warm, load) })
 		}
 		ours, okOurs := got[targetOurs]
 		vault, okVault := got[targetVault]
@@ -350,30 +355,38 @@ func sideBySide(b *testing.B, load func(b *testing.B, target benchTarget) benchR
 	}
 }
 
-// BenchmarkAdmissionTLS500RPS: open-loop load at 500 requests a second over
-// loopback TLS (HTTP/2) for a bounded time; each request is a pod that gets
-// mutated; ours and the anchor vault-k8s in turn. b.N is not used: one
-// bounded run per target and round.
-func BenchmarkAdmissionTLS500RPS(b *testing.B) {
-	sideBySide(b, func(b *testing.B, target benchTarget) benchResult {
-		url, client, proc := benchServer(b, target)
-		idle, _ := proc.rss()
-		body := targetBody(b, target)
-		for range 50 { // warm the connection
-			if _, err := send(client, url, body); err != nil {
-				b.Fatal(err)
-			}
+// runLoad starts the target, sends it warm requests, runs load for
+// benchDuration and reports the run. b.N is not used: one bounded run.
+func runLoad(b *testing.B, target benchTarget, warm int, load loadFunc) benchResult {
+	url, client, proc := benchServer(b, target)
+	idle, _ := proc.rss()
+	body := targetBody(b, target)
+	for range warm {
+		if _, err := send(client, url, body); err != nil {
+			b.Fatal(err)
 		}
+	}
+	b.ResetTimer()
+	cpu0 := proc.cpu()
+	start := time.Now()
+	lat, errs, firstErr := load(client, url, body, benchDuration())
+	b.StopTimer()
+	return report(b, lat, errs, firstErr, time.Since(start), idle, proc, cpu0)
+}
+
+// BenchmarkAdmissionTLS500RPS: open-loop load at 500 requests a second over
+// loopback TLS (HTTP/2) for a bounded time, after 50 requests that warm the
+// connection; each request is a pod that gets mutated; ours and the anchor
+// vault-k8s in turn.
+func BenchmarkAdmissionTLS500RPS(b *testing.B) {
+	sideBySide(b, 50, func(client *http.Client, url string, body []byte, d time.Duration) ([]time.Duration, int, error) {
 		const rate = 500
-		d := benchDuration()
 		total := int(d.Seconds() * rate)
 		lat := make([]time.Duration, 0, total)
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		errs := 0
 		var firstErr error
-		b.ResetTimer()
-		cpu0 := proc.cpu()
 		start := time.Now()
 		for i := range total {
 			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / rate)))
@@ -390,27 +403,20 @@ func BenchmarkAdmissionTLS500RPS(b *testing.B) {
 			})
 		}
 		wg.Wait()
-		b.StopTimer()
-		return report(b, lat, errs, firstErr, time.Since(start), idle, proc, cpu0)
+		return lat, errs, firstErr
 	})
 }
 
 // BenchmarkAdmissionTLSSaturation: 32 closed-loop clients as fast as the
 // server answers, for a bounded time; ours and the anchor vault-k8s in turn.
 func BenchmarkAdmissionTLSSaturation(b *testing.B) {
-	sideBySide(b, func(b *testing.B, target benchTarget) benchResult {
-		url, client, proc := benchServer(b, target)
-		idle, _ := proc.rss()
-		body := targetBody(b, target)
+	sideBySide(b, 0, func(client *http.Client, url string, body []byte, d time.Duration) ([]time.Duration, int, error) {
 		const workers = 32
-		d := benchDuration()
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		var lat []time.Duration
 		errs := 0
 		var firstErr error
-		b.ResetTimer()
-		cpu0 := proc.cpu()
 		start := time.Now()
 		for range workers {
 			wg.Go(func() {
@@ -434,8 +440,7 @@ func BenchmarkAdmissionTLSSaturation(b *testing.B) {
 			})
 		}
 		wg.Wait()
-		b.StopTimer()
-		return report(b, lat, errs, firstErr, time.Since(start), idle, proc, cpu0)
+		return lat, errs, firstErr
 	})
 }
 
