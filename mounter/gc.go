@@ -8,9 +8,10 @@ import (
 // gcPercent is the garbage collector's GOGC in the mounter unless the
 // operator sets GOGC. The mounter is a node daemon whose memory every node
 // pays and whose CPU is spent in bursts (a node's pods starting together):
-// at the default 100 a 500-volume burst peaks at 34.8 MiB RSS, at 50 at 32.4
-// MiB, and 21.8 -> 17.7 MiB once it settles (BenchmarkMounterRSS), for a
-// serial publish 4.8 -> 5.1 ms, within the run-to-run spread.
+// at the default 100 a 500-volume burst peaks at 34.8 MiB RSS, with this
+// setting at 32.9 MiB, and 21.8 -> 18.1 MiB a minute later
+// (BenchmarkMounterRSS), for a serial publish of 4.8 and 4.2 ms, within the
+// run-to-run spread.
 const gcPercent = 50
 
 // leanGC sets gcPercent unless GOGC is set, and returns the function that
