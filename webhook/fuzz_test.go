@@ -2,11 +2,13 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path"
 	"strings"
 	"testing"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 )
@@ -124,5 +126,38 @@ func FuzzMutate(f *testing.F) {
 		if outcome == Mutated && once.Annotations[AnnotationStatus] != StatusInjected {
 			t.Fatal("mutated pod lacks the status annotation")
 		}
+		if outcome == Mutated {
+			checkHandlerPatch(t, in, ns, cfg, lk)
+		}
 	})
+}
+
+// checkHandlerPatch mutates a copy of pod as the handler does, in place
+// after a snapshot, and checks that the patch turns pod into the mutated
+// pod: no mutator wrote where the snapshot shares memory with the pod.
+func checkHandlerPatch(t *testing.T, pod *corev1.Pod, ns string, cfg Config, lk Lookups) {
+	t.Helper()
+	owned := pod.DeepCopy()
+	before := snapshot(owned)
+	out, _, _, err := mutateOwned(context.Background(), owned, ns, cfg, lk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := typedPatch(before, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, _ := json.Marshal(pod)
+	want, _ := json.Marshal(out)
+	p, err := jsonpatch.DecodePatch(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Apply(from)
+	if err != nil {
+		t.Fatalf("apply %s: %v", raw, err)
+	}
+	if !jsonEqual(t, got, want) {
+		t.Fatalf("the patch %s gives\n%s\nwant\n%s", raw, got, want)
+	}
 }

@@ -72,11 +72,15 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		return admission.Errored(http.StatusBadRequest,
 			fmt.Errorf("operation %s is not handled: register this webhook for CREATE only", req.Operation)), resultError
 	}
-	pod, norm, err := decodePod(req.Object.Raw)
+	pod, err := decodePod(req.Object.Raw)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err), resultError
 	}
-	// pod is this request's own decode, and norm holds its original bytes.
+	// pod is this request's own decode: the mutation changes it in place,
+	// and the patch is the difference from its snapshot. Both are typed
+	// values, so fields this build's API types do not know (a newer API
+	// server's) are in neither, and never patched away.
+	before := snapshot(pod)
 	out, outcome, warnings, err := mutateOwned(ctx, pod, req.Namespace, h.Config, h.Lookups)
 	var denied *DeniedError
 	switch {
@@ -87,14 +91,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	case outcome == Skipped:
 		return admission.Allowed(""), resultSkipped
 	}
-	mutated, err := json.Marshal(out)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode mutated pod: %w", err)), resultError
-	}
-	// The patch is computed from the decoded-and-re-encoded original, not
-	// the raw bytes, so fields this build's API types do not know (a newer
-	// API server) are never patched away: both sides lack them.
-	patch, err := jsonPatch(norm, mutated)
+	patch, err := typedPatch(before, out)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("patch the pod: %w", err)), resultError
 	}
@@ -108,21 +105,17 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	return resp, resultMutated
 }
 
-// decodePod decodes raw as a v1 Pod; it returns the pod and its re-encoded JSON.
-func decodePod(raw []byte) (*corev1.Pod, []byte, error) {
+// decodePod decodes raw as a v1 Pod.
+func decodePod(raw []byte) (*corev1.Pod, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
-		return nil, nil, errors.New("request has no object")
+		return nil, errors.New("request has no object")
 	}
 	pod := &corev1.Pod{}
 	if err := json.Unmarshal(raw, pod); err != nil {
-		return nil, nil, fmt.Errorf("decode pod: %w", err)
+		return nil, fmt.Errorf("decode pod: %w", err)
 	}
 	if (pod.Kind != "" && pod.Kind != "Pod") || (pod.APIVersion != "" && pod.APIVersion != "v1") {
-		return nil, nil, fmt.Errorf("object is %s %s, not a v1 Pod", pod.APIVersion, pod.Kind)
+		return nil, fmt.Errorf("object is %s %s, not a v1 Pod", pod.APIVersion, pod.Kind)
 	}
-	norm, err := json.Marshal(pod)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode pod: %w", err)
-	}
-	return pod, norm, nil
+	return pod, nil
 }

@@ -110,8 +110,9 @@ type mutator interface {
 	// present reports whether pod already carries this mode's delivery of
 	// the class (then the pod is left alone).
 	present(pod *corev1.Pod, a *Annotations, cfg *Config) bool
-	// apply changes pod (a deep copy owned by the caller). Errors the user
-	// can fix are *DeniedError.
+	// apply changes pod (owned by the caller), in the ways snapshot
+	// (patch.go) allows: the handler's patch is the difference from it.
+	// Errors the user can fix are *DeniedError.
 	apply(ctx context.Context, pod *corev1.Pod, t *Target, cfg *Config, lk Lookups) error
 }
 

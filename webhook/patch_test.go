@@ -10,11 +10,14 @@ import (
 
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
 	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Every pair: applying jsonPatch(from, to) to from gives to, with no more
-// operations than the pair needs.
-func TestJSONPatch(t *testing.T) {
+// Every pair of JSON documents, decoded into any: applying typedPatch's
+// patch to the first gives the second, with no more operations than the
+// pair needs.
+func TestTypedPatchJSONValues(t *testing.T) {
 	for _, tc := range []struct {
 		name, from, to string
 		ops            int
@@ -32,34 +35,104 @@ func TestJSONPatch(t *testing.T) {
 			`{"c":[{"name":"app","m":[{"p":"/a"},{"p":"/s"}]},{"name":"side"}]}`, 1},
 		{"replaced and grown", `{"v":[1,2]}`, `{"v":[3,4,5]}`, 5},
 		{"array to object", `{"v":[1]}`, `{"v":{"a":1}}`, 1},
+		{"to null", `{"v":[1]}`, `{"v":null}`, 1},
 		{"emptied", `{"v":[1,2]}`, `{"v":[]}`, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw, err := jsonPatch([]byte(tc.from), []byte(tc.to))
-			if err != nil {
+			var from, to any
+			if err := json.Unmarshal([]byte(tc.from), &from); err != nil {
 				t.Fatal(err)
 			}
-			if n := countOps(t, raw); n != tc.ops {
-				t.Errorf("%d operations, want %d: %s", n, tc.ops, raw)
-			}
-			if raw == nil {
-				return
-			}
-			p, err := jsonpatchapply.DecodePatch(raw)
-			if err != nil {
+			if err := json.Unmarshal([]byte(tc.to), &to); err != nil {
 				t.Fatal(err)
 			}
-			got, err := p.Apply([]byte(tc.from))
-			if err != nil {
-				t.Fatalf("apply %s: %v", raw, err)
-			}
-			if !jsonEqual(t, got, []byte(tc.to)) {
-				t.Errorf("patch %s gives %s, want %s", raw, got, tc.to)
-			}
+			checkTypedPatch(t, &from, &to, tc.ops)
 		})
 	}
-	if _, err := jsonPatch([]byte(`{"a":[1}`), []byte(`{"a":[2]}`)); err == nil {
-		t.Error("a malformed document: no error")
+	if _, err := typedPatch(&struct{}{}, new(int)); err == nil {
+		t.Error("two types: no error")
+	}
+}
+
+// A struct's fields appear and go as encoding/json decides.
+type patchProbe struct {
+	embeddedProbe
+	Plain     string            `json:"plain"`
+	Omit      string            `json:"omit,omitempty"`
+	List      []string          `json:"list"`
+	OmitList  []string          `json:"omitList,omitempty"`
+	Ptr       *int              `json:"ptr,omitempty"`
+	Map       map[string]string `json:"map,omitempty"`
+	Zero      metav1.Time       `json:"zero,omitzero"`
+	Quantity  resource.Quantity `json:"quantity"`
+	Untagged  int
+	Skipped   int `json:"-"`
+	unexposed int
+}
+
+type embeddedProbe struct {
+	Promoted string `json:"promoted,omitempty"`
+}
+
+func TestTypedPatchStructs(t *testing.T) {
+	one := 1
+	base := func() *patchProbe {
+		return &patchProbe{Plain: "p", List: []string{"a"}, Map: map[string]string{"k": "v"}, Quantity: resource.MustParse("1Gi")}
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*patchProbe)
+		ops    int
+	}{
+		{"nothing", func(*patchProbe) {}, 0},
+		{"omitted field appears", func(p *patchProbe) { p.Omit = "x" }, 1},
+		{"a list appended to", func(p *patchProbe) { p.List = append(p.List, "b") }, 1},
+		{"a list to null", func(p *patchProbe) { p.List = nil }, 1},
+		{"null to an empty list", func(p *patchProbe) { p.List = nil; p.OmitList = []string{} }, 1},
+		{"an empty omitted list stays omitted", func(p *patchProbe) { p.OmitList = []string{} }, 0},
+		{"pointer set", func(p *patchProbe) { p.Ptr = &one }, 1},
+		{"map emptied", func(p *patchProbe) { p.Map = map[string]string{} }, 1},
+		{"map key with a slash", func(p *patchProbe) { p.Map = map[string]string{"k": "v", "a/b~c": "d"} }, 1},
+		{"omitzero time set", func(p *patchProbe) { p.Zero = metav1.Unix(1, 0) }, 1},
+		{"quantity, same value another spelling", func(p *patchProbe) { p.Quantity = resource.MustParse("1024Mi") }, 0},
+		{"quantity changed", func(p *patchProbe) { p.Quantity = resource.MustParse("2Gi") }, 1},
+		{"promoted field", func(p *patchProbe) { p.Promoted = "up" }, 1},
+		{"untagged field", func(p *patchProbe) { p.Untagged = 3 }, 1},
+		{"fields not encoded", func(p *patchProbe) { p.Skipped, p.unexposed = 1, 2 }, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, after := base(), base()
+			tc.change(after)
+			checkTypedPatch(t, before, after, tc.ops)
+		})
+	}
+}
+
+// checkTypedPatch: typedPatch(before, after) has ops operations, and applied
+// to before's encoding gives after's.
+func checkTypedPatch(t *testing.T, before, after any, ops int) {
+	t.Helper()
+	raw, err := typedPatch(before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countOps(t, raw); n != ops {
+		t.Errorf("%d operations, want %d: %s", n, ops, raw)
+	}
+	from, _ := json.Marshal(before)
+	to, _ := json.Marshal(after)
+	got := from
+	if raw != nil {
+		p, err := jsonpatchapply.DecodePatch(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err = p.Apply(from); err != nil {
+			t.Fatalf("apply %s to %s: %v", raw, from, err)
+		}
+	}
+	if !jsonEqual(t, got, to) {
+		t.Errorf("patch %s turns %s into %s, want %s", raw, from, got, to)
 	}
 }
 
@@ -192,39 +265,36 @@ func TestPatchKeepsUnknownFields(t *testing.T) {
 	}
 }
 
-// FuzzJSONPatch: for any two JSON objects, the patch turns one into the
-// other; for any bytes at all, jsonPatch returns (an error or a patch), never
-// panics.
-func FuzzJSONPatch(f *testing.F) {
+// FuzzTypedPatch: for any two JSON objects, decoded into any, the patch
+// turns one into the other.
+func FuzzTypedPatch(f *testing.F) {
 	for _, s := range [][2]string{
 		{`{"a":1}`, `{"a":[1,{"b":"\u003c/x\u003e"}],"c\"d":null}`},
 		{`{"k\\/~":{"x":[1,2,3]}}`, `{"k\\/~":{"x":[3,2,1,0]}}`},
 		{`{"a":[{"b":[]}]}`, `{"a":[{"b":[{}]},"s"]}`},
 		{`{"a":"}]"}`, `{"a":"[{"}`},
-		{`{`, `}`},
+		{`{"a":[1,2,1]}`, `{"a":[1]}`},
 	} {
 		f.Add([]byte(s[0]), []byte(s[1]))
 	}
 	f.Fuzz(func(t *testing.T, a, b []byte) {
-		_, _ = jsonPatch(a, b) // any bytes: no panic
 		var ma, mb map[string]any
 		if json.Unmarshal(a, &ma) != nil || json.Unmarshal(b, &mb) != nil || ma == nil || mb == nil {
 			return
 		}
-		// Compact as encoding/json would give them to the webhook.
-		ca, _ := json.Marshal(ma)
-		cb, _ := json.Marshal(mb)
-		raw, err := jsonPatch(ca, cb)
+		raw, err := typedPatch(&ma, &mb)
 		if err != nil {
-			t.Fatalf("jsonPatch(%s, %s): %v", ca, cb, err)
+			t.Fatalf("typedPatch(%s, %s): %v", a, b, err)
 		}
 		if hasEmptyKey(ma) || hasEmptyKey(mb) {
 			// The patch is right (RFC 6901 spells key "" as "/"), but
 			// evanphx/json-patch, here and in the API server, drops empty
 			// tokens when it applies one; no pod has an empty key (the API
-			// server's validation refuses it), so only the no-panic part holds.
+			// server's validation refuses it), so only the no-error part holds.
 			return
 		}
+		ca, _ := json.Marshal(ma)
+		cb, _ := json.Marshal(mb)
 		if raw == nil {
 			if !bytes.Equal(ca, cb) {
 				t.Fatalf("no operations for %s -> %s", ca, cb)
