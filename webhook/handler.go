@@ -38,8 +38,14 @@ var _ admission.Handler = (*Handler)(nil)
 
 // Handle implements admission.Handler.
 func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	return h.handleDecoded(ctx, req, nil)
+}
+
+// handleDecoded is Handle for a request whose pod is decoded already (nil:
+// decode req.Object.Raw).
+func (h *Handler) handleDecoded(ctx context.Context, req admission.Request, pod *corev1.Pod) admission.Response {
 	start := time.Now()
-	resp, result := h.handle(ctx, req)
+	resp, result := h.handle(ctx, req, pod)
 	h.Metrics.observe(result, time.Since(start))
 	log := logr.FromContextOrDiscard(ctx).WithValues("uid", req.UID, "namespace", req.Namespace, "name", req.Name)
 	switch result {
@@ -60,7 +66,7 @@ const (
 	resultError   = "error"
 )
 
-func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.Response, string) {
+func (h *Handler) handle(ctx context.Context, req admission.Request, pod *corev1.Pod) (admission.Response, string) {
 	if req.Kind != podKind {
 		return admission.Errored(http.StatusBadRequest,
 			fmt.Errorf("kind %s/%s %s is not handled: this webhook mutates v1 Pods", req.Kind.Group, req.Kind.Version, req.Kind.Kind)), resultError
@@ -72,7 +78,12 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		return admission.Errored(http.StatusBadRequest,
 			fmt.Errorf("operation %s is not handled: register this webhook for CREATE only", req.Operation)), resultError
 	}
-	pod, err := decodePod(req.Object.Raw)
+	var err error
+	if pod == nil {
+		pod, err = decodePod(req.Object.Raw)
+	} else {
+		err = checkPodType(pod)
+	}
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err), resultError
 	}
@@ -114,8 +125,16 @@ func decodePod(raw []byte) (*corev1.Pod, error) {
 	if err := json.Unmarshal(raw, pod); err != nil {
 		return nil, fmt.Errorf("decode pod: %w", err)
 	}
-	if (pod.Kind != "" && pod.Kind != "Pod") || (pod.APIVersion != "" && pod.APIVersion != "v1") {
-		return nil, fmt.Errorf("object is %s %s, not a v1 Pod", pod.APIVersion, pod.Kind)
+	if err := checkPodType(pod); err != nil {
+		return nil, err
 	}
 	return pod, nil
+}
+
+// checkPodType refuses an object that says it is something else.
+func checkPodType(pod *corev1.Pod) error {
+	if (pod.Kind != "" && pod.Kind != "Pod") || (pod.APIVersion != "" && pod.APIVersion != "v1") {
+		return fmt.Errorf("object is %s %s, not a v1 Pod", pod.APIVersion, pod.Kind)
+	}
+	return nil
 }

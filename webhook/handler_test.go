@@ -11,7 +11,9 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -195,6 +197,8 @@ func TestHandlerAnswers(t *testing.T) {
 		{name: "wrong kind", body: review(t, admissionv1.Create, svcKind, "apps", svc), code: http.StatusBadRequest, msg: "this webhook mutates v1 Pods"},
 		{name: "non-pod object", body: review(t, admissionv1.Create, podKind, "apps", svc), code: http.StatusBadRequest, msg: "not a v1 Pod"},
 		{name: "object not json", body: review(t, admissionv1.Create, podKind, "apps", "a string"), code: http.StatusBadRequest, msg: "decode"},
+		{name: "a pod field of the wrong type", body: review(t, admissionv1.Create, podKind, "apps", json.RawMessage(`{"spec":{"containers":"x"}}`)),
+			code: http.StatusBadRequest, msg: "decode pod"},
 		{name: "no object", body: review(t, admissionv1.Create, podKind, "apps", nil), code: http.StatusBadRequest, msg: "no object"},
 		{name: "delete", body: review(t, admissionv1.Delete, podKind, "apps", testPod(nil)), code: http.StatusBadRequest, msg: "operation DELETE is not handled"},
 	}
@@ -218,6 +222,46 @@ func TestHandlerAnswers(t *testing.T) {
 				t.Fatalf("message %q does not contain %q", resp.Result.Message, tc.msg)
 			}
 		})
+	}
+}
+
+// podReview, the one-pass decode, reads a pod's review as the general decode
+// of the review and then of its object does: every field of the request, and
+// the same pod.
+func TestPodReviewDecodesTheWholeRequest(t *testing.T) {
+	dry := true
+	pod := withCommands(testPod(nil))
+	raw, _ := json.Marshal(pod)
+	ar := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID: "u-1", Kind: podKind, Resource: metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+			RequestKind: &podKind, RequestResource: &metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+			Name: "web-1", Namespace: "apps", Operation: admissionv1.Create,
+			UserInfo: authenticationv1.UserInfo{Username: "system:serviceaccount:apps:deployer", Groups: []string{"system:serviceaccounts"}},
+			Object:   runtime.RawExtension{Raw: raw}, DryRun: &dry,
+			Options: runtime.RawExtension{Raw: []byte(`{"apiVersion":"meta.k8s.io/v1","kind":"CreateOptions"}`)},
+		},
+	}
+	body, _ := json.Marshal(ar)
+	var general admissionv1.AdmissionReview
+	var fast podReview
+	if err := json.Unmarshal(body, &general); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(body, &fast); err != nil {
+		t.Fatal(err)
+	}
+	want, err := decodePod(general.Request.Object.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	general.Request.Object = runtime.RawExtension{}
+	if fast.APIVersion != general.APIVersion || !equality.Semantic.DeepEqual(&fast.Request.AdmissionRequest, general.Request) {
+		t.Fatalf("the request differs:\n%+v\nwant\n%+v", fast.Request.AdmissionRequest, *general.Request)
+	}
+	if !equality.Semantic.DeepEqual(fast.Request.Object, want) || !equality.Semantic.DeepEqual(want, pod) {
+		t.Fatalf("the pod differs:\n%+v\nwant\n%+v", fast.Request.Object, want)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
@@ -97,9 +98,20 @@ func (h *Handler) serve(r *http.Request) (ar admissionv1.AdmissionReview, resp a
 
 // admit decodes the review in body and runs Handle: the CPU of an admission
 // (see onWarmStack). An error is the request's: it answers 400.
+//
+// A pod's CREATE, nearly every review, is decoded in one pass, the pod with
+// the review (podReview); encoding/json would otherwise scan the pod's bytes
+// four times (the review's validity check and decode, the pod's) and copy
+// them once. Any other review, or one that does not decode so, takes the
+// general decode, whose errors name what is wrong.
 func (h *Handler) admit(ctx context.Context, ar admissionv1.AdmissionReview, body []byte) (admissionv1.AdmissionReview, admission.Response, error) {
+	var pod *corev1.Pod
 	var in admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &in); err != nil {
+	var fast podReview
+	if json.Unmarshal(body, &fast) == nil && fast.Request != nil && fast.Request.Object != nil &&
+		fast.Request.Kind == podKind && fast.Request.SubResource == "" && fast.Request.Operation == admissionv1.Create {
+		in.APIVersion, in.Request, pod = fast.APIVersion, &fast.Request.AdmissionRequest, fast.Request.Object
+	} else if err := json.Unmarshal(body, &in); err != nil {
 		return ar, admission.Response{}, fmt.Errorf("decode the AdmissionReview: %w", err)
 	}
 	if in.Request == nil {
@@ -109,7 +121,7 @@ func (h *Handler) admit(ctx context.Context, ar admissionv1.AdmissionReview, bod
 		ar.APIVersion = in.APIVersion
 	}
 	req := admission.Request{AdmissionRequest: *in.Request}
-	resp := h.handleSafely(logr.NewContext(ctx, h.Log), req)
+	resp := h.handleSafely(logr.NewContext(ctx, h.Log), req, pod)
 	// Complete sets the UID and the status code and encodes the patch.
 	if err := resp.Complete(req); err != nil {
 		resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode the patch: %w", err))
@@ -118,8 +130,21 @@ func (h *Handler) admit(ctx context.Context, ar admissionv1.AdmissionReview, bod
 	return ar, resp, nil
 }
 
-// handleSafely is Handle, with a panic turned into an error answer.
-func (h *Handler) handleSafely(ctx context.Context, req admission.Request) (resp admission.Response) {
+// podReview is an AdmissionReview whose object is decoded as a Pod in the
+// review's own decode: its Object shadows AdmissionRequest's (encoding/json
+// takes the shallower of two fields of one name), which stays empty.
+type podReview struct {
+	APIVersion string      `json:"apiVersion"`
+	Request    *podRequest `json:"request"`
+}
+
+type podRequest struct {
+	admissionv1.AdmissionRequest
+	Object *corev1.Pod `json:"object"`
+}
+
+// handleSafely is handleDecoded, with a panic turned into an error answer.
+func (h *Handler) handleSafely(ctx context.Context, req admission.Request, pod *corev1.Pod) (resp admission.Response) {
 	defer func() {
 		if p := recover(); p != nil {
 			h.Metrics.observe(resultError, 0)
@@ -127,5 +152,5 @@ func (h *Handler) handleSafely(ctx context.Context, req admission.Request) (resp
 			resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("panic: %v [recovered]", p))
 		}
 	}()
-	return h.Handle(ctx, req)
+	return h.handleDecoded(ctx, req, pod)
 }
