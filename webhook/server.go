@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"sync/atomic"
 
 	"github.com/go-logr/logr"
@@ -108,6 +109,11 @@ func Run(ctx context.Context, o *Options) error {
 			return fmt.Errorf("watch ServiceAccounts: %w", err)
 		}
 		warm.synced.Store(true)
+		// Start-up's garbage (the scheme, the first lists' decoding) goes
+		// back to the OS once, now, rather than sitting in RSS until the
+		// scavenger finds it: BenchmarkAdmissionTLS500RPS's ready RSS went
+		// from 24.3-24.6 to 23.7-23.9 MiB.
+		debug.FreeOSMemory()
 		return nil
 	})); err != nil {
 		return err
