@@ -138,12 +138,13 @@ func FuzzMutate(f *testing.F) {
 func checkHandlerPatch(t *testing.T, pod *corev1.Pod, ns string, cfg Config, lk Lookups) {
 	t.Helper()
 	owned := pod.DeepCopy()
-	before := snapshot(owned)
+	before := takeSnapshot(owned)
+	defer before.release()
 	out, _, _, err := mutateOwned(context.Background(), owned, ns, cfg, lk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := typedPatch(before, out)
+	raw, err := typedPatch(&before.pod, out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,8 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, pod *corev1
 	// and the patch is the difference from its snapshot. Both are typed
 	// values, so fields this build's API types do not know (a newer API
 	// server's) are in neither, and never patched away.
-	before := snapshot(pod)
+	before := takeSnapshot(pod)
+	defer before.release()
 	out, outcome, warnings, err := mutateOwned(ctx, pod, req.Namespace, h.Config, h.Lookups)
 	var denied *DeniedError
 	switch {
@@ -102,7 +103,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, pod *corev1
 	case outcome == Skipped:
 		return admission.Allowed(""), resultSkipped
 	}
-	patch, err := typedPatch(before, out)
+	patch, err := typedPatch(&before.pod, out)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("patch the pod: %w", err)), resultError
 	}
