@@ -9,8 +9,11 @@
 //     dispatch on the mode to its mutator — csiMutator (csi.go) or initMutator
 //     (init.go) —, add the exec wrapper when asked (exec.go), and mark
 //     the pod with status: injected;
-//   - Handler, a thin admission layer that decodes the request, calls Mutate
-//     and answers with a JSON patch from jsonPatch (patch.go).
+//   - Handler, a thin admission layer that decodes the request (the review
+//     and its pod in one pass, review.go), mutates its own decode of the pod
+//     after a snapshot (takeSnapshot), and answers with the JSON patch from
+//     the snapshot to the mutated pod, computed on the typed values
+//     (typedPatch, patch.go).
 //
 // Which pods are mutated: those whose namespace carries the label
 // aws-secrets-injector.io/inject=enabled (namespaceSelector) and that carry

@@ -22,7 +22,7 @@ const MutatePath = "/mutate-pods"
 var podKind = metav1.GroupVersionKind{Group: "", Version: "v1", Kind: "Pod"}
 
 // Handler is the admission layer over Mutate: it checks the request, decodes
-// the pod, calls Mutate and turns the result into a JSON patch (jsonPatch).
+// the pod, calls Mutate and turns the result into a JSON patch (typedPatch).
 type Handler struct {
 	// Config is the mutation configuration.
 	Config Config
