@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode"
 	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
@@ -73,10 +75,11 @@ func takeSnapshot(pod *corev1.Pod) *snapshot {
 	s := snapshots.Get().(*snapshot)
 	s.pod = *pod
 	s.pod.Annotations = maps.Clone(pod.Annotations)
-	s.containers = append(s.containers[:0], pod.Spec.Containers...)
-	if pod.Spec.Containers == nil {
-		s.pod.Spec.Containers = nil // null, not [], in the encoding
-	} else {
+	if pod.Spec.Containers != nil { // nil stays nil (null), [] stays [] even in a fresh snapshot
+		if s.containers == nil {
+			s.containers = make([]corev1.Container, 0, len(pod.Spec.Containers))
+		}
+		s.containers = append(s.containers[:0], pod.Spec.Containers...)
 		s.pod.Spec.Containers = s.containers
 	}
 	return s
@@ -204,7 +207,7 @@ func (d *differ) value(p *plan, a, b reflect.Value) error {
 		}
 		return nil
 	}
-	if !a.Equal(b) { // bool, numbers
+	if !a.Equal(b) || (p.shape == shapeFloat && math.Signbit(a.Float()) != math.Signbit(b.Float())) { // bool, numbers; 0 and -0 encode apart
 		return d.set("replace", b)
 	}
 	return nil
@@ -317,15 +320,15 @@ func sortedKeys(m reflect.Value) []reflect.Value {
 func (d *differ) array(p *plan, a, b reflect.Value) error {
 	na, nb := a.Len(), b.Len()
 	pre := 0
-	for pre < na && pre < nb && sameElem(a.Index(pre), b.Index(pre)) {
+	elem := p.elemPlan()
+	for pre < na && pre < nb && sameElem(elem, a.Index(pre), b.Index(pre)) {
 		pre++
 	}
 	suf := 0
-	for suf < na-pre && suf < nb-pre && sameElem(a.Index(na-1-suf), b.Index(nb-1-suf)) {
+	for suf < na-pre && suf < nb-pre && sameElem(elem, a.Index(na-1-suf), b.Index(nb-1-suf)) {
 		suf++
 	}
 	ma, mb := na-pre-suf, nb-pre-suf
-	elem := p.elemPlan()
 	each := func(from, to, step int, do func(i int) error) error {
 		for i := from; i != to; i += step {
 			d.path = append(d.path, strconv.Itoa(i))
@@ -344,15 +347,22 @@ func (d *differ) array(p *plan, a, b reflect.Value) error {
 	return each(pre, pre+mb, 1, func(i int) error { return d.set("add", b.Index(i)) })
 }
 
-// sameElem reports whether two slice elements (addressable) are the same
-// bytes or deeply equal; reflect.DeepEqual stops at equal pointers, slices
-// and maps, which is what a snapshot shares. Deeply equal values encode alike. The converse
-// does not hold (a nil and an empty omitted list): such a pair is diffed,
-// which costs a walk and finds nothing.
-func sameElem(x, y reflect.Value) bool {
+// sameElem reports whether two slice elements (addressable) of p's type
+// encode alike: the same bytes, or deeply equal where that implies it.
+// reflect.DeepEqual stops at equal pointers, slices and maps, which is what
+// a snapshot shares; it calls 0 and -0 equal, which encode apart, so an
+// element type that may hold a float is compared by its encoding instead.
+// The converse does not hold (a nil and an empty omitted list): such a pair
+// is diffed, which costs a walk and finds nothing.
+func sameElem(p *plan, x, y reflect.Value) bool {
 	px, py := x.Addr().UnsafePointer(), y.Addr().UnsafePointer()
 	if sameBytes(px, py, x.Type().Size()) { // see object
 		return true
+	}
+	if !p.floatFree() {
+		ex, errx := encodeValue(x)
+		ey, erry := encodeValue(y)
+		return errx == nil && erry == nil && string(ex) == string(ey)
 	}
 	return reflect.DeepEqual(x.Addr().Interface(), y.Addr().Interface())
 }
@@ -367,7 +377,8 @@ var (
 type shape uint8
 
 const (
-	shapeScalar    shape = iota // bool, numbers: compared
+	shapeScalar    shape = iota // bool, integers: compared
+	shapeFloat                  // compared, and the sign of a zero
 	shapeString                 // compared
 	shapeLeaf                   // compared by its encoding
 	shapePointer                // descended when the two differ
@@ -385,6 +396,54 @@ type plan struct {
 	shape  shape
 	fields []fieldInfo
 	elem   atomic.Pointer[plan]
+	floats atomic.Uint32 // floatsUnknown until floatFree works it out
+}
+
+// floatFree reports whether no value of p's type can hold a float (none of
+// its fields, elements or pointees, at any depth, is a float, a complex or an
+// interface), worked out once.
+func (p *plan) floatFree() bool {
+	switch p.floats.Load() {
+	case floatsNone:
+		return true
+	case floatsMaybe:
+		return false
+	}
+	free := floatFreeType(p.t, map[reflect.Type]bool{})
+	if free {
+		p.floats.Store(floatsNone)
+	} else {
+		p.floats.Store(floatsMaybe)
+	}
+	return free
+}
+
+const (
+	floatsUnknown uint32 = iota
+	floatsNone
+	floatsMaybe
+)
+
+func floatFreeType(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return true // what a cycle holds is found on the way round
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128, reflect.Interface:
+		return false
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return floatFreeType(t.Elem(), seen)
+	case reflect.Map:
+		return floatFreeType(t.Key(), seen) && floatFreeType(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if !floatFreeType(t.Field(i).Type, seen) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (p *plan) elemPlan() *plan {
@@ -456,9 +515,10 @@ func shapeOf(t reflect.Type) shape {
 		}
 	case reflect.String:
 		return shapeString
+	case reflect.Float32, reflect.Float64:
+		return shapeFloat
 	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
-		reflect.Float32, reflect.Float64:
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		return shapeScalar
 	}
 	return shapeLeaf // encoding/json's own verdict (an error for a channel)
@@ -479,6 +539,9 @@ func (p *plan) addFields(t reflect.Type, at []int, base uintptr, depth int) bool
 			continue
 		}
 		name, opts, _ := strings.Cut(tag, ",")
+		if !validTagName(name) {
+			name = "" // encoding/json's verdict: the Go name, and an embedded struct is promoted
+		}
 		index := append(slices.Clip(at), i)
 		if sf.Anonymous && name == "" {
 			switch sf.Type.Kind() {
@@ -522,6 +585,22 @@ func (p *plan) addFields(t reflect.Type, at []int, base uintptr, depth int) bool
 	return true
 }
 
+// validTagName is encoding/json's test of a tag's name: letters, digits and
+// ASCII punctuation but the quote, backslash and comma.
+func validTagName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c):
+		case !unicode.IsLetter(c) && !unicode.IsDigit(c):
+			return false
+		}
+	}
+	return true
+}
+
 // isEmpty is encoding/json's omitempty test.
 func isEmpty(v reflect.Value) bool {
 	switch v.Kind() {
@@ -536,14 +615,19 @@ func isEmpty(v reflect.Value) bool {
 }
 
 // isZero is encoding/json's omitzero test: the type's IsZero method when it
-// has one (m, worked out with the field's plan), else the zero value.
+// has one (m, worked out with the field's plan; a nil pointer or interface,
+// or an interface holding a nil pointer, is zero without a call), else the
+// zero value.
 func isZero(v reflect.Value, m zeroMethod) bool {
-	switch {
-	case v.Kind() == reflect.Pointer && v.IsNil():
-		return true
-	case m == zeroValue:
+	switch m {
+	case zeroValue:
+		if k := v.Kind(); k == reflect.Pointer || k == reflect.Interface {
+			if v.IsNil() || (k == reflect.Interface && v.Elem().Kind() == reflect.Pointer && v.Elem().IsNil()) {
+				return true
+			}
+		}
 		return v.Interface().(interface{ IsZero() bool }).IsZero()
-	case m == zeroPointer:
+	case zeroPointer:
 		if !v.CanAddr() {
 			c := reflect.New(v.Type()).Elem()
 			c.Set(v)

@@ -10,6 +10,7 @@ import (
 
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -37,6 +38,8 @@ func TestTypedPatchJSONValues(t *testing.T) {
 		{"array to object", `{"v":[1]}`, `{"v":{"a":1}}`, 1},
 		{"to null", `{"v":[1]}`, `{"v":null}`, 1},
 		{"emptied", `{"v":[1,2]}`, `{"v":[]}`, 2},
+		{"zero to negative zero", `{"a":0}`, `{"a":-0}`, 1},
+		{"zero to negative zero in a list", `{"v":[0,1]}`, `{"v":[-0,1]}`, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var from, to any
@@ -68,7 +71,17 @@ type patchProbe struct {
 	Untagged  int
 	Skipped   int `json:"-"`
 	unexposed int
+	BadName   int       `json:"a'b"` //nolint:staticcheck // not a valid name, on purpose: encoding/json uses BadName
+	Zeroer    zeroProbe `json:"zeroer,omitzero"`
 }
+
+// zeroProbe is an interface type with IsZero: encoding/json omits a nil one,
+// or one holding a nil pointer, without calling it.
+type zeroProbe interface{ IsZero() bool }
+
+type countZero struct{ n int }
+
+func (c *countZero) IsZero() bool { return c.n == 0 }
 
 type embeddedProbe struct {
 	Promoted string `json:"promoted,omitempty"`
@@ -99,12 +112,40 @@ func TestTypedPatchStructs(t *testing.T) {
 		{"promoted field", func(p *patchProbe) { p.Promoted = "up" }, 1},
 		{"untagged field", func(p *patchProbe) { p.Untagged = 3 }, 1},
 		{"fields not encoded", func(p *patchProbe) { p.Skipped, p.unexposed = 1, 2 }, 0},
+		{"a field whose tag name is not valid", func(p *patchProbe) { p.BadName = 4 }, 1},
+		{"an omitzero interface holding a nil pointer", func(p *patchProbe) { p.Zeroer = (*countZero)(nil) }, 0},
+		{"an omitzero interface holding a zero", func(p *patchProbe) { p.Zeroer = &countZero{} }, 0},
+		{"an omitzero interface holding a non-zero", func(p *patchProbe) { p.Zeroer = &countZero{n: 1} }, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before, after := base(), base()
 			tc.change(after)
 			checkTypedPatch(t, before, after, tc.ops)
 		})
+	}
+}
+
+// A snapshot keeps an empty list of containers empty, not null, whether or
+// not its pooled array was used before.
+func TestSnapshotKeepsEmptyContainers(t *testing.T) {
+	for range 2 {
+		pod := testPod(nil)
+		pod.Spec.Containers = []corev1.Container{}
+		s := takeSnapshot(pod)
+		if s.pod.Spec.Containers == nil {
+			t.Fatal("an empty list of containers became nil")
+		}
+		if raw, err := typedPatch(&s.pod, pod); err != nil || raw != nil {
+			t.Fatalf("patch %s, %v: want none", raw, err)
+		}
+		s.release()
+	}
+	pod := testPod(nil)
+	pod.Spec.Containers = nil
+	s := takeSnapshot(pod)
+	defer s.release()
+	if s.pod.Spec.Containers != nil {
+		t.Fatal("nil containers became a list")
 	}
 }
 
