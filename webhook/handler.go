@@ -38,13 +38,13 @@ var _ admission.Handler = (*Handler)(nil)
 
 // Handle implements admission.Handler.
 func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
-	return h.handleDecoded(ctx, req, nil)
+	return h.handleDecoded(ctx, req, nil, time.Now())
 }
 
 // handleDecoded is Handle for a request whose pod is decoded already (nil:
-// decode req.Object.Raw).
-func (h *Handler) handleDecoded(ctx context.Context, req admission.Request, pod *corev1.Pod) admission.Response {
-	start := time.Now()
+// decode req.Object.Raw), from start, when its decode began (the latency
+// metric's start).
+func (h *Handler) handleDecoded(ctx context.Context, req admission.Request, pod *corev1.Pod, start time.Time) admission.Response {
 	resp, result := h.handle(ctx, req, pod)
 	h.Metrics.observe(result, time.Since(start))
 	log := logr.FromContextOrDiscard(ctx).WithValues("uid", req.UID, "namespace", req.Namespace, "name", req.Name)

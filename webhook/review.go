@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -105,11 +106,10 @@ func (h *Handler) serve(r *http.Request) (ar admissionv1.AdmissionReview, resp a
 // them once. Any other review, or one that does not decode so, takes the
 // general decode, whose errors name what is wrong.
 func (h *Handler) admit(ctx context.Context, ar admissionv1.AdmissionReview, body []byte) (admissionv1.AdmissionReview, admission.Response, error) {
+	start := time.Now()
 	var pod *corev1.Pod
 	var in admissionv1.AdmissionReview
-	var fast podReview
-	if json.Unmarshal(body, &fast) == nil && fast.Request != nil && fast.Request.Object != nil &&
-		fast.Request.Kind == podKind && fast.Request.SubResource == "" && fast.Request.Operation == admissionv1.Create {
+	if fast, ok := decodePodReview(body); ok {
 		in.APIVersion, in.Request, pod = fast.APIVersion, &fast.Request.AdmissionRequest, fast.Request.Object
 	} else if err := json.Unmarshal(body, &in); err != nil {
 		return ar, admission.Response{}, fmt.Errorf("decode the AdmissionReview: %w", err)
@@ -121,13 +121,29 @@ func (h *Handler) admit(ctx context.Context, ar admissionv1.AdmissionReview, bod
 		ar.APIVersion = in.APIVersion
 	}
 	req := admission.Request{AdmissionRequest: *in.Request}
-	resp := h.handleSafely(logr.NewContext(ctx, h.Log), req, pod)
+	resp := h.handleSafely(logr.NewContext(ctx, h.Log), req, pod, start)
 	// Complete sets the UID and the status code and encodes the patch.
 	if err := resp.Complete(req); err != nil {
 		resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode the patch: %w", err))
 		resp.UID = req.UID
 	}
 	return ar, resp, nil
+}
+
+// decodePodReview is the one-pass decode of a pod's CREATE review; false
+// for anything else. A panic in a type's UnmarshalJSON is false too: the
+// general path decodes the pod again inside handleSafely, which answers it.
+func decodePodReview(body []byte) (r podReview, ok bool) {
+	defer func() {
+		if recover() != nil {
+			r, ok = podReview{}, false
+		}
+	}()
+	if json.Unmarshal(body, &r) != nil || r.Request == nil || r.Request.Object == nil {
+		return podReview{}, false
+	}
+	q := r.Request
+	return r, q.Kind == podKind && q.SubResource == "" && q.Operation == admissionv1.Create
 }
 
 // podReview is an AdmissionReview whose object is decoded as a Pod in the
@@ -144,7 +160,7 @@ type podRequest struct {
 }
 
 // handleSafely is handleDecoded, with a panic turned into an error answer.
-func (h *Handler) handleSafely(ctx context.Context, req admission.Request, pod *corev1.Pod) (resp admission.Response) {
+func (h *Handler) handleSafely(ctx context.Context, req admission.Request, pod *corev1.Pod, start time.Time) (resp admission.Response) {
 	defer func() {
 		if p := recover(); p != nil {
 			h.Metrics.observe(resultError, 0)
@@ -152,5 +168,5 @@ func (h *Handler) handleSafely(ctx context.Context, req admission.Request, pod *
 			resp = admission.Errored(http.StatusInternalServerError, fmt.Errorf("panic: %v [recovered]", p))
 		}
 	}()
-	return h.handleDecoded(ctx, req, pod)
+	return h.handleDecoded(ctx, req, pod, start)
 }
