@@ -100,11 +100,12 @@ func (h *Handler) serve(r *http.Request) (ar admissionv1.AdmissionReview, resp a
 // admit decodes the review in body and runs Handle: the CPU of an admission
 // (see onWarmStack). An error is the request's: it answers 400.
 //
-// A pod's CREATE, nearly every review, is decoded in one pass, the pod with
-// the review (podReview); encoding/json would otherwise scan the pod's bytes
-// four times (the review's validity check and decode, the pod's) and copy
-// them once. Any other review, or one that does not decode so, takes the
-// general decode, whose errors name what is wrong.
+// The review is decoded in one pass, the object as a Pod with the review
+// (podReview); encoding/json would otherwise scan the pod's bytes four times
+// (the review's validity check and decode, the pod's) and copy them once.
+// handle checks the kind and the operation either way. A review whose object
+// is missing or does not decode so takes the general decode, whose errors
+// name what is wrong.
 func (h *Handler) admit(ctx context.Context, ar admissionv1.AdmissionReview, body []byte) (admissionv1.AdmissionReview, admission.Response, error) {
 	start := time.Now()
 	var pod *corev1.Pod
@@ -130,9 +131,10 @@ func (h *Handler) admit(ctx context.Context, ar admissionv1.AdmissionReview, bod
 	return ar, resp, nil
 }
 
-// decodePodReview is the one-pass decode of a pod's CREATE review; false
-// for anything else. A panic in a type's UnmarshalJSON is false too: the
-// general path decodes the pod again inside handleSafely, which answers it.
+// decodePodReview is the one-pass decode of a review with a pod; false when
+// the review has no object or it does not decode as one. A panic in a type's
+// UnmarshalJSON is false too: the general path decodes the pod again inside
+// handleSafely, which answers it.
 func decodePodReview(body []byte) (r podReview, ok bool) {
 	defer func() {
 		if recover() != nil {
@@ -142,8 +144,7 @@ func decodePodReview(body []byte) (r podReview, ok bool) {
 	if json.Unmarshal(body, &r) != nil || r.Request == nil || r.Request.Object == nil {
 		return podReview{}, false
 	}
-	q := r.Request
-	return r, q.Kind == podKind && q.SubResource == "" && q.Operation == admissionv1.Create
+	return r, true
 }
 
 // podReview is an AdmissionReview whose object is decoded as a Pod in the
