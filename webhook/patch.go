@@ -359,7 +359,7 @@ func sameElem(p *plan, x, y reflect.Value) bool {
 	if sameBytes(px, py, x.Type().Size()) { // see object
 		return true
 	}
-	if !p.floatFree() {
+	if !p.floatFree {
 		ex, errx := encodeValue(x)
 		ey, erry := encodeValue(y)
 		return errx == nil && erry == nil && string(ex) == string(ey)
@@ -396,33 +396,11 @@ type plan struct {
 	shape  shape
 	fields []fieldInfo
 	elem   atomic.Pointer[plan]
-	floats atomic.Uint32 // floatsUnknown until floatFree works it out
+	// floatFree: no value of the type can hold a float (none of its
+	// fields, elements or pointees, at any depth, is a float, a complex or
+	// an interface).
+	floatFree bool
 }
-
-// floatFree reports whether no value of p's type can hold a float (none of
-// its fields, elements or pointees, at any depth, is a float, a complex or an
-// interface), worked out once.
-func (p *plan) floatFree() bool {
-	switch p.floats.Load() {
-	case floatsNone:
-		return true
-	case floatsMaybe:
-		return false
-	}
-	free := floatFreeType(p.t, map[reflect.Type]bool{})
-	if free {
-		p.floats.Store(floatsNone)
-	} else {
-		p.floats.Store(floatsMaybe)
-	}
-	return free
-}
-
-const (
-	floatsUnknown uint32 = iota
-	floatsNone
-	floatsMaybe
-)
 
 func floatFreeType(t reflect.Type, seen map[reflect.Type]bool) bool {
 	if seen[t] {
@@ -485,7 +463,7 @@ func planOf(t reflect.Type) *plan {
 	if p, ok := plans.Load(t); ok {
 		return p.(*plan)
 	}
-	p := &plan{t: t, shape: shapeOf(t)}
+	p := &plan{t: t, shape: shapeOf(t), floatFree: floatFreeType(t, map[reflect.Type]bool{})}
 	if p.shape == shapeStruct && !p.addFields(t, nil, 0, 0) {
 		p.shape, p.fields = shapeLeaf, nil
 	}
