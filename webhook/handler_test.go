@@ -61,18 +61,26 @@ func post(t *testing.T, h *Handler, body []byte, contentType string) *admissionv
 	return out.Response
 }
 
+// applyPatch is doc with the JSON patch applied, as the API server applies
+// a webhook's patch.
+func applyPatch(t *testing.T, doc, patch []byte) []byte {
+	t.Helper()
+	p, err := jsonpatch.DecodePatch(patch)
+	if err != nil {
+		t.Fatalf("decode patch %s: %v", patch, err)
+	}
+	patched, err := p.Apply(doc)
+	if err != nil {
+		t.Fatalf("apply patch %s to %s: %v", patch, doc, err)
+	}
+	return patched
+}
+
 // patchedYAML is pod with the JSON patch applied, as YAML.
 func patchedYAML(t *testing.T, pod *corev1.Pod, patch []byte) []byte {
 	t.Helper()
 	raw, _ := json.Marshal(pod)
-	p, err := jsonpatch.DecodePatch(patch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	patched, err := p.Apply(raw)
-	if err != nil {
-		t.Fatalf("apply patch %s: %v", patch, err)
-	}
+	patched := applyPatch(t, raw, patch)
 	var got corev1.Pod
 	if err := json.Unmarshal(patched, &got); err != nil {
 		t.Fatal(err)
