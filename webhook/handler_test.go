@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -252,25 +253,86 @@ func TestPodReviewDecodesTheWholeRequest(t *testing.T) {
 		},
 	}
 	body, _ := json.Marshal(ar)
+	fast, ok := decodePodReview(body)
+	if !ok {
+		t.Fatal("the one-pass decode refused a review the API server could send")
+	}
+	if !equality.Semantic.DeepEqual(fast.Request.Object, pod) {
+		t.Fatalf("the pod differs:\n%+v\nwant\n%+v", fast.Request.Object, pod)
+	}
+	checkSameReview(t, body, fast)
+}
+
+// TestPodReviewFallsBack: what the one-pass decode takes and what it leaves
+// to the general decode, whose answers it must give either way.
+func TestPodReviewFallsBack(t *testing.T) {
+	for _, c := range []struct {
+		name, body string
+		onePass    bool
+	}{
+		{"names in another case, as encoding/json matches them", `{"request":{"uid":"u","object":{"Metadata":{"NAME":"a"},"spec":{"containers":[{"name":"c"}]}}}}`, true},
+		{"a null pod field", `{"request":{"object":{"metadata":{"creationTimestamp":null},"spec":{"containers":null}}}}`, true},
+		{"a name twice", `{"request":{"object":{"metadata":{"name":"a","name":"b"}}}}`, false},
+		{"a name twice in two cases", `{"request":{"object":{"metadata":{"name":"a","Name":"b"}}}}`, false},
+		{"invalid UTF-8", "{\"request\":{\"object\":{\"metadata\":{\"name\":\"a\xff\"}}}}", false},
+		{"no object", `{"request":{"uid":"u"}}`, false},
+		{"a null object", `{"request":{"object":null}}`, false},
+		{"no request", `{"apiVersion":"admission.k8s.io/v1"}`, false},
+		{"a pod field of the wrong type", `{"request":{"object":{"spec":{"containers":{}}}}}`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fast, ok := decodePodReview([]byte(c.body))
+			if ok != c.onePass {
+				t.Fatalf("one pass: %v, want %v", ok, c.onePass)
+			}
+			if ok {
+				checkSameReview(t, []byte(c.body), fast)
+			}
+		})
+	}
+}
+
+// checkSameReview fails the test unless the general decode of body (the
+// review, then its object as a Pod) gives what the one-pass decode gave.
+func checkSameReview(t *testing.T, body []byte, fast podReview) {
+	t.Helper()
 	var general admissionv1.AdmissionReview
-	var fast podReview
 	if err := json.Unmarshal(body, &general); err != nil {
-		t.Fatal(err)
+		t.Fatalf("the one-pass decode took a review the general one refuses (%v): %s", err, body)
 	}
-	if err := json.Unmarshal(body, &fast); err != nil {
-		t.Fatal(err)
+	if general.Request == nil {
+		t.Fatalf("the one-pass decode found a request the general one does not: %s", body)
 	}
-	want, err := decodePod(general.Request.Object.Raw)
-	if err != nil {
-		t.Fatal(err)
+	var want corev1.Pod
+	if err := json.Unmarshal(general.Request.Object.Raw, &want); err != nil {
+		t.Fatalf("the one-pass decode took a pod the general one refuses (%v): %s", err, body)
 	}
 	general.Request.Object = runtime.RawExtension{}
-	if fast.APIVersion != general.APIVersion || !equality.Semantic.DeepEqual(&fast.Request.AdmissionRequest, general.Request) {
+	if fast.APIVersion != general.APIVersion || !reflect.DeepEqual(&fast.Request.AdmissionRequest, general.Request) {
 		t.Fatalf("the request differs:\n%+v\nwant\n%+v", fast.Request.AdmissionRequest, *general.Request)
 	}
-	if !equality.Semantic.DeepEqual(fast.Request.Object, want) || !equality.Semantic.DeepEqual(want, pod) {
-		t.Fatalf("the pod differs:\n%+v\nwant\n%+v", fast.Request.Object, want)
+	if !reflect.DeepEqual(fast.Request.Object, &want) {
+		t.Fatalf("the pod differs:\n%+v\nwant\n%+v", fast.Request.Object, &want)
 	}
+}
+
+// FuzzPodReview: whatever the one-pass decode takes, the general decode
+// takes too and gives the same request and pod, so the two paths answer
+// alike; what it refuses goes down the general path.
+func FuzzPodReview(f *testing.F) {
+	for _, p := range []*corev1.Pod{testPod(nil), withCommands(testPod(nil))} {
+		f.Add(review(f, admissionv1.Create, podKind, "apps", p))
+	}
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","request":{"uid":"u","object":{"Metadata":{"NAME":"a","labels":{"k":"v"}},"spec":{"containers":[{"name":"c","resources":{"limits":{"cpu":"1.5"}}}]}}}}`))
+	f.Add([]byte(`{"request":{"object":{"metadata":{"name":"a","name":"b"}}}}`))
+	f.Add([]byte(`{"request":{"object":{"metadata":{"creationTimestamp":null,"annotations":{"\u00e9":"\ud800"}},"spec":{"containers":null}}}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := decodePodReview(body)
+		if !ok {
+			return
+		}
+		checkSameReview(t, body, fast)
+	})
 }
 
 func TestHandlerLookupFailureIsError(t *testing.T) {
