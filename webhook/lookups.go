@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,14 +41,27 @@ type ClientLookups struct {
 
 // SecretProviderClass reads namespace/name and converts spec.parameters to
 // strings; a parameter that is not a string makes the class invalid.
+//
+// A cached class is read in place, not deep-copied (the copy of the whole
+// unstructured object was most of the lookup's cost): the cache hands out
+// the object it stores, so nothing here writes to u.Object, and the
+// conversion only reads it (see TestClassLookupLeavesTheCacheAlone). A
+// reader without a cache ignores the option and decodes a fresh object.
 func (l ClientLookups) SecretProviderClass(ctx context.Context, namespace, name string) (*spc.Class, error) {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(SecretProviderClassGVK)
-	if err := l.Classes.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, u); err != nil {
+	if err := l.Classes.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, u, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("SecretProviderClass %s/%s: %w", namespace, name, ErrNotFound)
 		}
 		return nil, err
+	}
+	if u.GetAPIVersion() == "" || u.GetKind() == "" {
+		// The copy's Get set these; a watched object has them from the API
+		// server, but if it did not, a shallow copy takes them, not the cache.
+		obj := maps.Clone(u.Object)
+		obj["apiVersion"], obj["kind"] = SecretProviderClassGVK.GroupVersion().String(), SecretProviderClassGVK.Kind
+		u = &unstructured.Unstructured{Object: obj}
 	}
 	return classFromUnstructured(u)
 }

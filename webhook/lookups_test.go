@@ -1,10 +1,15 @@
 package webhook
 
 import (
+	"context"
 	"errors"
+	"reflect"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/seed-ddac166a/aws-secrets-injector/secrets/spc"
 )
 
 // The webhook reads classes with the shared decoder and keeps its denial for
@@ -38,5 +43,55 @@ func TestClassFromUnstructured(t *testing.T) {
 	u.Object["spec"].(map[string]any)["provider"] = "vault"
 	if c, err := classFromUnstructured(u); err != nil || c.Provider != "vault" {
 		t.Errorf("other provider: %+v, %v", c, err)
+	}
+}
+
+// sharedReader hands out its stored object itself, as controller-runtime's
+// cache does for a Get with UnsafeDisableDeepCopy; without the option it
+// copies, so a lookup that forgets the option is seen too.
+type sharedReader struct {
+	client.Reader
+	stored *unstructured.Unstructured
+	shared int
+}
+
+func (r *sharedReader) Get(_ context.Context, _ client.ObjectKey, out client.Object, opts ...client.GetOption) error {
+	var o client.GetOptions
+	o.ApplyOptions(opts)
+	if o.UnsafeDisableDeepCopy != nil && *o.UnsafeDisableDeepCopy {
+		r.shared++
+		*out.(*unstructured.Unstructured) = *r.stored
+		return nil
+	}
+	*out.(*unstructured.Unstructured) = *r.stored.DeepCopy()
+	return nil
+}
+
+// A class lookup reads the cached object without a copy and never writes to
+// it, even when the stored object lacks the apiVersion and kind a copying
+// Get would have set.
+func TestClassLookupLeavesTheCacheAlone(t *testing.T) {
+	for _, typed := range []bool{true, false} {
+		stored := &unstructured.Unstructured{Object: map[string]any{
+			"metadata": map[string]any{"name": "db", "namespace": "apps"},
+			"spec": map[string]any{"provider": "aws", "parameters": map[string]any{
+				"objects": "- {objectName: a, objectType: secretsmanager}", "region": "eu-west-1",
+			}},
+		}}
+		if typed {
+			stored.SetGroupVersionKind(SecretProviderClassGVK)
+		}
+		before := stored.DeepCopy()
+		r := &sharedReader{stored: stored}
+		c, err := ClientLookups{Classes: r}.SecretProviderClass(context.Background(), "apps", "db")
+		if err != nil || c.Name != "db" || c.Parameters["region"] != "eu-west-1" || c.Kind != spc.Kind {
+			t.Fatalf("typed %v: class = %+v, %v", typed, c, err)
+		}
+		if r.shared != 1 {
+			t.Errorf("typed %v: %d reads without a copy, want 1", typed, r.shared)
+		}
+		if !reflect.DeepEqual(stored, before) {
+			t.Errorf("typed %v: the lookup wrote to the cached object:\n%v\nwas\n%v", typed, stored.Object, before.Object)
+		}
 	}
 }
