@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,6 +63,15 @@ func startInitWebhook(t *testing.T, mwcName string) (*envtest.Env, context.Conte
 	}))
 	o := initOptions(env, mwcName)
 	o.DefaultMode = string(ModeInit)
+	// Run calls Settled once its caches have synced (the binary gives back
+	// its start-up pages there); checked after Run has returned.
+	var settled atomic.Int32
+	o.Settled = func() { settled.Add(1) }
+	t.Cleanup(func() {
+		if n := settled.Load(); n != 1 {
+			t.Errorf("Run called Settled %d times, want once", n)
+		}
+	})
 	ctx := startRun(t, o)
 	return env, ctx
 }

@@ -58,6 +58,10 @@ type Options struct {
 	// InjectorAWSRegion becomes AWS_REGION of the init container; empty
 	// leaves the region to the class and the SDK (the pod's env, IMDS).
 	InjectorAWSRegion string
+	// Settled, when set, runs once when start-up is over (the caches have
+	// synced): the lean binary gives back the pages of the code that started
+	// it there (not a flag).
+	Settled func()
 	// InjectorAWSEndpoint becomes AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_STS
 	// of the init container (VPC or FIPS endpoint, or a fake AWS in tests).
 	InjectorAWSEndpoint string

@@ -16,6 +16,7 @@ import (
 
 func main() {
 	opts := webhook.NewOptions()
+	opts.Settled = app.Settled
 	app.RunRole(app.Role{
 		Binary:      "asi-webhook",
 		Name:        "webhook",

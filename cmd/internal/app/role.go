@@ -57,6 +57,12 @@ type Role struct {
 // costs a few system calls, and the minor faults of the code that runs next.
 const ShedPeriod = time.Minute
 
+// Settled gives back the executable's pages now, as RunRole does at start
+// and every ShedPeriod: a LongRunning role calls it when its start-up is over
+// (a server whose caches have synced), so its resident set is the code it
+// serves with, not the code that built it, from the first minute.
+func Settled() { shedExecutablePages() }
+
 // UsageError is a command line the binary refuses; it exits 2.
 type UsageError struct{ Err error }
 
