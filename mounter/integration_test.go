@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,7 +209,12 @@ func TestRunServesAndRestarts(t *testing.T) {
 	if err := opts.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	// Each Run calls Settled once, when its socket listens (the binary gives
+	// back its start-up pages there).
+	var runs, settled atomic.Int32
+	opts.Settled = func() { settled.Add(1) }
 	start := func() (stop func()) {
+		runs.Add(1)
 		rctx, rcancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- mounter.Run(rctx, opts) }()
@@ -230,6 +236,9 @@ func TestRunServesAndRestarts(t *testing.T) {
 			rcancel()
 			if err := <-done; err != nil {
 				t.Errorf("Run returned %v", err)
+			}
+			if r, s := runs.Load(), settled.Load(); s != r {
+				t.Errorf("%d runs called Settled %d times, want once each", r, s)
 			}
 		}
 	}

@@ -19,6 +19,10 @@ const DefaultDriverName = "csi.aws-secrets-injector.io"
 
 // Options are the flags of `aws-secrets-injector mounter`.
 type Options struct {
+	// Settled, when set, runs once when start-up is over (the socket is
+	// listening, before the first request): the lean binary gives back the
+	// pages of the code that started it there (not a flag).
+	Settled func()
 	// Endpoint is the CSI socket the kubelet calls (unix:///path).
 	Endpoint string
 	// DriverName is the CSI driver name; "secrets-store.csi.k8s.io" lets it stand in for the upstream driver.

@@ -98,6 +98,9 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	gs := d.NewGRPCServer()
+	if o.Settled != nil {
+		o.Settled()
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		if err := gs.Serve(lis); err != nil {

@@ -23,6 +23,10 @@ const unixPathMax = 107
 
 // Options are the flags of `aws-secrets-injector provider`.
 type Options struct {
+	// Settled, when set, runs once when start-up is over (the socket is
+	// listening, before the first request): the lean binary gives back the
+	// pages of the code that started it there (not a flag).
+	Settled func()
 	// ProvidersDir is the directory the driver looks for <provider>.sock in
 	// (its --provider-volume); the socket is ProvidersDir/aws.sock.
 	ProvidersDir string

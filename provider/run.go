@@ -88,6 +88,9 @@ func Run(ctx context.Context, o *Options) error {
 		"driverMaxRecvMsgSize", o.DriverMaxRecvMsgSize)
 
 	gs := srv.NewGRPCServer()
+	if o.Settled != nil {
+		o.Settled()
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		if err := gs.Serve(lis); err != nil {

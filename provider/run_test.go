@@ -227,6 +227,8 @@ current-context: c
 	_ = l.Close()
 	o := provider.NewOptions()
 	o.ProvidersDir, o.ShadowDir, o.HTTPAddress, o.Kubeconfig, o.Region = filepath.Join(dir, "providers"), shadow, "", kubeconfig, region
+	settled := 0 // read after Run has returned
+	o.Settled = func() { settled++ }
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	logs := &syncbuf.Buffer{}
 	base := logr.NewContext(context.Background(), logr.FromSlogHandler(slog.NewJSONHandler(logs, nil)))
@@ -261,6 +263,9 @@ current-context: c
 	}
 	if _, err := os.Stat(o.SocketPath()); !os.IsNotExist(err) {
 		t.Errorf("socket left behind: %v", err)
+	}
+	if settled != 1 {
+		t.Errorf("Run called Settled %d times, want once (when the socket listens)", settled)
 	}
 	if out := logs.String(); !strings.Contains(out, "a stale aws.sock in a directory the driver searches first") || !strings.Contains(out, shadow) {
 		t.Errorf("the shadowing socket was not reported:\n%s", out)

@@ -15,6 +15,7 @@ import (
 
 func main() {
 	opts := mounter.NewOptions()
+	opts.Settled = app.Settled
 	app.RunRole(app.Role{
 		Binary:      "asi-mounter",
 		Name:        "mounter",

@@ -16,6 +16,7 @@ import (
 
 func main() {
 	opts := provider.NewOptions()
+	opts.Settled = app.Settled
 	app.RunRole(app.Role{
 		Binary:      "asi-provider",
 		Name:        "provider",
