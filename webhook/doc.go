@@ -10,7 +10,8 @@
 //     (init.go) —, add the exec wrapper when asked (exec.go), and mark
 //     the pod with status: injected;
 //   - Handler, a thin admission layer that decodes the request (the review
-//     and its pod in one pass, review.go), mutates its own decode of the pod
+//     and its pod in one pass with encoding/json/v2, review.go; what v2
+//     refuses takes encoding/json), mutates its own decode of the pod
 //     after a snapshot (takeSnapshot), and answers with the JSON patch from
 //     the snapshot to the mutated pod, computed on the typed values
 //     (typedPatch, patch.go).
