@@ -271,6 +271,8 @@ func TestPodReviewFallsBack(t *testing.T) {
 		onePass    bool
 	}{
 		{"names in another case, as encoding/json matches them", `{"request":{"uid":"u","object":{"Metadata":{"NAME":"a"},"spec":{"containers":[{"name":"c"}]}}}}`, true},
+		{"a name with '_' where v1 sees another name", `{"request":{"object":{"metadata":{"name":"a"},"spec":{"service_account_name":"admin","containers":[{"name":"c"}]}}}}`, true},
+		{"an object key with '-'", `{"request":{"ob-ject":{"spec":{"containers":[{"name":"c"}]}}}}`, false},
 		{"a null pod field", `{"request":{"object":{"metadata":{"creationTimestamp":null},"spec":{"containers":null}}}}`, true},
 		{"a name twice", `{"request":{"object":{"metadata":{"name":"a","name":"b"}}}}`, false},
 		{"a name twice in two cases", `{"request":{"object":{"metadata":{"name":"a","Name":"b"}}}}`, false},

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -141,10 +142,10 @@ func (h *Handler) admit(ctx context.Context, ar admissionv1.AdmissionReview, bod
 // package Go 1.27 ships as encoding/json/v2): a quarter less CPU per
 // admission than v1 (BenchmarkServeHTTP) and a quarter fewer allocations. The
 // types' own UnmarshalJSON methods (Quantity, Time, IntOrString) run as in
-// v1, and names match in any case, as in v1. What v2 refuses and v1 takes,
-// a name given twice or invalid UTF-8, is false here, so the general decode
-// answers it as before; FuzzPodReview checks that whatever v2 takes, v1 gives
-// the same request and pod.
+// v1, and names match in any case, only in case, as in v1. What v2 refuses
+// and v1 takes, a name given twice or invalid UTF-8, is false here, so the
+// general decode answers it as before; FuzzPodReview checks that whatever v2
+// takes, v1 gives the same request and pod.
 func decodePodReview(body []byte) (r podReview, ok bool) {
 	defer func() {
 		if recover() != nil {
@@ -157,8 +158,10 @@ func decodePodReview(body []byte) (r podReview, ok bool) {
 	return r, true
 }
 
-// reviewOptions match names in any case, as encoding/json v1 does.
-var reviewOptions = jsonv2.MatchCaseInsensitiveNames(true)
+// reviewOptions match names in any case, as encoding/json v1 does, and only
+// in case: v2's own folding also ignores '_' and '-', which v1 does not
+// (service_account_name is not serviceAccountName).
+var reviewOptions = jsonv2.JoinOptions(jsonv2.MatchCaseInsensitiveNames(true), jsonv1.MatchCaseSensitiveDelimiter(true))
 
 // podReview is an AdmissionReview whose object is decoded as a Pod in the
 // review's own decode: its Object shadows AdmissionRequest's (both
