@@ -359,6 +359,30 @@ func TestDirWatcher(t *testing.T) {
 	}
 }
 
+// TestDirWatcherSeesASwapBeforeItsWatch: a rotation between the initial
+// read and the watch's start (the app just started, the watcher not yet
+// watching) is reported at once, not at the next safety poll (30 s).
+func TestDirWatcherSeesASwapBeforeItsWatch(t *testing.T) {
+	dir := managed(t, file("a", "1"))
+	files, gen, err := readDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := atomicdir.Write(dir, []secrets.File{file("a", "2")}); err != nil {
+		t.Fatal(err)
+	}
+	w := &dirWatcher{dir: dir, gen: gen, debounce: 50 * time.Millisecond, poll: time.Hour}
+	r := newRecorder()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(ctx, logr.Discard(), files, r.emit) }()
+	t.Cleanup(func() { cancel(); <-done })
+	r.wait(t, 1) // 10 s, a third of safetyPoll
+	if got := string(r.sets[0][0].Content.Bytes()); got != "2" {
+		t.Errorf("reported a = %q, want the rotated value", got)
+	}
+}
+
 // sameContent swaps dir's ..data to a copy of its generation, as another
 // writer would that rewrites unchanged content.
 func sameContent(t *testing.T, dir string) {

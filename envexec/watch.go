@@ -96,6 +96,11 @@ func (w *dirWatcher) run(ctx context.Context, log logr.Logger, initial []secrets
 			settle.Reset(debounce)
 		}
 	}
+	// A swap between the initial read and the watch sent no event to it:
+	// compare once now, or it would wait for the next poll (30 s with inotify).
+	if g := generation(w.dir); g != "" && g != seen {
+		arm()
+	}
 	for {
 		select {
 		case <-ctx.Done():
