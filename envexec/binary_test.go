@@ -109,6 +109,21 @@ func startWrapperWith(t *testing.T, bin, stdin string, flags []string, app ...st
 	w.cmd.Env = []string{"PATH=/usr/bin:/bin", "KEEP=kept", contract.EnvOnChange + "=", "AWS_SECRETS_INJECTOR_SPC_NAME=x/y"}
 	w.cmd.Stdin = strings.NewReader(stdin)
 	w.cmd.Stdout, w.cmd.Stderr = &w.stdout, &w.stderr
+	w.start(t)
+	return w
+}
+
+// start starts w.cmd in a process group of its own and ends the group at
+// the test's end: a test that fails while the wrapper supervises its app
+// kills both, and the app, left holding the output pipes, cannot keep Wait
+// (and the test binary) waiting until its timeout.
+func (w *wrapper) start(t *testing.T) {
+	t.Helper()
+	if w.cmd.SysProcAttr == nil {
+		w.cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	w.cmd.SysProcAttr.Setpgid = true
+	w.cmd.WaitDelay = 10 * time.Second
 	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -117,11 +132,10 @@ func startWrapperWith(t *testing.T, bin, stdin string, flags []string, app ...st
 		select {
 		case <-w.done:
 		default:
-			_ = w.cmd.Process.Kill()
+			_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
 			<-w.done
 		}
 	})
-	return w
 }
 
 // wait waits for the wrapper's end and returns its status.
@@ -407,10 +421,7 @@ func startAs(t *testing.T, nobody bool, flags []string, app ...string) *wrapper 
 	w.cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	w.cmd.Stdout, w.cmd.Stderr = &w.stdout, &w.stderr
 	w.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	if err := w.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { w.err = w.cmd.Wait(); close(w.done) }()
+	w.start(t)
 	return w
 }
 
@@ -670,10 +681,12 @@ func TestBinaryFetchSource(t *testing.T) {
 	// 3. Restart on a rotation.
 	ev := filepath.Join(t.TempDir(), "events")
 	cmd, _, errb = run(fetchEnv(t, fake, fetchObjects), "exec", "--on-change", "restart", "--refresh-interval", "5s", "--", appBin, "serve", ev, "DB_PASSWORD")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
 	events(t, ev, has(1, "start "))
 	if _, err := fake.PutSecret("my-app/db-credentials", `{"username":"admin","password":"rotated-1"}`); err != nil {
 		t.Fatal(err)
