@@ -680,13 +680,10 @@ func TestBinaryFetchSource(t *testing.T) {
 	}
 	// 3. Restart on a rotation.
 	ev := filepath.Join(t.TempDir(), "events")
-	cmd, _, errb = run(fetchEnv(t, fake, fetchObjects), "exec", "--on-change", "restart", "--refresh-interval", "5s", "--", appBin, "serve", ev, "DB_PASSWORD")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
+	w := &wrapper{cmd: exec.Command(bin, "exec", "--on-change", "restart", "--refresh-interval", "5s", "--", appBin, "serve", ev, "DB_PASSWORD"), done: make(chan struct{})}
+	w.cmd.Env = fetchEnv(t, fake, fetchObjects)
+	w.cmd.Stdout, w.cmd.Stderr = &w.stdout, &w.stderr
+	w.start(t)
 	events(t, ev, has(1, "start "))
 	if _, err := fake.PutSecret("my-app/db-credentials", `{"username":"admin","password":"rotated-1"}`); err != nil {
 		t.Fatal(err)
@@ -695,10 +692,8 @@ func TestBinaryFetchSource(t *testing.T) {
 	if !strings.HasSuffix(lines[len(lines)-1], " rotated-1") {
 		t.Errorf("after the rotation: %q", lines)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 7 {
-		t.Errorf("exit: %v; stderr %s", err, errb.String())
+	w.signal(t, syscall.SIGTERM)
+	if ws := w.wait(t); ws.ExitStatus() != 7 {
+		t.Errorf("exit: %v; stderr %s", ws, w.stderr.String())
 	}
 }

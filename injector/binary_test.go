@@ -110,10 +110,22 @@ func (p *pod) command(ctx context.Context, t testing.TB, args ...string) (*exec.
 	cmd.Dir = "/"
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if p.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
-	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
+	ownGroup(cmd)
 	return cmd, &stdout, &stderr
+}
+
+// ownGroup runs cmd in a process group of its own that its context's end
+// kills whole, and bounds Wait once cmd has exited: a child that cmd left
+// behind (peakrss's measured binary, the sandbox's) holds the output pipes
+// and would otherwise keep Wait, and the test binary, waiting.
+func ownGroup(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 }
 
 // run runs the binary to completion and returns its exit code and stderr.
@@ -269,6 +281,7 @@ echo "owner=$(stat -c %u:%g ..data/db-user)"
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script)
 	cmd.Env = append(slices.Clone(p.env), "BIN="+bin, "POD_DIR="+p.dir)
+	ownGroup(cmd)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
