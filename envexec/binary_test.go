@@ -129,12 +129,9 @@ func (w *wrapper) start(t *testing.T) {
 	}
 	go func() { w.err = w.cmd.Wait(); close(w.done) }()
 	t.Cleanup(func() {
-		select {
-		case <-w.done:
-		default:
-			_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
-			<-w.done
-		}
+		// Always: an app can outlive a wrapper that ended (its group stays).
+		_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
+		<-w.done
 	})
 }
 

@@ -378,6 +378,7 @@ func TestDirWatcherSeesASwapBeforeItsWatch(t *testing.T) {
 	go func() { defer close(done); w.run(ctx, logr.Discard(), files, r.emit) }()
 	t.Cleanup(func() { cancel(); <-done })
 	r.wait(t, 1) // 10 s, a third of safetyPoll
+	r.quiet(t, 1, 300*time.Millisecond)
 	if got := string(r.sets[0][0].Content.Bytes()); got != "2" {
 		t.Errorf("reported a = %q, want the rotated value", got)
 	}

@@ -118,7 +118,8 @@ func (p *pod) command(ctx context.Context, t testing.TB, args ...string) (*exec.
 // ownGroup runs cmd in a process group of its own that its context's end
 // kills whole, and bounds Wait once cmd has exited: a child that cmd left
 // behind (peakrss's measured binary, the sandbox's) holds the output pipes
-// and would otherwise keep Wait, and the test binary, waiting.
+// and would otherwise keep Wait, and the test binary, waiting. cmd must come
+// from exec.CommandContext (Start refuses a Cancel without a context).
 func ownGroup(cmd *exec.Cmd) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
