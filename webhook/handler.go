@@ -47,14 +47,21 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 func (h *Handler) handleDecoded(ctx context.Context, req admission.Request, pod *corev1.Pod, start time.Time) admission.Response {
 	resp, result := h.handle(ctx, req, pod)
 	h.Metrics.observe(result, time.Since(start))
-	log := logr.FromContextOrDiscard(ctx).WithValues("uid", req.UID, "namespace", req.Namespace, "name", req.Name)
+	// The request's logger is built only for a line that is written: its
+	// values cost allocations on every admission otherwise.
+	log := logr.FromContextOrDiscard(ctx)
+	withRequest := func(l logr.Logger) logr.Logger {
+		return l.WithValues("uid", req.UID, "namespace", req.Namespace, "name", req.Name)
+	}
 	switch result {
 	case resultError:
-		log.Error(errors.New(resp.Result.Message), "admission failed")
+		withRequest(log).Error(errors.New(resp.Result.Message), "admission failed")
 	case resultDenied:
-		log.Info("pod denied", "reason", resp.Result.Message)
+		withRequest(log).Info("pod denied", "reason", resp.Result.Message)
 	case resultMutated:
-		log.V(1).Info("pod mutated")
+		if v := log.V(1); v.Enabled() {
+			withRequest(v).Info("pod mutated")
+		}
 	}
 	return resp
 }
