@@ -36,15 +36,21 @@ type benchTarget string
 const (
 	targetOurs  benchTarget = "asi-webhook"
 	targetVault benchTarget = "vault-k8s"
+	// targetFloor is the transport alone (runFloorServer): what a Go
+	// net/http server pays on this core and this loopback to read a review
+	// and answer it, with no decode and no mutation. Both webhooks stand on
+	// it, so a ratio of theirs cannot pass what is left above it.
+	targetFloor benchTarget = "net-http-floor"
 )
 
-// benchTargets is ours, then the anchor unless WEBHOOK_BENCH_ANCHOR=none
-// (or the run profiles our server, which only the in-process child can).
+// benchTargets is ours, then the anchor and the floor unless
+// WEBHOOK_BENCH_ANCHOR=none (or the run profiles our server, which only the
+// in-process child can).
 func benchTargets() []benchTarget {
 	if os.Getenv(benchAnchorEnv) == "none" || os.Getenv(benchProfileEnv) != "" {
 		return []benchTarget{targetOurs}
 	}
-	return []benchTarget{targetOurs, targetVault}
+	return []benchTarget{targetOurs, targetVault, targetFloor}
 }
 
 // vaultK8sBinary is the anchor's path; a missing one fails with the fix.
