@@ -281,6 +281,37 @@ func TestBinaryForwardsSignals(t *testing.T) {
 	}
 }
 
+// TestBinaryAppEndsWithTheWrapper: a supervising wrapper that is not PID 1
+// (a shell started it, or the pod shares its process namespace) and is
+// SIGKILLed does not leave the app running unsupervised: the app is killed
+// too, as it is when PID 1 of a container dies.
+func TestBinaryAppEndsWithTheWrapper(t *testing.T) {
+	dir := secretsDir(t, password)
+	ev := filepath.Join(t.TempDir(), "events")
+	w := startWrapper(t, "", []string{"--env-from", dir, "--on-change", "restart"}, "serve", ev, "DB_PASSWORD")
+	app := appPid(t, events(t, ev, has(1, "start "))[0])
+	w.signal(t, syscall.SIGKILL)
+	if ws := w.wait(t); ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the wrapper ended with %v, want SIGKILL", ws)
+	}
+	// Gone, or a zombie its new parent has not reaped yet: either way not running.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", app))
+		if err != nil {
+			return
+		}
+		// The state follows the command's closing parenthesis.
+		if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 0 && f[0] == "Z" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the app %d still runs 10 s after its wrapper was killed: %s", app, stat)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func signalName(s syscall.Signal) string {
 	return map[syscall.Signal]string{syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT", syscall.SIGUSR1: "SIGUSR1",
 		syscall.SIGUSR2: "SIGUSR2", syscall.SIGWINCH: "SIGWINCH", syscall.SIGALRM: "SIGALRM", syscall.SIGCONT: "SIGCONT", syscall.SIGTERM: "SIGTERM"}[s]

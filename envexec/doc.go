@@ -93,7 +93,9 @@
 // (SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1/2, SIGWINCH, ...), passes its
 // own standard input, output and error to it (the same descriptors, no
 // copy), reaps it and every orphan handed to it (it is PID 1 of the
-// container), and exits with the app's code. Because it reaps every child,
+// container), and exits with the app's code; a wrapper that is not PID 1
+// and dies takes the app with it, as PID 1's death does (PR_SET_PDEATHSIG).
+// Because it reaps every child,
 // an AWS config credential_process (a child the SDK waits for itself) does
 // not work with the fetch source when supervising; IRSA, Pod Identity and
 // the instance profile need no child. After a SIGTERM it starts no

@@ -144,8 +144,18 @@ func (o *Options) supervise(log logr.Logger, path string, env []string, files []
 }
 
 // start starts the app with the wrapper's standard input, output and error.
+//
+// The app is killed when the wrapper dies (PR_SET_PDEATHSIG), as it is when
+// the wrapper is PID 1 of its container and the kernel ends the namespace
+// with it: a wrapper started by a shell, or with shareProcessNamespace, that
+// was SIGKILLed or OOM-killed otherwise left the app running without a
+// supervisor (no forwarded signals, no reloads, nobody to reap it). Linux
+// sends the signal when the thread that started the child ends, and the Go
+// runtime ends a thread only when a goroutine locked to it exits locked,
+// which nothing in the wrapper does.
 func start(path string, argv, env []string) (*os.Process, error) {
-	return os.StartProcess(path, argv, &os.ProcAttr{Env: env, Files: []*os.File{os.Stdin, os.Stdout, os.Stderr}})
+	return os.StartProcess(path, argv, &os.ProcAttr{Env: env, Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}})
 }
 
 // reap collects every ended child without blocking and reports whether app
