@@ -282,9 +282,9 @@ func TestBinaryForwardsSignals(t *testing.T) {
 }
 
 // TestBinaryAppEndsWithTheWrapper: a supervising wrapper that is not PID 1
-// (a shell started it, or the pod shares its process namespace) and is
-// SIGKILLed does not leave the app running unsupervised: the app is killed
-// too, as it is when PID 1 of a container dies.
+// (a shell started it) and is SIGKILLed does not leave the app running
+// unsupervised: the app is killed too, as it is when PID 1 of a container
+// dies.
 func TestBinaryAppEndsWithTheWrapper(t *testing.T) {
 	dir := secretsDir(t, password)
 	ev := filepath.Join(t.TempDir(), "events")

@@ -94,7 +94,9 @@
 // own standard input, output and error to it (the same descriptors, no
 // copy), reaps it and every orphan handed to it (it is PID 1 of the
 // container), and exits with the app's code; a wrapper that is not PID 1
-// and dies takes the app with it, as PID 1's death does (PR_SET_PDEATHSIG).
+// and dies takes the app with it, as PID 1's death does (PR_SET_PDEATHSIG;
+// not for an app that execs a set-user-ID binary such as gosu, for which
+// Linux drops it).
 // Because it reaps every child,
 // an AWS config credential_process (a child the SDK waits for itself) does
 // not work with the fetch source when supervising; IRSA, Pod Identity and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -45,6 +46,10 @@ func (o *Options) supervise(log logr.Logger, path string, env []string, files []
 	sigs := make(chan os.Signal, 128)
 	signal.Notify(sigs, append([]os.Signal{unix.SIGCHLD}, Forwarded...)...)
 	defer signal.Stop(sigs)
+	// Every start below runs on this thread, which the app's death signal
+	// follows (see start): locked, no other goroutine's exit can end it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	app, err := start(path, o.Argv, env)
 	if err != nil {
 		return &ExitError{Code: ExitCannotRun, Err: fmt.Errorf("start %s: %w", secrets.Quote(path), err)}
@@ -147,12 +152,14 @@ func (o *Options) supervise(log logr.Logger, path string, env []string, files []
 //
 // The app is killed when the wrapper dies (PR_SET_PDEATHSIG), as it is when
 // the wrapper is PID 1 of its container and the kernel ends the namespace
-// with it: a wrapper started by a shell, or with shareProcessNamespace, that
-// was SIGKILLed or OOM-killed otherwise left the app running without a
-// supervisor (no forwarded signals, no reloads, nobody to reap it). Linux
-// sends the signal when the thread that started the child ends, and the Go
-// runtime ends a thread only when a goroutine locked to it exits locked,
-// which nothing in the wrapper does.
+// with it: a wrapper that a shell started, SIGKILLed or OOM-killed,
+// otherwise left the app running without a supervisor (no forwarded
+// signals, no reloads, nobody to reap it). Linux sends the signal when the
+// thread that started the child ends: supervise keeps its goroutine on one
+// thread for the app's whole life, so that thread ends only with the
+// wrapper. Linux drops the setting when the app execs a set-user-ID,
+// set-group-ID or file-capability binary (gosu, su-exec) or changes its
+// credentials; such an app still outlives a wrapper that is not PID 1.
 func start(path string, argv, env []string) (*os.Process, error) {
 	return os.StartProcess(path, argv, &os.ProcAttr{Env: env, Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
 		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}})
