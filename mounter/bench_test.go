@@ -216,8 +216,9 @@ func BenchmarkMounterRSS(b *testing.B) {
 		}
 	}
 	// The first volume runs every path a publish takes once (the token
-	// exchange, TLS to AWS, the SDK's stack, the class's first read): what
-	// it leaves resident is the cost of any activity, not of the count.
+	// exchange, the SDK's stack, the class's first read; the fake AWS is
+	// plain HTTP, so no TLS to it): what it leaves resident is the cost of
+	// any activity, not of the count.
 	start := time.Now()
 	publish(0)
 	first := procRSS(b, cmd.Process.Pid, "VmRSS")

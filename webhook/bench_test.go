@@ -51,8 +51,9 @@ const (
 	// server is the real asi-webhook binary, whose RSS is what a pod shows.
 	benchProfileEnv = "WEBHOOK_BENCH_CPUPROFILE"
 	// WEBHOOK_BENCH_CPU=N pins the server to CPU N (taskset), "none" leaves
-	// it unpinned; by default it gets the last CPU of a machine with two or
-	// more, as issue #14's side-by-side runs pinned the server to one core.
+	// it unpinned; by default it gets the highest CPU this process may use
+	// when it may use two or more, as issue #14's side-by-side runs pinned
+	// the server to one core.
 	benchCPUEnv = "WEBHOOK_BENCH_CPU"
 	// WEBHOOK_BENCH_FLOOR=1: the child is the floor target (runFloorServer).
 	benchFloorEnv = "WEBHOOK_BENCH_FLOOR"
@@ -301,15 +302,6 @@ func gcCycles() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// selfCPU returns the CPU time this process (the load generator) has used.
-func selfCPU() time.Duration {
-	var ru unix.Rusage
-	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // benchServer starts a real API server holding the class apps/db, and the
 // target in a child process (the real asi-webhook binary, this test binary
 // running Run when profiling, the anchor vault-k8s, or this test binary as
@@ -554,14 +546,15 @@ func runLoad(b *testing.B, target benchTarget, warm int, load loadFunc) benchRes
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(1 << 30))
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	b.ResetTimer()
-	cpu0, self0, gcs0 := proc.cpu(), selfCPU(), gcCycles()
+	self := benchProc{pid: os.Getpid()} // the load generator
+	cpu0, self0, gcs0 := proc.cpu(), self.cpu(), gcCycles()
 	start := time.Now()
 	lat, errs, firstErr := load(client, url, body, benchDuration())
 	b.StopTimer()
 	elapsed := time.Since(start)
 	// The generator's own CPU: near a core's worth a second, it, not the
 	// server, bounds a closed-loop run.
-	b.ReportMetric((selfCPU()-self0).Seconds()/elapsed.Seconds(), "client-cores")
+	b.ReportMetric((self.cpu()-self0).Seconds()/elapsed.Seconds(), "client-cores")
 	b.ReportMetric(float64(gcCycles()-gcs0), "client-gcs")
 	return report(b, lat, errs, firstErr, elapsed, idle, proc, cpu0)
 }
