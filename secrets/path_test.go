@@ -38,3 +38,29 @@ func TestQuote(t *testing.T) {
 		t.Errorf("Quote cut inside a rune: %q", got)
 	}
 }
+
+func TestPrefixAndBound(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abc", 5, "abc"},
+		{"abc", 3, "abc"},
+		{"abcd", 3, "abc"},
+		{"aé", 2, "a"}, // é is 2 bytes: the cut steps back to its start
+		{"aé", 3, "aé"},
+		{"€", 2, ""}, // 3 bytes, nothing fits
+		{"", 0, ""},
+	} {
+		if got := Prefix(c.s, c.n); got != c.want {
+			t.Errorf("Prefix(%q, %d) = %q, want %q", c.s, c.n, got, c.want)
+		}
+	}
+	if got := Bound("short", 10); got != "short" {
+		t.Errorf("Bound of a short text = %q, want it unchanged", got)
+	}
+	if got, want := Bound(strings.Repeat("é", 100), 11), strings.Repeat("é", 5)+"… (200 bytes)"; got != want {
+		t.Errorf("Bound of 200 bytes cut at 11 = %q, want %q", got, want)
+	}
+}

@@ -19,9 +19,27 @@ func Quote(s string) string {
 	if len(s) <= MaxQuoted {
 		return strconv.Quote(s)
 	}
-	cut := MaxQuoted
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(Prefix(s, MaxQuoted)), len(s))
+}
+
+// Bound renders library text that may be long (an error's cause) for a
+// message: s itself when it is at most max bytes, else its Prefix of max bytes
+// and the full length said. It does not escape: quote a name with Quote.
+func Bound(s string, max int) string {
+	if len(s) <= max {
+		return s
 	}
-	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:cut]), len(s))
+	return fmt.Sprintf("%s… (%d bytes)", Prefix(s, max), len(s))
+}
+
+// Prefix returns the longest prefix of s of at most n bytes that does not end
+// inside a UTF-8 sequence (s itself when it is at most n bytes).
+func Prefix(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

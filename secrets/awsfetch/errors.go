@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
@@ -94,7 +93,7 @@ type ObjectError struct {
 func (e *ObjectError) Error() string {
 	msg := fmt.Sprintf("objects[%d] %s (%s) in %s: %v", e.Index, secrets.Quote(e.Name), e.Type, e.Region, e.Kind)
 	if e.Err != nil && !errors.Is(e.Kind, e.Err) {
-		msg += ": " + bound(e.Err.Error(), maxCauseBytes)
+		msg += ": " + secrets.Bound(e.Err.Error(), maxCauseBytes)
 	}
 	return msg
 }
@@ -151,18 +150,6 @@ func (e *FetchError) Reason() reason.Reason {
 		return reason.Internal
 	}
 	return e.Errs[0].Reason()
-}
-
-// bound cuts s after max bytes (on a rune boundary), saying how long it was.
-func bound(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
 }
 
 // apiErr is a classified failure of one AWS call for one ref.

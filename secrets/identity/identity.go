@@ -36,7 +36,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
@@ -243,7 +242,7 @@ func (e *Error) Error() string {
 	case reason.LimitExceeded:
 		what = "answer over its size limit"
 	}
-	msg := fmt.Sprintf("AWS credentials for %s: %s after %d attempt(s): %s", e.Identity, what, e.Attempts, bound(fmt.Sprint(e.Err), maxCauseBytes))
+	msg := fmt.Sprintf("AWS credentials for %s: %s after %d attempt(s): %s", e.Identity, what, e.Attempts, secrets.Bound(fmt.Sprint(e.Err), maxCauseBytes))
 	if e.Fix != "" {
 		msg += "; fix: " + e.Fix
 	}
@@ -255,18 +254,6 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Reason implements reason.Reasoner.
 func (e *Error) Reason() reason.Reason { return e.Kind }
-
-// bound cuts s after max bytes (on a rune boundary), saying how long it was.
-func bound(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", s[:cut], len(s))
-}
 
 // Options configure a Resolver.
 type Options struct {

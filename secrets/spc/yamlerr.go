@@ -24,11 +24,7 @@ func yamlErr(err error) string {
 func detail(s string) string {
 	cut := false
 	if len(s) > maxDetail {
-		n := maxDetail
-		for n > 0 && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		s, cut = s[:n], true
+		s, cut = secrets.Prefix(s, maxDetail), true
 	}
 	if strings.ContainsFunc(s, isControl) || !utf8.ValidString(s) {
 		q := strconv.Quote(s)
