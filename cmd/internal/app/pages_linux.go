@@ -10,12 +10,15 @@ import (
 )
 
 // shedExecutablePages gives back the resident pages of this executable's
-// read-only mappings (its code and read-only data) and asks the kernel not to
-// map the pages around a fault there (MADV_RANDOM), so the process's resident
-// set holds only the code it runs, not the package initialisers of every
-// library it links nor the neighbours the kernel's fault-around maps in. The
-// pages are clean copies of the file: a later access reads them back from the
-// page cache (a minor fault). Writable mappings, and any mapping with a
+// read-only mappings (its code and read-only data), so the process's resident
+// set holds the code it has run since, not the package initialisers of every
+// library it links. The pages are clean copies of the file: a later access
+// maps them back from the page cache (a minor fault). It also marks the
+// mappings random-access (MADV_RANDOM): a page the page cache has lost is read
+// alone, without a readahead window. That does not stop the kernel's
+// fault-around, which maps the cached neighbours of a faulting page (16 pages
+// with the default 64 KiB; seen on Linux 6.18 with a test program), so what
+// comes back is the 64 KiB windows of the code that ran. Writable mappings, and any mapping with a
 // private copy of a page (Anonymous in smaps: data a position-independent
 // build relocated, or a debugger's breakpoint), are left alone; a dirty page
 // of the page cache (a file written moments ago) is still the file's. It returns the bytes given back; any failure only means
